@@ -1,0 +1,3 @@
+from genjax.main import run
+
+run()

@@ -1,0 +1,294 @@
+"""Datasets by name, as numpy arrays (`load`).
+
+Offline names (`OFFLINE_DATASETS`, optionally `name/config`) are prepared on
+first use with our TFDS builders in `data_dir` (default: TFDS's, which honours
+`TFDS_DATA_DIR`) and cached as one `.npz` beside the prepared files, so a warm
+load is a single file read. Any other name is read with
+`tfds.data_source(name, data_dir=data_dir, download=False)`: it must already be
+prepared there in a random-access format (array_record), which needs
+TensorFlow (`pip install 'genjax[tf]'`). Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from genjax.data import builders
+from genjax.data.builders import fashion_mnist_local
+from genjax.data.builders import mnist1d
+from genjax.errors import ConfigError
+
+OFFLINE_DATASETS: tuple[str, ...] = tuple(builders.BUILDERS)
+
+_CACHE_NAME = "genjax_arrays.npz"
+_CACHE_FORMAT = 1
+_CHUNK = 16384  # Examples per vectorized data-source read.
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ArraySplits:
+  """Train and test arrays of one dataset; arrays are read-only.
+
+  `*_x` keep the stored dtype (float32 signals, uint8 images: not rescaled);
+  examples are rank 1 (signal, length L) or rank 3 (image, HWC). `*_y` are
+  int32 labels in [0, num_classes).
+  """
+
+  name: str
+  train_x: np.ndarray
+  train_y: np.ndarray
+  test_x: np.ndarray
+  test_y: np.ndarray
+  num_classes: int
+
+  def __post_init__(self):
+    for part in ("train", "test"):
+      x, y = getattr(self, f"{part}_x"), getattr(self, f"{part}_y")
+      if x.ndim not in (2, 4) or y.ndim != 1 or len(x) != len(y):
+        raise ConfigError(
+            f"dataset {self.name!r} {part} split has x {x.shape}, y {y.shape}; "
+            "need x [N, L] or [N, H, W, C] and y [N]: use another dataset.")
+      for a in (x, y):
+        a.flags.writeable = False
+    if self.train_x.shape[1:] != self.test_x.shape[1:]:
+      raise ConfigError(
+          f"dataset {self.name!r} train/test example shapes differ "
+          f"({self.train_x.shape[1:]} vs {self.test_x.shape[1:]}); use another dataset.")
+
+  @property
+  def input_shape(self) -> tuple[int, ...]:
+    """Shape of one example, e.g. (40,) or (28, 28, 1)."""
+    return tuple(self.train_x.shape[1:])
+
+  @property
+  def kind(self) -> str:
+    """"signal" for rank-1 examples, "image" for rank-3 (HWC) examples."""
+    return "signal" if self.train_x.ndim == 2 else "image"
+
+
+def load(name: str, *, data_dir: str | os.PathLike | None = None) -> ArraySplits:
+  """Loads dataset `name` (e.g. `mnist1d`, `mnist1d/shuffled`, `mnist`).
+
+  Raises ConfigError for an unknown name, a bad config, missing source files
+  (fashion_mnist_local) or a TFDS dataset not prepared in `data_dir`.
+  """
+  if not isinstance(name, str) or not name.strip():
+    raise ConfigError(
+        f"dataset name {name!r} is not a non-empty string; use one of "
+        f"{', '.join(OFFLINE_DATASETS)} or a prepared TFDS name.")
+  data_dir = os.fspath(data_dir) if data_dir is not None else None
+  base, config, version = _parse_name(name)
+  if base in builders.BUILDERS:
+    return _load_offline(name, base, config, version, data_dir)
+  return _load_tfds(name, data_dir)
+
+
+def _parse_name(name: str) -> tuple[str, str | None, str | None]:
+  """`base[/config][:version]` -> (base, config, version)."""
+  base, _, version = name.partition(":")
+  base, _, config = base.partition("/")
+  return base, config or None, version or None
+
+
+# ----------------------------------------------------------------- offline
+
+
+def _make_builder(base: str, config: str | None, version: str | None,
+                  data_dir: str | None) -> tfds.core.DatasetBuilder:
+  cls = builders.BUILDERS[base]
+  cfg: Any = config
+  if base == mnist1d.NAME and config is not None:
+    cfg = mnist1d.config_from_name(config)
+  elif config is not None:
+    available = [c.name for c in cls.BUILDER_CONFIGS]
+    raise ConfigError(
+        f"dataset {base!r} has no config {config!r}; "
+        + (f"use one of {available}." if available else f"use plain {base!r}."))
+  try:
+    return cls(data_dir=data_dir, config=cfg, version=version)
+  except (ValueError, AssertionError) as e:
+    raise ConfigError(
+        f"cannot build {base!r} (config={config!r}, version={version!r}): "
+        f"{str(e).splitlines()[0]}; fix the name (e.g. {base!r}).") from e
+
+
+def _prepare(builder, remake: Callable[[], tfds.core.DatasetBuilder]):
+  """Prepares `builder` once; tolerates another process preparing it first."""
+  if builder.is_prepared():
+    return builder
+  if isinstance(builder, builders.FashionMnistLocal):
+    fashion_mnist_local.check_files(builder.source_dir)
+  try:
+    builder.download_and_prepare(file_format="array_record")
+  except ConfigError:
+    raise
+  except Exception:  # pylint: disable=broad-except
+    fresh = remake()
+    if not fresh.is_prepared():
+      raise
+    return fresh  # A concurrent process finished first.
+  return builder
+
+
+def _load_offline(name, base, config, version, data_dir) -> ArraySplits:
+  remake = lambda: _make_builder(base, config, version, data_dir)
+  builder = remake()
+  num_classes = builder.info.features["label"].num_classes
+  cache = os.path.join(os.fspath(builder.data_path), _CACHE_NAME)
+  arrays = _read_cache(cache, builder) if builder.is_prepared() else None
+  if arrays is None:
+    builder = _prepare(builder, remake)
+    x_key = "signal" if "signal" in builder.info.features else "image"
+    arrays = {}
+    for split in ("train", "test"):
+      columns = read_source(builder.as_data_source(split), (x_key, "label", "index"))
+      order = np.argsort(columns["index"], kind="stable")  # Source order.
+      arrays[f"{split}_x"] = columns[x_key][order]
+      arrays[f"{split}_y"] = columns["label"][order].astype(np.int32)
+    _write_cache(cache, arrays)
+  return ArraySplits(name=name, num_classes=int(num_classes), **arrays)
+
+
+def _read_cache(path: str, builder) -> dict[str, np.ndarray] | None:
+  """The cached arrays if present and consistent with `builder.info`."""
+  if not os.path.isfile(path):
+    return None
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      arrays = {k: f[k] for k in ("train_x", "train_y", "test_x", "test_y")}
+      fmt = int(f["format"])
+  except (OSError, ValueError, KeyError) as e:
+    logging.warning("ignoring unreadable cache %s: %s", path, e)
+    return None
+  splits = builder.info.splits
+  if (fmt != _CACHE_FORMAT
+      or len(arrays["train_y"]) != splits["train"].num_examples
+      or len(arrays["test_y"]) != splits["test"].num_examples):
+    return None
+  return arrays
+
+
+def _write_cache(path: str, arrays: dict[str, np.ndarray]) -> None:
+  """Writes atomically; a read-only data_dir just means no cache."""
+  directory = os.path.dirname(path)
+  try:
+    fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=directory)
+    try:
+      with os.fdopen(fd, "wb") as f:
+        np.savez(f, format=np.int64(_CACHE_FORMAT), **arrays)
+      os.replace(tmp, path)
+    finally:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+  except OSError as e:
+    logging.warning("not caching arrays in %s: %s", directory, e)
+
+
+# ------------------------------------------------------------- data sources
+
+
+def read_source(source: Sequence[Any], keys: Sequence[str]) -> dict[str, np.ndarray]:
+  """Stacks features `keys` of every record of a TFDS data source.
+
+  Reads in vectorized chunks through `__getitems__` (about 4x faster than
+  record by record); sequences without a working `__getitems__` (plain lists,
+  TFDS's `mock_data`) are read record by record.
+  """
+  n = len(source)
+  getitems = getattr(source, "__getitems__", None)
+  parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+  for start in range(0, n, _CHUNK):
+    idx = list(range(start, min(n, start + _CHUNK)))
+    chunk = None
+    if getitems is not None:
+      try:
+        chunk = getitems(idx)
+      except TypeError:
+        if start:
+          raise
+        getitems = None  # TFDS's mock binds __getitems__ wrongly.
+    if chunk is None:
+      chunk = [source[i] for i in idx]
+    for k in keys:
+      parts[k].append(np.stack([np.asarray(ex[k]) for ex in chunk]))
+  return {k: (np.concatenate(v) if v else np.zeros((0,))) for k, v in parts.items()}
+
+
+# -------------------------------------------------------------- by TFDS name
+
+
+def _unknown(name: str) -> ConfigError:
+  return ConfigError(
+      f"unknown dataset {name!r}; offline datasets are "
+      f"{', '.join(OFFLINE_DATASETS)} (e.g. 'mnist1d/shuffled'); other TFDS "
+      "datasets must be prepared first in array_record format with TensorFlow "
+      "(`pip install 'genjax[tf]'`) and then loaded by name with their data_dir.")
+
+
+def _not_prepared(name: str, builder) -> ConfigError:
+  return ConfigError(
+      f"TFDS dataset {name!r} is not prepared in {builder.data_dir_root}; "
+      "prepare it once with TensorFlow (`pip install 'genjax[tf]'`, then "
+      f"`tfds build {builder.name} --file_format=array_record "
+      f"--data_dir={builder.data_dir_root}`) or use an offline dataset "
+      f"({', '.join(OFFLINE_DATASETS)}).")
+
+
+def _load_tfds(name: str, data_dir: str | None) -> ArraySplits:
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise _unknown(name) from e
+  except ValueError as e:  # Bad config/version of a known dataset.
+    raise ConfigError(
+        f"cannot open TFDS dataset {name!r}: {str(e).splitlines()[0]}; "
+        "fix the config or version in the name.") from e
+  features = builder.info.features
+  if "label" not in features:
+    raise ConfigError(
+        f"TFDS dataset {name!r} has no 'label' feature (features: "
+        f"{sorted(features)}); use a supervised classification dataset.")
+  others = [k for k in features if k != "label"]
+  x_key = "image" if "image" in features else (others[0] if len(others) == 1 else None)
+  if x_key is None:
+    raise ConfigError(
+        f"TFDS dataset {name!r} has no 'image' and several other features "
+        f"{others}; use a dataset with one input feature besides 'label'.")
+  known = list(builder.info.splits)
+  test_split = "validation" if known and "test" not in known and "validation" in known else "test"
+  if known and ("train" not in known or test_split not in known):
+    raise ConfigError(
+        f"TFDS dataset {name!r} has splits {known}; genjax needs 'train' and "
+        "'test' (or 'validation'): use another dataset.")
+  try:
+    train_src, test_src = tfds.data_source(
+        name, split=["train", test_split], data_dir=data_dir, download=False)
+  except Exception as e:  # pylint: disable=broad-except
+    if not builder.is_prepared():
+      raise _not_prepared(name, builder) from e
+    if isinstance(e, NotImplementedError):
+      raise ConfigError(
+          f"TFDS dataset {name!r} in {builder.data_dir_root} is not in a "
+          "random-access format; re-prepare it with --file_format=array_record "
+          "(needs `pip install 'genjax[tf]'`).") from e
+    raise
+  arrays = {}
+  for split, src in (("train", train_src), ("test", test_src)):
+    columns = read_source(src, (x_key, "label"))
+    x = columns[x_key]
+    arrays[f"{split}_x"] = x[..., None] if x.ndim == 3 else x  # HW -> HWC.
+    arrays[f"{split}_y"] = columns["label"].astype(np.int32)
+  label = features["label"]
+  if isinstance(label, tfds.features.ClassLabel) and label.num_classes:
+    num_classes = label.num_classes
+  else:
+    num_classes = int(max(arrays["train_y"].max(initial=-1),
+                          arrays["test_y"].max(initial=-1))) + 1
+  return ArraySplits(name=name, num_classes=int(num_classes), **arrays)

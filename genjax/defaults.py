@@ -1,0 +1,80 @@
+"""The experiment config: defaults assembled from each technique, and validation.
+
+Every experiment in `experiments/` starts from `get_config()` and changes what
+it needs. `validate(config)` checks the whole config in one pass, before any
+data is loaded or anything compiles, and raises `ConfigError` (one line: the
+problem and the fix). `validate_against_data` adds the checks that need the
+dataset's sizes.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from genjax import checkpoint, early_stopping, models, optim, penalties
+from genjax.data import augment, standardize
+from genjax.errors import ConfigError
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """Defaults: MNIST-1D, the reference MLP (40-100-100-10, residual), Adam."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.data = ml_collections.ConfigDict({
+      "name": "mnist1d",          # an offline builder (mnist1d, digits, fashion_mnist_local) or any TFDS name
+      "data_dir": "",             # TFDS data_dir; "" = TFDS's default (honours TFDS_DATA_DIR)
+      "validation_fraction": 0.1, # hold-out carved from the training split, stratified
+      "standardize": "feature",   # feature | channel | none; statistics from the training portion only
+      "augment": "",              # e.g. "shift(max_shift=5)|noise(std=0.05)"; see genjax.data.augment
+  })
+  config.model = models.default_config()
+  config.optimizer = optim.default_config()
+  config.penalties = penalties.default_config()
+  config.early_stopping = early_stopping.default_config()
+  config.checkpoint = checkpoint.default_config()
+  config.batch_size = 100
+  config.eval_batch_size = 1000
+  config.num_epochs = 100
+  return config
+
+
+def _unknown_keys(cfg, ref, prefix=""):
+  for key in cfg.keys():
+    path = f"{prefix}{key}"
+    if key not in ref:
+      yield path
+    elif isinstance(cfg[key], ml_collections.ConfigDict) and isinstance(ref[key], ml_collections.ConfigDict):
+      yield from _unknown_keys(cfg[key], ref[key], path + ".")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks names, ranges and keys; raises ConfigError on the first problem."""
+  unknown = list(_unknown_keys(config, get_config()))
+  if unknown:
+    raise ConfigError(f"unknown config key '{unknown[0]}'; see genjax/defaults.py for the "
+                      "available keys (check the spelling)")
+  for name in ("batch_size", "eval_batch_size", "num_epochs"):
+    value = config[name]
+    if not isinstance(value, int) or value <= 0:
+      raise ConfigError(f"{name} must be a positive integer, got {value!r}; "
+                        f"e.g. --config.{name}={get_config()[name]}")
+  fraction = config.data.validation_fraction
+  if not 0.0 < float(fraction) < 1.0:
+    raise ConfigError(f"data.validation_fraction must be in (0, 1), got {fraction}; "
+                      "e.g. --config.data.validation_fraction=0.1")
+  if config.data.standardize not in standardize.MODES:
+    raise ConfigError(f"unknown data.standardize '{config.data.standardize}'; choose from "
+                      f"{', '.join(standardize.MODES)}")
+  models.validate_config(config.model)
+  optim.validate_config(config.optimizer, num_epochs=config.num_epochs)
+  penalties.validate_config(config.penalties)
+  early_stopping.from_config(config.early_stopping)   # raises on bad settings
+  checkpoint.validate_config(config.checkpoint)
+
+
+def validate_against_data(config, splits, num_train: int) -> None:
+  """Checks that need the dataset: batch vs split size, augmentation vs input kind."""
+  if config.batch_size > num_train:
+    raise ConfigError(f"batch_size {config.batch_size} is larger than the training portion "
+                      f"({num_train} examples of '{splits.name}'); lower --config.batch_size")
+  augment.validate(config.data.augment, splits.input_shape)

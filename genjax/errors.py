@@ -1,0 +1,10 @@
+"""The one error type for bad user input.
+
+Anything a user can get wrong (flags, config values, data, files) raises
+`ConfigError` with one line naming the problem and the fix. `genjax.main`
+turns it into that line on stderr and exit status 2, before anything compiles.
+"""
+
+
+class ConfigError(ValueError):
+  """Bad user input: the message is one line saying what is wrong and how to fix it."""

@@ -1,0 +1,77 @@
+"""genjax command line.
+
+    genjax train --config=experiments/FILE.py[:ARG] --workdir=DIR [--config.a.b=v ...]
+    python -m genjax.main train ...
+
+Bad input (flags, config values, data, files) prints one line naming the
+problem and the fix, and exits with status 2 before anything compiles.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from genjax import defaults
+from genjax.errors import ConfigError
+
+COMMANDS = ("train",)
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", defaults.__file__,
+    "Experiment config: a Python file with get_config() (optionally FILE.py:ARG). "
+    "Override any field with --config.a.b=value.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config.json, metrics, "
+                               "checkpoints, results.json and plots.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a workdir run whose config differs "
+                               "(its outputs are removed).")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
+
+
+def fail(message: str) -> None:
+  """One line on stderr, exit status 2."""
+  print(f"genjax: error: {message}", file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl parsing where every bad flag or config file is one line and exit 2."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    fail(" ".join(str(e).split()) + " (see genjax --helpfull)")
+  except (FileNotFoundError, OSError) as e:
+    fail(f"config file not found: {e}; pass --config=experiments/FILE.py")
+  except (KeyError, AttributeError, TypeError, ValueError) as e:
+    fail(f"bad --config override: {' '.join(str(e).split())}; check the key against genjax/defaults.py")
+
+
+def main(argv: list[str]) -> None:
+  command = argv[1] if len(argv) > 1 else "train"
+  if command not in COMMANDS or len(argv) > 2:
+    fail(f"unknown command {' '.join(argv[1:])!r}; usage: genjax train --config=FILE.py --workdir=DIR")
+  if not _WORKDIR.value:
+    fail("--workdir is required; e.g. --workdir=runs/my_experiment")
+  from genjax.train import loop  # Heavy imports after the flags are known good.
+  try:
+    results = loop.fit(_CONFIG.value, os.path.abspath(_WORKDIR.value),
+                       overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
+  except ConfigError as e:
+    fail(str(e))
+  from genjax import report
+  print(report.results_table(results))
+  print(f"selected epoch {results['selected_epoch']} ({results['stop_reason']}), "
+        f"{results['epochs_run']} epochs, {results['wall_time_s']:.1f} s; "
+        f"outputs in {_WORKDIR.value}")
+
+
+def run() -> None:
+  """Console-script entry point."""
+  app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,135 @@
+"""Models by name, seen by training code only as pure functions.
+
+    model = genjax.models.create(config.model, input_shape, num_classes)
+    params = model.init(key)                      # nested dict of arrays
+    logits = model.apply(params, x, train=True, rng=per_example_keys)
+
+A new architecture is one NNX module plus one `@register("name")` factory
+`(model_cfg, input_shape, num_classes, rngs) -> nnx.Module`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import jax
+import ml_collections
+from flax import nnx
+
+from genjax.errors import ConfigError
+from genjax.models.layers import ACTIVATIONS
+from genjax.models.zoo import CNN1D, CNN2D, MLP, LogisticRegression
+
+_REGISTRY: dict[str, Callable[..., nnx.Module]] = {}
+
+
+def register(name: str):
+  """Registers `factory(model_cfg, input_shape, num_classes, rngs) -> nnx.Module`."""
+
+  def wrap(factory):
+    _REGISTRY[name] = factory
+    return factory
+
+  return wrap
+
+
+def names() -> tuple[str, ...]:
+  return tuple(sorted(_REGISTRY))
+
+
+@register("logreg")
+def _logreg(cfg, input_shape, num_classes, rngs):
+  return LogisticRegression(math.prod(input_shape), num_classes, rngs=rngs)
+
+
+@register("mlp")
+def _mlp(cfg, input_shape, num_classes, rngs):
+  return MLP(math.prod(input_shape), num_classes, widths=tuple(cfg.widths),
+             activation=cfg.activation, dropout=dropout_rates(cfg), residual=cfg.residual, rngs=rngs)
+
+
+@register("cnn1d")
+def _cnn1d(cfg, input_shape, num_classes, rngs):
+  if len(input_shape) not in (1, 2):
+    raise ConfigError(f"model 'cnn1d' needs 1D signals, got examples of shape {input_shape}; "
+                      "use model.name=cnn2d or mlp for images")
+  return CNN1D(input_shape, num_classes, channels=cfg.channels, dropout=dropout_rates(cfg), rngs=rngs)
+
+
+@register("cnn2d")
+def _cnn2d(cfg, input_shape, num_classes, rngs):
+  if len(input_shape) != 3:
+    raise ConfigError(f"model 'cnn2d' needs images (H, W, C), got examples of shape "
+                      f"{input_shape}; use model.name=cnn1d or mlp for signals")
+  return CNN2D(input_shape, num_classes, dropout=dropout_rates(cfg), rngs=rngs)
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Fields every model reads from (each factory uses those it needs)."""
+  return ml_collections.ConfigDict({
+      "name": "mlp",
+      "widths": (100, 100),      # mlp hidden widths
+      "activation": "relu",      # mlp
+      "residual": True,          # mlp: add h_{i-1} where widths match
+      "channels": 25,            # cnn1d filters per conv
+      "dropout": 0.0,            # dropout rate after every hidden layer
+      "layer_dropout": (),       # optional: one rate per hidden layer, overrides dropout
+  })
+
+
+def validate_config(cfg: ml_collections.ConfigDict) -> None:
+  if cfg.name not in _REGISTRY:
+    raise ConfigError(f"unknown model '{cfg.name}'; choose model.name from {', '.join(names())}")
+  if cfg.activation not in ACTIVATIONS:
+    raise ConfigError(f"unknown model.activation '{cfg.activation}'; choose from "
+                      f"{', '.join(sorted(ACTIVATIONS))}")
+  if any(int(w) <= 0 for w in cfg.widths):
+    raise ConfigError(f"model.widths must be positive, got {tuple(cfg.widths)}")
+  for r in [cfg.dropout, *cfg.layer_dropout]:
+    if not 0.0 <= float(r) < 1.0:
+      raise ConfigError(f"model.dropout and model.layer_dropout must be in [0, 1), got {r}; "
+                        "e.g. --config.model.dropout=0.2")
+
+
+def dropout_rates(cfg: ml_collections.ConfigDict):
+  """`layer_dropout` when given (one rate per hidden layer), else `dropout`."""
+  return tuple(float(r) for r in cfg.layer_dropout) if len(cfg.layer_dropout) else float(cfg.dropout)
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+  """A model as pure functions of a parameter pytree (a nested dict of arrays)."""
+
+  name: str
+  graphdef: Any
+  input_shape: tuple[int, ...]
+  num_classes: int
+  _init: Callable[[jax.Array], Any]
+
+  def init(self, key: jax.Array) -> dict:
+    """Fresh parameters from a PRNG key (deterministic for the key)."""
+    return self._init(key)
+
+  def apply(self, params: dict, x: jax.Array, *, train: bool, rng: jax.Array | None = None):
+    """Logits (B, C) for inputs (B, *input_shape); `rng` is (B,) keys, read when train."""
+    return nnx.merge(self.graphdef, params)(x, train=train, rng=rng)
+
+
+def create(cfg: ml_collections.ConfigDict, input_shape, num_classes: int) -> Model:
+  """Builds the registered model `cfg.name` for the dataset's shapes."""
+  validate_config(cfg)
+  input_shape = tuple(int(d) for d in input_shape)
+  factory = _REGISTRY[cfg.name]
+  try:
+    abstract = nnx.eval_shape(lambda: factory(cfg, input_shape, num_classes, nnx.Rngs(0)))
+  except ValueError as e:
+    raise ConfigError(f"model '{cfg.name}': {e}; fix model.layer_dropout") from None
+  graphdef, _ = nnx.split(abstract)
+
+  def init(key):
+    module = factory(cfg, input_shape, num_classes, nnx.Rngs(params=key))
+    return nnx.to_pure_dict(nnx.split(module)[1])
+
+  return Model(cfg.name, graphdef, input_shape, int(num_classes), init)

@@ -1,0 +1,200 @@
+"""The optimizer: one optax chain built from config, hyperparameters injectable.
+
+`make_optimizer` builds, in order (AdamW's placement of the decay):
+
+  clip_by_global_norm(c)                        if grad_clip_norm > 0
+  base scaling   u = adam(g) | trace(g) | g     adam/adamw | momentum | sgd
+  decayed weights u ← u + wd·w (mask)           adamw's weight_decay; penalty
+                                                "weight_decay" (pre_lr stage)
+  learning rate  u ← −lr·shape(t)·u             shape from `schedule`
+  post-update    e.g. proximal L1 u ← S(w + u) − w    (penalty "l1_prox")
+
+so an AdamW step is w ← w − lr_t·(adam(g) + wd·w), as `optax.adamw`.
+
+The whole chain is wrapped in `optax.inject_hyperparams`: `learning_rate`
+(the peak; the schedule multiplies it), `weight_decay` (adamw only) and
+`<penalty>_strength` for each enabled transform penalty live in
+`opt_state.hyperparams` as arrays. `set_hyperparams` overrides them, e.g. one
+value per member under `jax.vmap`, without recompiling per value.
+"""
+
+import inspect
+import re
+
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from genjax import penalties
+from genjax.errors import ConfigError
+
+NAMES = ("sgd", "momentum", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "warmup_constant")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Optimizer defaults.
+
+  name: sgd | momentum | adam | adamw. `momentum` and `nesterov` are used by
+  "momentum" only; `b1`, `b2`, `eps` by adam/adamw; `weight_decay` is adamw's
+  own decoupled decay on kernels (ignored by the others: use the penalty
+  `penalties.weight_decay` for decoupled decay with any optimizer).
+  schedule: constant | cosine | warmup_cosine | warmup_constant, with
+  `warmup_epochs` of linear warmup from 0 and `final_lr_fraction` the cosine
+  end value as a fraction of the peak. grad_clip_norm: 0 = off.
+  """
+  return ml_collections.ConfigDict({
+      "name": "adam",
+      "learning_rate": 1e-3,
+      "momentum": 0.9,
+      "nesterov": False,
+      "b1": 0.9,
+      "b2": 0.999,
+      "eps": 1e-8,
+      "weight_decay": 1e-4,
+      "schedule": "constant",
+      "warmup_epochs": 0,
+      "final_lr_fraction": 0.0,
+      "grad_clip_norm": 0.0,
+  })
+
+
+def _fields(opt_cfg) -> dict:
+  defaults = default_config().to_dict()
+  given = opt_cfg.to_dict() if hasattr(opt_cfg, "to_dict") else dict(opt_cfg)
+  unknown = sorted(set(given) - set(defaults))
+  if unknown:
+    raise ConfigError(f"unknown optimizer field(s) {unknown}; valid fields: "
+                      f"{', '.join(defaults)}")
+  return {**defaults, **given}
+
+
+def validate_config(opt_cfg, num_epochs: int | None = None) -> None:
+  """Raises ConfigError (one line: what and how to fix) on the first bad value."""
+  c = _fields(opt_cfg)
+  checks = [
+      (c["name"] in NAMES, f"optimizer name {c['name']!r} is unknown; use one "
+       f"of: {', '.join(NAMES)}"),
+      (c["schedule"] in SCHEDULES, f"optimizer schedule {c['schedule']!r} is "
+       f"unknown; use one of: {', '.join(SCHEDULES)}"),
+      (c["learning_rate"] > 0, f"optimizer learning_rate={c['learning_rate']} "
+       "must be > 0"),
+      (c["weight_decay"] >= 0, f"optimizer weight_decay={c['weight_decay']} "
+       "must be >= 0 (0 = off)"),
+      (0 <= c["momentum"] < 1, f"optimizer momentum={c['momentum']} must be "
+       "in [0, 1)"),
+      (0 <= c["b1"] < 1 and 0 <= c["b2"] < 1, f"optimizer b1={c['b1']}, "
+       f"b2={c['b2']} must be in [0, 1)"),
+      (c["eps"] > 0, f"optimizer eps={c['eps']} must be > 0"),
+      (c["warmup_epochs"] >= 0, f"optimizer warmup_epochs="
+       f"{c['warmup_epochs']} must be >= 0"),
+      (num_epochs is None or c["warmup_epochs"] <= num_epochs,
+       f"optimizer warmup_epochs={c['warmup_epochs']} exceeds num_epochs="
+       f"{num_epochs}; lower warmup_epochs"),
+      (0 <= c["final_lr_fraction"] <= 1, f"optimizer final_lr_fraction="
+       f"{c['final_lr_fraction']} must be in [0, 1]"),
+      (c["grad_clip_norm"] >= 0, f"optimizer grad_clip_norm="
+       f"{c['grad_clip_norm']} must be >= 0 (0 = off)"),
+  ]
+  for ok, message in checks:
+    if not ok:
+      raise ConfigError(message)
+
+
+def _schedule_shape(c: dict, steps_per_epoch: int, num_epochs: int):
+  """The learning-rate schedule divided by its peak: step -> [0, 1]."""
+  if steps_per_epoch < 1 or num_epochs < 1:
+    raise ConfigError(f"steps_per_epoch={steps_per_epoch} and num_epochs="
+                      f"{num_epochs} must both be >= 1")
+  total = steps_per_epoch * num_epochs
+  warmup = c["warmup_epochs"] * steps_per_epoch
+  name, end = c["schedule"], c["final_lr_fraction"]
+  if name == "constant" or (name == "warmup_constant" and warmup == 0):
+    return optax.constant_schedule(1.0)
+  if name == "warmup_constant":
+    return optax.linear_schedule(0.0, 1.0, warmup)
+  if name == "cosine" or warmup == 0:
+    return optax.cosine_decay_schedule(1.0, total, alpha=end)
+  if warmup >= total:  # All warmup: nothing left to decay.
+    return optax.linear_schedule(0.0, 1.0, warmup)
+  return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, total, end)
+
+
+def learning_rate_schedule(opt_cfg, steps_per_epoch: int,
+                           num_epochs: int) -> optax.Schedule:
+  """step -> learning rate.
+
+  constant: lr. cosine: lr·(f + (1 − f)·½(1 + cos(π·t/T))), T = all steps,
+  f = final_lr_fraction. warmup_constant: lr·min(t/W, 1), W = warmup steps.
+  warmup_cosine: linear 0 → lr over W steps, then cosine lr → f·lr by step T.
+  """
+  validate_config(opt_cfg, num_epochs)
+  c = _fields(opt_cfg)
+  shape = _schedule_shape(c, steps_per_epoch, num_epochs)
+  lr = c["learning_rate"]
+  return lambda step: lr * shape(step)
+
+
+def _hyperparam_name(penalty_name: str) -> str:
+  return re.sub(r"\W", "_", penalty_name) + "_strength"
+
+
+def make_optimizer(opt_cfg, penalties_cfg, params, *, steps_per_epoch: int,
+                   num_epochs: int) -> optax.GradientTransformation:
+  """The optax chain of the module docstring, under `inject_hyperparams`.
+
+  `params` (one member's) fixes the structure of the masks: kernels only for
+  adamw's decay, each penalty's `mask` regex for penalty transforms.
+  """
+  validate_config(opt_cfg, num_epochs)
+  penalties.validate_config(penalties_cfg, params)
+  c = _fields(opt_cfg)
+  shape = _schedule_shape(c, steps_per_epoch, num_epochs)
+  tx_names = penalties.enabled(penalties_cfg, ("pre_lr", "post_update"))
+  init = {"learning_rate": c["learning_rate"]}
+  if c["name"] == "adamw":
+    init["weight_decay"] = c["weight_decay"]
+  for name in tx_names:
+    init[_hyperparam_name(name)] = float(penalties_cfg[name].strength)
+  kernel_mask = penalties.make_mask(params, "") if "weight_decay" in init \
+      else None
+
+  def chain(**hp):
+    lr = lambda step: hp["learning_rate"] * shape(step)
+    pre_lr, post_update = penalties.penalty_transforms(
+        penalties_cfg, params, lr,
+        strengths={n: hp[_hyperparam_name(n)] for n in tx_names})
+    parts = []
+    if c["grad_clip_norm"] > 0:
+      parts.append(optax.clip_by_global_norm(c["grad_clip_norm"]))
+    if c["name"] in ("adam", "adamw"):
+      parts.append(optax.scale_by_adam(c["b1"], c["b2"], c["eps"]))
+    elif c["name"] == "momentum":
+      parts.append(optax.trace(c["momentum"], nesterov=c["nesterov"]))
+    if c["name"] == "adamw":
+      parts.append(optax.add_decayed_weights(hp["weight_decay"], kernel_mask))
+    parts += pre_lr
+    parts.append(optax.scale_by_learning_rate(lr))
+    parts += post_update
+    return optax.chain(*parts)
+
+  chain.__signature__ = inspect.Signature(
+      [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY) for k in init])
+  return optax.inject_hyperparams(chain)(**init)
+
+
+def set_hyperparams(opt_state, **values):
+  """Returns `opt_state` with injected hyperparameters replaced.
+
+  Values may be traced, e.g. one learning rate per member:
+    states = jax.vmap(lambda p, lr: set_hyperparams(tx.init(p),
+                                                    learning_rate=lr))(ps, lrs)
+  after which `jax.vmap(tx.update)(grads, states, ps)` uses each member's.
+  """
+  hp = dict(opt_state.hyperparams)
+  for name, value in values.items():
+    if name not in hp:
+      raise ConfigError(f"optimizer has no injected hyperparameter {name!r}; "
+                        f"it has: {', '.join(hp)}")
+    hp[name] = jnp.asarray(value, jnp.result_type(hp[name]))
+  return opt_state._replace(hyperparams=hp)

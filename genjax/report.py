@@ -1,0 +1,84 @@
+"""What a run leaves in its workdir, and the table it prints.
+
+    config.json          the resolved config
+    metrics.jsonl        one JSON object per epoch
+    results.json         final validation/test metrics and run facts
+    learning_curves.png  train vs validation loss and accuracy
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _jsonable(x):
+  if hasattr(x, "item"):
+    return x.item()
+  if isinstance(x, dict):
+    return {k: _jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_jsonable(v) for v in x]
+  return x
+
+
+def write_json(path: str, obj) -> None:
+  """Writes atomically (temp file + rename), so a kill never leaves half a file."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(_jsonable(obj), f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, path)
+
+
+def write_metrics(path: str, rows: Iterable[dict]) -> None:
+  """Rewrites metrics.jsonl with `rows` (one JSON object per line), atomically."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    for row in rows:
+      f.write(json.dumps(_jsonable(row), sort_keys=True) + "\n")
+  os.replace(tmp, path)
+
+
+def read_metrics(path: str) -> list[dict]:
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_learning_curves(path: str, rows: list[dict], *, best_epoch: int | None = None,
+                         title: str = "") -> None:
+  """Two panels (loss, accuracy): train vs validation per epoch."""
+  epochs = [r["epoch"] for r in rows]
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+  for ax, metric in zip(axes, ("loss", "accuracy")):
+    ax.plot(epochs, [r[f"train_{metric}"] for r in rows], label="train")
+    ax.plot(epochs, [r[f"val_{metric}"] for r in rows], label="validation")
+    if best_epoch is not None:
+      ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"selected (epoch {best_epoch})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend()
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def results_table(results: dict) -> str:
+  """A small markdown table of the selected model's metrics."""
+  lines = ["| split | loss | accuracy |", "|---|---|---|"]
+  for split in ("train", "val", "test"):
+    if split in results:
+      m = results[split]
+      lines.append(f"| {split} | {m['loss']:.4f} | {100 * m['accuracy']:.2f}% |")
+  return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Training: pure steps and epochs (`steps`), and the single-model driver (`loop.fit`)."""

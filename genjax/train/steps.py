@@ -1,0 +1,169 @@
+"""Pure training and evaluation steps, and one epoch as a single `lax.scan`.
+
+Contracts (one *member* = one model being trained; later drivers vmap over members):
+
+* `Plan` says which examples a member trains and validates on: index arrays into
+  the device-resident training split, padded to a fixed length with weight-0
+  entries, plus the member's standardization statistics and root key.
+* A batch loss is the weighted mean  L = Σ_b w_b·ℓ_b / max(Σ_b w_b, 1) + R(θ, t),
+  so padding never changes a member's loss or gradient.
+* A step whose batch holds no real example, or of a frozen member, changes
+  nothing: new = where(active, new, old) over the whole state (a zero gradient
+  is not a no-op for Adam).
+* Randomness depends only on (seed, member, epoch, example index): the shuffle
+  sorts examples by u_i = U(fold_in(k_shuffle, i)), and example i's dropout and
+  augmentation keys are fold_ins of fold_in(k_example, i).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+# Streams folded into a member's epoch key.
+_SHUFFLE, _EXAMPLE = 0, 1
+# Streams folded into an example key.
+_DROPOUT, _AUGMENT = 0, 1
+
+
+@flax.struct.dataclass
+class Plan:
+  """One member's data plan (see module docstring)."""
+  train_idx: jax.Array     # (N,) int32 into the training split
+  train_weight: jax.Array  # (N,) float32, 1 real / 0 pad
+  val_idx: jax.Array       # (M,) int32
+  val_weight: jax.Array    # (M,) float32
+  mean: jax.Array          # input_shape, float32
+  std: jax.Array           # input_shape, float32
+  key: jax.Array           # the member's root key (typed)
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array          # int32: optimizer steps taken (active ones only)
+  params: Any
+  opt_state: Any
+
+
+def epoch_key(plan_key: jax.Array, epoch) -> jax.Array:
+  return jax.random.fold_in(plan_key, epoch)
+
+
+def shuffled_order(key: jax.Array, idx: jax.Array, weight: jax.Array) -> jax.Array:
+  """Positions of (idx, weight) in epoch order: real examples shuffled, pads last.
+
+  Each example's sort key depends only on (key, example index), so a member's
+  order is the same whatever padding length surrounds it.
+  """
+  u = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i)))(idx)
+  u = jnp.where(weight > 0, u, 2.0)
+  return jnp.argsort(u, stable=True)
+
+
+def _weighted_sums(logits, y_soft, labels, w):
+  ce = optax.softmax_cross_entropy(logits, y_soft)
+  correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+  return jnp.sum(w * ce), jnp.sum(w * correct), jnp.sum(w)
+
+
+def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
+                   penalty_fn: Callable, augmenter: Callable | None, num_classes: int,
+                   batch_size: int, eval_batch_size: int):
+  """Builds pure `train_epoch(state, plan, x, y, epoch, frozen)` and `evaluate(params, ...)`.
+
+  `apply_fn(params, x, *, train, rng)` -> logits; `penalty_fn(params, step)` -> scalar;
+  `augmenter(keys, x, y_soft)` -> (x, y_soft) or None. All are closed over (static).
+  """
+
+  def standardize(x, plan):
+    return (x - plan.mean) / plan.std
+
+  def loss_fn(params, step, x, labels, w, keys):
+    y_soft = jax.nn.one_hot(labels, num_classes)
+    if augmenter is not None:
+      aug_keys = jax.vmap(lambda k: jax.random.fold_in(k, _AUGMENT))(keys)
+      x, y_soft = augmenter(aug_keys, x, y_soft)
+    drop_keys = jax.vmap(lambda k: jax.random.fold_in(k, _DROPOUT))(keys)
+    logits = apply_fn(params, x, train=True, rng=drop_keys)
+    loss_sum, correct_sum, count = _weighted_sums(logits, y_soft, labels, w)
+    loss = loss_sum / jnp.maximum(count, 1.0) + penalty_fn(params, step)
+    return loss, (loss_sum, correct_sum, count)
+
+  grad_fn = jax.grad(loss_fn, has_aux=True)
+
+  def train_step(state: TrainState, plan: Plan, x_all, y_all, idx, w, example_key, frozen):
+    """One optimizer step on the batch `idx` (weights `w`); a no-op when inactive."""
+    x = standardize(x_all[idx].astype(jnp.float32), plan)
+    keys = jax.vmap(lambda i: jax.random.fold_in(example_key, i))(idx)
+    grads, sums = grad_fn(state.params, state.step, x, y_all[idx], w, keys)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    new = TrainState(step=state.step + 1, params=params, opt_state=opt_state)
+    active = jnp.logical_and(sums[2] > 0, jnp.logical_not(frozen))
+    state = jax.tree.map(lambda n, o: jnp.where(active, n, o), new, state)
+    return state, sums
+
+  def train_epoch(state: TrainState, plan: Plan, x_all, y_all, epoch, frozen=False):
+    """One epoch: shuffle, then `lax.scan` of `train_step` over all batches.
+
+    Returns (state, {"train_loss", "train_accuracy"}) where the metrics are the
+    weighted means over the epoch's training-mode predictions (as Keras reports).
+    """
+    key = epoch_key(plan.key, epoch)
+    order = shuffled_order(jax.random.fold_in(key, _SHUFFLE), plan.train_idx, plan.train_weight)
+    n = plan.train_idx.shape[0]
+    num_batches = -(-n // batch_size)
+    pad = num_batches * batch_size - n
+    idx = jnp.pad(plan.train_idx[order], (0, pad)).reshape(num_batches, batch_size)
+    w = jnp.pad(plan.train_weight[order], (0, pad)).reshape(num_batches, batch_size)
+    example_key = jax.random.fold_in(key, _EXAMPLE)
+
+    def body(s, batch):
+      return train_step(s, plan, x_all, y_all, batch[0], batch[1], example_key, frozen)
+
+    state, (loss_sum, correct_sum, count) = jax.lax.scan(body, state, (idx, w))
+    count = jnp.maximum(count.sum(), 1.0)
+    return state, {"train_loss": loss_sum.sum() / count, "train_accuracy": correct_sum.sum() / count}
+
+  def evaluate(params, plan: Plan, x_all, y_all, idx, weight):
+    """Weighted mean loss and accuracy (evaluation mode) over `idx`, scanned in batches."""
+    n = idx.shape[0]
+    bs = min(eval_batch_size, n)
+    num_batches = -(-n // bs)
+    pad = num_batches * bs - n
+    idx = jnp.pad(idx, (0, pad)).reshape(num_batches, bs)
+    weight = jnp.pad(weight, (0, pad)).reshape(num_batches, bs)
+
+    def body(carry, batch):
+      i, w = batch
+      x = standardize(x_all[i].astype(jnp.float32), plan)
+      logits = apply_fn(params, x, train=False, rng=None)
+      labels = y_all[i]
+      sums = _weighted_sums(logits, jax.nn.one_hot(labels, num_classes), labels, w)
+      return jax.tree.map(jnp.add, carry, sums), None
+
+    zero = jnp.zeros((), jnp.float32)
+    (loss_sum, correct_sum, count), _ = jax.lax.scan(body, (zero, zero, zero), (idx, weight))
+    count = jnp.maximum(count, 1.0)
+    return {"loss": loss_sum / count, "accuracy": correct_sum / count}
+
+  def predict(params, plan: Plan, x_all, idx):
+    """Logits (evaluation mode) for the examples `idx`, scanned in batches."""
+    n = idx.shape[0]
+    bs = min(eval_batch_size, n)
+    num_batches = -(-n // bs)
+    pad = num_batches * bs - n
+    batches = jnp.pad(idx, (0, pad)).reshape(num_batches, bs)
+
+    def body(_, i):
+      x = standardize(x_all[i].astype(jnp.float32), plan)
+      return None, apply_fn(params, x, train=False, rng=None)
+
+    _, logits = jax.lax.scan(body, None, batches)
+    return logits.reshape(num_batches * bs, -1)[:n]
+
+  return train_epoch, evaluate, predict

@@ -1,0 +1,18 @@
+"""Shared test set-up: a per-session TFDS data_dir, so tests never touch ~/tensorflow_datasets."""
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tfds_data_dir(tmp_path_factory):
+  """Points TFDS (and subprocesses, via the environment) at a fresh per-worker directory."""
+  path = tmp_path_factory.mktemp("tfds")
+  old = os.environ.get("TFDS_DATA_DIR")
+  os.environ["TFDS_DATA_DIR"] = str(path)
+  yield str(path)
+  if old is None:
+    os.environ.pop("TFDS_DATA_DIR", None)
+  else:
+    os.environ["TFDS_DATA_DIR"] = old
