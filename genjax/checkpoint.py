@@ -17,7 +17,9 @@ and renames it to `<step>` only when complete; unfinished tmp dirs are never
 listed as steps and are deleted when a `Checkpointer` opens the directory
 (`cleanup_tmp_directories`). Old steps are deleted only after the new step is
 committed, so a process killed at any moment leaves the latest complete step
-restorable.
+restorable. A kill during that deletion (a plain rmtree) can leave an old,
+dominated step half-deleted; it never ranks as latest or best (its metrics are
+gone or worse) and the next save deletes it again.
 
 State: any pytree of jax/numpy arrays and Python scalars (nested dicts, int32,
 uint32, bool, ...). Typed PRNG key arrays (`jax.random.key`) round-trip with
@@ -179,9 +181,10 @@ class Checkpointer:
     """Starts saving `state` as `epoch`; returns whether a save was started.
 
     Saves when `epoch % save_every == 0` or `force`. Never overwrites: an
-    `epoch` <= the latest saved epoch returns False. `metric` ranks the
-    checkpoint for best-k; None or a non-finite value (NaN/inf) makes it never
-    "best" (it is still kept while among the latest).
+    `epoch` <= the latest saved epoch returns False. `metric` (a scalar) ranks
+    the checkpoint for best-k; None or a non-finite value (NaN/inf) makes it
+    never "best" (it is still kept while among the latest). For vmapped
+    members pass None and keep per-member best weights inside `state`.
     """
     self._check_open()
     if not force and epoch % self._save_every != 0:

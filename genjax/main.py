@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from genjax import defaults
@@ -42,22 +42,45 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    fail(" ".join(str(e).split()) + " (see genjax --helpfull)")
-  except (FileNotFoundError, OSError) as e:
-    fail(f"config file not found: {e}; pass --config=experiments/FILE.py")
+    text = str(e)
+    if "Traceback" in text:  # a config file's get_config raised: keep its own message
+      text = f"{text.split(':', 1)[0]}: {text.strip().splitlines()[-1].strip()}"
+    fail(" ".join(text.split()) + " (see genjax --helpfull)")
   except (KeyError, AttributeError, TypeError, ValueError) as e:
-    fail(f"bad --config override: {' '.join(str(e).split())}; check the key against genjax/defaults.py")
+    reason = " ".join(str(e).replace("\\n", " ").replace("\\", "").replace("'", "").split())
+    overrides = [a for a in argv[1:] if a.startswith("--config.")]
+    fail(f"bad config override {' '.join(overrides)}: unknown key or wrong type ({reason}); "
+         "check it against genjax/defaults.py")
+
+
+def load_config():
+  """The parsed --config with its overrides; config files load lazily, here."""
+  try:
+    config = _CONFIG.value
+    config.keys()  # a file that failed to load raises here
+    return config
+  except OSError as e:
+    reason = str(e).strip().splitlines()[-1].strip()
+    fail(f"cannot load --config={flags.FLAGS['config'].serialize().split('=', 1)[-1]}: {reason}; "
+         "pass an existing file, e.g. --config=experiments/mnist1d_mlp.py")
+  except (KeyError, AttributeError, TypeError, ValueError) as e:
+    fail(f"bad --config: {' '.join(str(e).split())}; check the key against genjax/defaults.py")
 
 
 def main(argv: list[str]) -> None:
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.ERROR)  # orbax/tfds chatter off unless -v is given
   command = argv[1] if len(argv) > 1 else "train"
   if command not in COMMANDS or len(argv) > 2:
     fail(f"unknown command {' '.join(argv[1:])!r}; usage: genjax train --config=FILE.py --workdir=DIR")
+  config = load_config()
   if not _WORKDIR.value:
     fail("--workdir is required; e.g. --workdir=runs/my_experiment")
   from genjax.train import loop  # Heavy imports after the flags are known good.
+  import tensorflow_datasets as tfds
+  tfds.display_progress_bar(False)
   try:
-    results = loop.fit(_CONFIG.value, os.path.abspath(_WORKDIR.value),
+    results = loop.fit(config, os.path.abspath(_WORKDIR.value),
                        overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
   except ConfigError as e:
     fail(str(e))

@@ -70,7 +70,7 @@ def _fields(opt_cfg) -> dict:
 
 
 def validate_config(opt_cfg, num_epochs: int | None = None) -> None:
-  """Raises ConfigError (one line: what and how to fix) on the first bad value."""
+  """Raises ConfigError (one line: what, and the fix) on the first bad value."""
   c = _fields(opt_cfg)
   checks = [
       (c["name"] in NAMES, f"optimizer name {c['name']!r} is unknown; use one "

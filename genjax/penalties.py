@@ -36,7 +36,7 @@ KINDS = ("loss", "pre_lr", "post_update")
 COMMON_FIELDS = {"strength": 0.0, "mask": "", "schedule": "constant",
                  "schedule_steps": 0}
 
-# Strength shapes over steps, each in [0, 1]: λ_t = λ · shape(schedule_steps)(t).
+# Strength shapes, each in [0, 1]: λ_t = λ · shape(schedule_steps)(t).
 SCHEDULES = {
     "constant": lambda n: optax.constant_schedule(1.0),
     "linear_warmup": lambda n: optax.linear_schedule(0.0, 1.0, n),
@@ -161,14 +161,14 @@ def enabled(penalties_cfg, kinds=KINDS) -> list[str]:
 
 
 def validate_config(penalties_cfg, params=None) -> None:
-  """Raises ConfigError on the first bad value; checks enabled masks on params."""
+  """Raises ConfigError on a bad value; checks enabled masks on params."""
   for name in penalties_cfg:
     p = get(name)
     f = _resolved(penalties_cfg, name)
     unknown = sorted(set(f) - set(COMMON_FIELDS) - set(p.fields))
     if unknown:
       raise ConfigError(f"penalties.{name} has unknown field(s) {unknown}; "
-                        f"valid fields: {sorted({**COMMON_FIELDS, **p.fields})}")
+                        f"valid: {sorted({**COMMON_FIELDS, **p.fields})}")
     if not f["strength"] >= 0:
       raise ConfigError(f"penalties.{name}.strength={f['strength']} must be "
                         ">= 0 (0 turns the penalty off)")
@@ -319,7 +319,7 @@ def proximal_l1(strength, learning_rate, mask=None):
 
   def update_fn(updates, state, params=None):
     if params is None:
-      raise ValueError("proximal_l1 needs params: update(updates, state, params)")
+      raise ValueError("proximal_l1 needs update(updates, state, params)")
     t = lr(state.count) * lam(state.count)
     updates = jax.tree.map(lambda u, w: soft_threshold(w + u, t) - w,
                            updates, params)

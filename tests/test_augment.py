@@ -1,7 +1,5 @@
 """Tests for genjax.data.augment."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,13 +29,8 @@ def _y(n=B):
   return jax.nn.one_hot(jnp.arange(n) % NUM_CLASSES, NUM_CLASSES)
 
 
-@functools.lru_cache(maxsize=None)
-def _jitted(spec, shape):
-  return jax.jit(augment.build(spec, shape, NUM_CLASSES))
-
-
 def _run(spec, shape, keys=None, x=None, y=None):
-  aug = _jitted(spec, shape)
+  aug = augment.build(spec, shape, NUM_CLASSES)
   keys = _keys() if keys is None else keys
   x = _x(shape) if x is None else x
   y = _y(x.shape[0]) if y is None else y
@@ -190,9 +183,9 @@ def test_cutmix_labels_are_area_mixture():
 
 
 def test_jit_with_traced_keys_matches_eager():
-  aug = augment.build('crop(pad=1)|flip|noise(std=0.1)|mixup', IMAGE,
+  aug = augment.build('shift(max_shift=5)|noise|slope|mixup', SIGNAL,
                       NUM_CLASSES)
-  keys, x, y = _keys(), _x(IMAGE), _y()
+  keys, x, y = _keys(), _x(SIGNAL), _y()
   eager = aug(keys, x, y)
   jitted = jax.jit(aug)(keys, x, y)
   for a, b in zip(eager, jitted):
@@ -213,10 +206,21 @@ def test_adding_an_op_keeps_other_ops_draws():
   # scale(lo=1, hi=1) is the identity, so noise must draw the same values.
   before, _ = _run('scale(lo=1, hi=1)|noise(std=0.1)', SIGNAL, keys, x, y)
   after, _ = _run('noise(std=0.1)|shift(max_shift=0)', SIGNAL, keys, x, y)
-  np.testing.assert_array_equal(alone, before)
-  np.testing.assert_array_equal(alone, after)
+  np.testing.assert_allclose(alone, before, rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(alone, after, rtol=1e-6, atol=1e-7)
   twice, _ = _run('noise(std=0.1)|noise(std=0.1)', SIGNAL, keys, x, y)
   assert not np.allclose(twice - x, 2 * (alone - x))  # Own key per occurrence.
+
+
+def test_vmaps_over_members():
+  aug = augment.build('noise|mixup', SIGNAL, NUM_CLASSES)
+  keys = jnp.stack([_keys(0), _keys(1)])
+  x, y = jnp.stack([_x(SIGNAL, 1), _x(SIGNAL, 2)]), jnp.stack([_y(), _y()])
+  xs, ys = jax.vmap(aug)(keys, x, y)
+  for m in range(2):
+    xm, ym = aug(keys[m], x[m], y[m])
+    np.testing.assert_allclose(xs[m], xm, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ys[m], ym, rtol=1e-6)
 
 
 def test_raw_uint32_keys_accepted():

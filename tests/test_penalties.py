@@ -1,4 +1,4 @@
-"""Penalties: gradients and proximal steps against closed forms, registry, errors."""
+"""Penalties: gradients and proximal steps vs closed forms, registry, errors."""
 
 import jax
 import jax.numpy as jnp

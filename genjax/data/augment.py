@@ -129,8 +129,9 @@ def parse(spec: str) -> list[tuple[str, dict[str, Any]]]:
     return []
   hint = "write ops as name or name(k=v, ...) separated by '|'"
   try:
-    nodes = _terms(ast.parse(spec.strip(), mode='eval').body)
-  except SyntaxError:
+    text = ' '.join(spec.splitlines()).strip()
+    nodes = _terms(ast.parse(text, mode='eval').body)
+  except (SyntaxError, ValueError):
     raise ConfigError(f'cannot parse augment spec {spec!r}; {hint}') from None
   ops = []
   for node in nodes:
@@ -267,8 +268,8 @@ class Augmenter:
       keys = jax.random.wrap_key_data(keys)
     b = x.shape[0]
     if keys.shape != (b,) or tuple(x.shape[1:]) != self.example_shape:
-      raise ValueError(f'expected keys ({b},) and x ({b}, *{self.example_shape})'
-                       f', got {keys.shape} and {x.shape}')
+      raise ValueError(f'expected keys ({b},) and x ({b}, '
+                       f'*{self.example_shape}), got {keys.shape}, {x.shape}')
     if y_soft.shape != (b, self.num_classes):
       raise ValueError(f'expected y_soft ({b}, {self.num_classes}), got '
                        f'{y_soft.shape}')
@@ -295,7 +296,7 @@ def build(spec: str, example_shape, num_classes: int) -> Augmenter | None:
 
 
 def soft_cross_entropy(logits, soft_labels):
-  """Per-example -Σ_c y_c log softmax(logits)_c (optax.softmax_cross_entropy)."""
+  """Per-example -Σ_c y_c log softmax(logits)_c, via optax."""
   return optax.softmax_cross_entropy(logits, soft_labels)
 
 

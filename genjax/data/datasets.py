@@ -11,11 +11,13 @@ TensorFlow (`pip install 'genjax[tf]'`). Nothing here touches the network.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import logging
 import os
 import tempfile
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -27,6 +29,7 @@ from genjax.errors import ConfigError
 
 OFFLINE_DATASETS: tuple[str, ...] = tuple(builders.BUILDERS)
 
+_log = logging.getLogger(__name__)  # Not "absl": that one is muted in load().
 _CACHE_NAME = "genjax_arrays.npz"
 _CACHE_FORMAT = 1
 _CHUNK = 16384  # Examples per vectorized data-source read.
@@ -50,13 +53,21 @@ class ArraySplits:
 
   def __post_init__(self):
     for part in ("train", "test"):
-      x, y = getattr(self, f"{part}_x"), getattr(self, f"{part}_y")
-      if x.ndim not in (2, 4) or y.ndim != 1 or len(x) != len(y):
+      x, y = np.asarray(getattr(self, f"{part}_x")), np.asarray(getattr(self, f"{part}_y"))
+      if (x.ndim not in (2, 4) or y.ndim != 1 or len(x) != len(y)
+          or not np.issubdtype(y.dtype, np.integer)):
         raise ConfigError(
-            f"dataset {self.name!r} {part} split has x {x.shape}, y {y.shape}; "
-            "need x [N, L] or [N, H, W, C] and y [N]: use another dataset.")
-      for a in (x, y):
-        a.flags.writeable = False
+            f"dataset {self.name!r} {part} split has x {x.shape}, y {y.shape} "
+            f"{y.dtype}; need x [N, L] or [N, H, W, C] and integer y [N]: use "
+            "another dataset.")
+      if y.size and (y.min() < 0 or y.max() >= self.num_classes):
+        raise ConfigError(
+            f"dataset {self.name!r} {part} labels span [{y.min()}, {y.max()}], "
+            f"outside [0, num_classes={self.num_classes}); fix num_classes.")
+      for key, a in ((f"{part}_x", x), (f"{part}_y", y.astype(np.int32, copy=False))):
+        view = a.view()  # Read-only view: the caller's array stays writable.
+        view.flags.writeable = False
+        object.__setattr__(self, key, view)
     if self.train_x.shape[1:] != self.test_x.shape[1:]:
       raise ConfigError(
           f"dataset {self.name!r} train/test example shapes differ "
@@ -76,6 +87,8 @@ class ArraySplits:
 def load(name: str, *, data_dir: str | os.PathLike | None = None) -> ArraySplits:
   """Loads dataset `name` (e.g. `mnist1d`, `mnist1d/shuffled`, `mnist`).
 
+  `data_dir` defaults to $TFDS_DATA_DIR (read at call time), else TFDS's default.
+
   Raises ConfigError for an unknown name, a bad config, missing source files
   (fashion_mnist_local) or a TFDS dataset not prepared in `data_dir`.
   """
@@ -83,11 +96,35 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None) -> ArraySplits
     raise ConfigError(
         f"dataset name {name!r} is not a non-empty string; use one of "
         f"{', '.join(OFFLINE_DATASETS)} or a prepared TFDS name.")
-  data_dir = os.fspath(data_dir) if data_dir is not None else None
+  # TFDS freezes its default dir at import; read TFDS_DATA_DIR now instead.
+  data_dir = os.fspath(data_dir) if data_dir else os.environ.get("TFDS_DATA_DIR") or None
   base, config, version = _parse_name(name)
-  if base in builders.BUILDERS:
-    return _load_offline(name, base, config, version, data_dir)
-  return _load_tfds(name, data_dir)
+  with _quiet_tfds():
+    if base in builders.BUILDERS:
+      return _load_offline(name, base, config, version, data_dir)
+    return _load_tfds(name, data_dir)
+
+
+@contextlib.contextmanager
+def _quiet_tfds() -> Iterator[None]:
+  """Mutes TFDS's progress bars, stdout banners and absl warnings in the block.
+
+  Keeps a CLI's output to its own lines (errors are one line); `load` logs
+  what it prepares instead.
+  """
+  from tensorflow_datasets.core.utils import tqdm_utils  # pylint: disable=g-import-not-at-top
+
+  was_active = getattr(tqdm_utils, "_active", True)
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
+  tfds.display_progress_bar(False)
+  absl_logger.setLevel(logging.ERROR)
+  try:
+    with contextlib.redirect_stdout(io.StringIO()):
+      yield
+  finally:
+    tfds.display_progress_bar(was_active)
+    absl_logger.setLevel(level)
 
 
 def _parse_name(name: str) -> tuple[str, str | None, str | None]:
@@ -144,8 +181,10 @@ def _load_offline(name, base, config, version, data_dir) -> ArraySplits:
   cache = os.path.join(os.fspath(builder.data_path), _CACHE_NAME)
   arrays = _read_cache(cache, builder) if builder.is_prepared() else None
   if arrays is None:
+    if not builder.is_prepared():
+      _log.info("preparing %s in %s", name, builder.data_dir_root)
     builder = _prepare(builder, remake)
-    x_key = "signal" if "signal" in builder.info.features else "image"
+    x_key = builder.X_KEY
     arrays = {}
     for split in ("train", "test"):
       columns = read_source(builder.as_data_source(split), (x_key, "label", "index"))
@@ -165,7 +204,7 @@ def _read_cache(path: str, builder) -> dict[str, np.ndarray] | None:
       arrays = {k: f[k] for k in ("train_x", "train_y", "test_x", "test_y")}
       fmt = int(f["format"])
   except (OSError, ValueError, KeyError) as e:
-    logging.warning("ignoring unreadable cache %s: %s", path, e)
+    _log.warning("ignoring unreadable cache %s: %s", path, e)
     return None
   splits = builder.info.splits
   if (fmt != _CACHE_FORMAT
@@ -188,7 +227,7 @@ def _write_cache(path: str, arrays: dict[str, np.ndarray]) -> None:
       if os.path.exists(tmp):
         os.remove(tmp)
   except OSError as e:
-    logging.warning("not caching arrays in %s: %s", directory, e)
+    _log.warning("not caching arrays in %s: %s", directory, e)
 
 
 # ------------------------------------------------------------- data sources

@@ -52,8 +52,6 @@ def prepare_workdir(workdir: str, config, *, overwrite: bool) -> bool:
   A workdir whose config.json differs is refused (ConfigError) unless
   `overwrite`, which removes that run's outputs explicitly (and says so).
   """
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise ConfigError(f"--workdir '{workdir}' is a file, not a directory; pass a directory path")
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "config.json")
   new = _config_json(config)
@@ -84,6 +82,8 @@ def fit(config, workdir: str, *, overwrite: bool = False, progress: bool = True)
   Raises ConfigError for bad input before anything compiles. Returns results.
   """
   t_start = time.time()
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ConfigError(f"--workdir '{workdir}' is a file, not a directory; pass a directory path")
   defaults.validate(config)
   es = early_stopping.from_config(config.early_stopping)
   splits = datasets.load(config.data.name, data_dir=config.data.data_dir or None)

@@ -1,0 +1,89 @@
+"""The command line end to end, in real subprocesses: outputs, resume guard, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = ["--config.num_epochs=3", "--config.model.widths=(32,32)", "--progress=false"]
+
+
+def genjax(*args, cwd=ROOT, timeout=240):
+  env = dict(os.environ, PYTHONUNBUFFERED="1")
+  return subprocess.run([sys.executable, "-m", "genjax.main", *args], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def test_train_end_to_end_writes_all_outputs(tmp_path):
+  workdir = tmp_path / "run"
+  out = genjax("train", "--config=experiments/mnist1d_mlp.py", f"--workdir={workdir}", *FAST)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "| test |" in out.stdout
+  for name in ("config.json", "metrics.jsonl", "results.json", "learning_curves.png"):
+    assert (workdir / name).stat().st_size > 0, name
+  rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert [r["epoch"] for r in rows] == [0, 1, 2]
+  assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+  results = json.loads((workdir / "results.json").read_text())
+  for split in ("val", "test"):
+    assert 0.0 <= results[split]["accuracy"] <= 1.0 and results[split]["loss"] > 0
+  assert results["epochs_run"] == 3 and results["wall_time_s"] > 0
+  config = json.loads((workdir / "config.json").read_text())
+  assert config["num_epochs"] == 3 and config["model"]["widths"] == [32, 32]
+
+  # Same workdir, another config: refused, nothing lost; --overwrite replaces it.
+  before = sorted(os.listdir(workdir))
+  out = genjax("train", "--config=experiments/mnist1d_mlp.py", f"--workdir={workdir}", *FAST,
+               "--config.optimizer.learning_rate=0.01")
+  assert out.returncode == 2 and "--overwrite" in out.stderr
+  assert sorted(os.listdir(workdir)) == before
+  out = genjax("train", "--config=experiments/mnist1d_mlp.py", f"--workdir={workdir}", *FAST,
+               "--config.optimizer.learning_rate=0.01", "--overwrite")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert json.loads((workdir / "config.json").read_text())["optimizer"]["learning_rate"] == 0.01
+
+
+BAD_INPUT = [
+    (["--config.data.name=no_such_dataset"], "no_such_dataset"),
+    (["--config.model.name=resnet9000"], "unknown model"),
+    (["--config.optimizer.name=adamax9"], "adamax9"),
+    (["--config=experiments/does_not_exist.py"], "does_not_exist"),
+    (["--config.no_such_key=1"], "no_such_key"),
+    (["--config.model.nme=mlp"], "Did you mean"),
+    (["--config.batch_size=abc"], "batch_size"),
+    (["--config=experiments/mnist1d_baselines.py:bogus"], "unknown baseline"),
+    (["--config.batch_size=0"], "batch_size"),
+    (["--config.num_epochs=-1"], "num_epochs"),
+    (["--config.optimizer.learning_rate=0"], "learning_rate"),
+    (["--config.data.validation_fraction=1.5"], "validation_fraction"),
+    (["--config.data.validation_fraction=0"], "validation_fraction"),
+    (["--config.batch_size=100000"], "batch_size"),
+    (["--config.model.dropout=1.0"], "dropout"),
+]
+
+
+@pytest.mark.parametrize("extra,needle", BAD_INPUT, ids=[e[0][0] for e in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, needle):
+  workdir = tmp_path / "run"
+  workdir.mkdir()
+  (workdir / "keep.txt").write_text("precious")
+  args = ["train", "--config=experiments/mnist1d_mlp.py", f"--workdir={workdir}", "--progress=false"]
+  out = genjax(*args, *extra)
+  assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+  lines = out.stderr.strip().splitlines()
+  assert len(lines) == 1, out.stderr
+  assert lines[0].startswith("genjax: error:") and needle in lines[0], lines[0]
+  assert os.listdir(workdir) == ["keep.txt"]          # nothing written, nothing lost
+  assert (workdir / "keep.txt").read_text() == "precious"
+
+
+def test_workdir_that_is_a_file(tmp_path):
+  path = tmp_path / "afile"
+  path.write_text("x")
+  out = genjax("train", "--config=experiments/mnist1d_mlp.py", f"--workdir={path}", "--progress=false")
+  assert out.returncode == 2 and "is a file" in out.stderr
+  assert len(out.stderr.strip().splitlines()) == 1
+  assert path.read_text() == "x"
