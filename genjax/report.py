@@ -49,8 +49,14 @@ def write_metrics(path: str, rows: Iterable[dict]) -> None:
 def read_metrics(path: str) -> list[dict]:
   if not os.path.exists(path):
     return []
+  rows = []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError:  # a line cut short by a kill: the epoch reruns on resume
+        break
+  return rows
 
 
 def plot_learning_curves(path: str, rows: list[dict], *, best_epoch: int | None = None,

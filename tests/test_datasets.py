@@ -1,7 +1,6 @@
 """Tests for genjax.data.datasets and the offline TFDS builders."""
 
 import gzip
-import os
 import pathlib
 import random
 import subprocess

@@ -1,8 +1,8 @@
 """Datasets by name, as numpy arrays (`load`).
 
 Offline names (`OFFLINE_DATASETS`, optionally `name/config`) are prepared on
-first use with our TFDS builders in `data_dir` (default: TFDS's, which honours
-`TFDS_DATA_DIR`) and cached as one `.npz` beside the prepared files, so a warm
+first use with our TFDS builders in `data_dir` (default: $TFDS_DATA_DIR read at
+call time, else TFDS's default) and cached as one `.npz` beside the prepared files, so a warm
 load is a single file read. Any other name is read with
 `tfds.data_source(name, data_dir=data_dir, download=False)`: it must already be
 prepared there in a random-access format (array_record), which needs

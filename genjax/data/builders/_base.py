@@ -36,7 +36,7 @@ class OfflineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         builder=self,
         description=inspect.getdoc(inspect.getmodule(type(self))),
         features=tfds.features.FeaturesDict({
-            # Raw bytes: ~10x faster to write and read than int64/float lists.
+            # Raw bytes: ~2x faster to write and read than int64/float lists.
             self.X_KEY: tfds.features.Tensor(
                 shape=self.X_SHAPE, dtype=self.X_DTYPE,
                 encoding=tfds.features.Encoding.BYTES),

@@ -1,0 +1,61 @@
+"""Markdown tables from finished runs: `python -m genjax.tables TITLE RUNS_DIR NAME...`.
+
+Each NAME is a workdir under RUNS_DIR holding results.json and metrics.jsonl;
+one row per run: validation and test accuracy of the selected weights, the
+generalization gap (train − validation accuracy, validation − train loss), the
+selected epoch and the kernels' final L2 norm and sparsity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from genjax import report
+
+
+def run_row(workdir: str) -> dict:
+  with open(os.path.join(workdir, "results.json")) as f:
+    results = json.load(f)
+  rows = report.read_metrics(os.path.join(workdir, "metrics.jsonl"))
+  last = rows[-1] if rows else {}
+  return {
+      "val_accuracy": results["val"]["accuracy"],
+      "test_accuracy": results["test"]["accuracy"],
+      "gap_accuracy": results["generalization_gap"]["accuracy"],
+      "gap_loss": results["generalization_gap"]["loss"],
+      "selected_epoch": results["selected_epoch"],
+      "weight_l2_norm": last.get("weight_l2_norm", float("nan")),
+      "weight_sparsity": last.get("weight_sparsity", float("nan")),
+  }
+
+
+def markdown(title: str, runs_dir: str, names: list[str]) -> str:
+  lines = [f"# {title}", "",
+           "| run | val acc | test acc | gap (acc) | gap (loss) | selected epoch | ‖W‖₂ | zeros |",
+           "|---|---|---|---|---|---|---|---|"]
+  for name in names:
+    r = run_row(os.path.join(runs_dir, name))
+    lines.append(f"| {name} | {100 * r['val_accuracy']:.1f}% | {100 * r['test_accuracy']:.1f}% | "
+                 f"{100 * r['gap_accuracy']:+.1f} pt | {r['gap_loss']:+.3f} | {r['selected_epoch']} | "
+                 f"{r['weight_l2_norm']:.1f} | {100 * r['weight_sparsity']:.1f}% |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+  if len(argv) < 4:
+    print("usage: python -m genjax.tables TITLE RUNS_DIR NAME...", file=sys.stderr)
+    return 2
+  title, runs_dir, names = argv[1], argv[2], argv[3:]
+  missing = [n for n in names if not os.path.exists(os.path.join(runs_dir, n, "results.json"))]
+  if missing:
+    print(f"genjax: error: no results.json for {', '.join(missing)} under {runs_dir}; "
+          "run them first", file=sys.stderr)
+    return 2
+  sys.stdout.write(markdown(title, runs_dir, names))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv))

@@ -1,0 +1,61 @@
+"""Members: the models one compiled program trains at once (folds, sweep points).
+
+A member is described on the host by its training and validation indices into
+the one training split. `stack_plans` turns M of them into one `Plan` pytree
+with a leading member axis: index arrays padded to the longest member with
+weight-0 entries, each member's own standardization statistics (from its own
+training indices only) and its own root key fold_in(key(seed), member_id).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax.data import standardize
+from genjax.train.steps import Plan
+
+# Streams folded into a member's root key.
+INIT, TRAIN = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberPlan:
+  """Host-side plan of one member: sorted int32 indices into the training split."""
+  member_id: int
+  train_idx: np.ndarray
+  val_idx: np.ndarray
+
+
+def member_key(seed: int, member_id: int) -> jax.Array:
+  return jax.random.fold_in(jax.random.key(seed), member_id)
+
+
+def _pad(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+  n = max(max(len(a) for a in arrays), 1)
+  idx = np.zeros((len(arrays), n), np.int32)
+  weight = np.zeros((len(arrays), n), np.float32)
+  for m, a in enumerate(arrays):
+    idx[m, :len(a)] = a
+    weight[m, :len(a)] = 1.0
+  return idx, weight
+
+
+def stack_plans(plans: list[MemberPlan], x_train: np.ndarray, *, mode: str, seed: int) -> Plan:
+  """One `Plan` with a leading member axis (see module docstring)."""
+  train_idx, train_w = _pad([p.train_idx for p in plans])
+  val_idx, val_w = _pad([p.val_idx for p in plans])
+  stats = [standardize.fit(x_train, p.train_idx, mode) for p in plans]
+  keys = jnp.stack([jax.random.fold_in(member_key(seed, p.member_id), TRAIN) for p in plans])
+  return Plan(train_idx=jnp.asarray(train_idx), train_weight=jnp.asarray(train_w),
+              val_idx=jnp.asarray(val_idx), val_weight=jnp.asarray(val_w),
+              mean=jnp.asarray(np.stack([s[0] for s in stats])),
+              std=jnp.asarray(np.stack([s[1] for s in stats])), key=keys)
+
+
+def init_keys(plans: list[MemberPlan], seed: int) -> jax.Array:
+  """(M,) keys for parameter initialization, one per member."""
+  return jnp.stack([jax.random.fold_in(member_key(seed, p.member_id), INIT) for p in plans])

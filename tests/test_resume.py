@@ -1,0 +1,78 @@
+"""Kill a real training process at several moments; the rerun finishes identical.
+
+Same seed, same device count: the resumed run's metrics.jsonl and results.json
+(all but wall time) equal an uninterrupted run's bit for bit on CPU.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARGS = ["train", "--config=experiments/mnist1d_mlp.py", "--progress=false",
+        "--config.num_epochs=14", "--config.model.widths=(64,64)", "--config.model.dropout=0.1",
+        "--config.optimizer.learning_rate=0.01", "--config.early_stopping.patience=4",
+        "--config.data.augment=shift(max_shift=3)|noise(std=0.02)"]
+
+
+def _cmd(workdir):
+  return [sys.executable, "-m", "genjax.main", *ARGS, f"--workdir={workdir}"]
+
+
+def _run(workdir):
+  out = subprocess.run(_cmd(workdir), cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+
+
+def _lines(path):
+  return open(path).read().splitlines() if os.path.exists(path) else []
+
+
+def _kill_after(workdir, epochs_done: int, extra_delay: float):
+  """Starts a run and SIGKILLs it once `epochs_done` metric rows exist (+ a delay)."""
+  proc = subprocess.Popen(_cmd(workdir), cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  deadline = time.time() + 240
+  while len(_lines(metrics)) < epochs_done and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.005)
+  time.sleep(extra_delay)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  return len(_lines(metrics))
+
+
+def _results(workdir):
+  r = json.load(open(os.path.join(workdir, "results.json")))
+  r.pop("wall_time_s")
+  return r
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("reference"))
+  _run(workdir)
+  return workdir
+
+
+@pytest.mark.parametrize("kills", [[(1, 0.0)], [(3, 0.01), (6, 0.0)], [(2, 0.003), (5, 0.02), (8, 0.0)]],
+                         ids=["once", "twice", "thrice"])
+def test_killed_run_resumes_to_identical_results(reference, tmp_path, kills):
+  workdir = str(tmp_path / "run")
+  os.makedirs(workdir)
+  for epochs_done, delay in kills:
+    _kill_after(workdir, epochs_done, delay)
+  _run(workdir)
+  assert _lines(os.path.join(workdir, "metrics.jsonl")) == _lines(os.path.join(reference, "metrics.jsonl"))
+  assert _results(workdir) == _results(reference)
+
+
+def test_finished_run_reruns_to_the_same_results(reference):
+  before = _results(reference)
+  _run(reference)
+  assert _results(reference) == before
