@@ -12,7 +12,7 @@ from __future__ import annotations
 import ml_collections
 
 from genjax import checkpoint, early_stopping, models, optim, penalties
-from genjax.data import augment, standardize
+from genjax.data import augment, standardize, validation
 from genjax.errors import ConfigError
 
 
@@ -26,6 +26,15 @@ def get_config() -> ml_collections.ConfigDict:
       "validation_fraction": 0.1, # hold-out carved from the training split, stratified
       "standardize": "feature",   # feature | channel | none; statistics from the training portion only
       "augment": "",              # e.g. "shift(max_shift=5)|noise(std=0.05)"; see genjax.data.augment
+  })
+  config.cv = ml_collections.ConfigDict({
+      "method": "none",           # none (hold-out) | kfold | stratified_kfold | group_kfold
+                                  # | repeated_kfold | repeated_stratified_kfold
+      "folds": 5,
+      "repeats": 2,               # repeated_* methods only
+      "shuffle": True,            # seeded by config.seed
+      "groups": "",               # group_kfold: .npy file, one group id per training example
+      "refit": False,             # also retrain on the whole training split, test it once
   })
   config.model = models.default_config()
   config.optimizer = optim.default_config()
@@ -65,6 +74,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.data.standardize not in standardize.MODES:
     raise ConfigError(f"unknown data.standardize '{config.data.standardize}'; choose from "
                       f"{', '.join(standardize.MODES)}")
+  if config.cv.method not in ("none",) + validation.CV_METHODS:
+    raise ConfigError(f"unknown cv.method '{config.cv.method}'; choose from none, "
+                      f"{', '.join(validation.CV_METHODS)}")
   models.validate_config(config.model)
   optim.validate_config(config.optimizer, num_epochs=config.num_epochs)
   penalties.validate_config(config.penalties)

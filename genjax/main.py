@@ -76,11 +76,12 @@ def main(argv: list[str]) -> None:
   config = load_config()
   if not _WORKDIR.value:
     fail("--workdir is required; e.g. --workdir=runs/my_experiment")
-  from genjax import holdout  # Heavy imports after the flags are known good.
+  from genjax import holdout, kfold  # Heavy imports after the flags are known good.
   import tensorflow_datasets as tfds
   tfds.display_progress_bar(False)
   try:
-    results = holdout.run(config, os.path.abspath(_WORKDIR.value),
+    driver = holdout if config.cv.method == "none" else kfold
+    results = driver.run(config, os.path.abspath(_WORKDIR.value),
                        overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
   except ConfigError as e:
     fail(str(e))

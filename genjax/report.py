@@ -87,4 +87,54 @@ def results_table(results: dict) -> str:
     if split in results:
       m = results[split]
       lines.append(f"| {split} | {m['loss']:.4f} | {100 * m['accuracy']:.2f}% |")
+  if "test_refit" in results:
+    m = results["test_refit"]
+    lines.append(f"| test (refit, {m['epochs']} epochs) | {m['loss']:.4f} | {100 * m['accuracy']:.2f}% |")
+  if "cv" in results:
+    cv = results["cv"]
+    acc = cv["val_accuracy"]
+    lines += ["", f"{cv['method']}, {cv['members']} folds: validation accuracy "
+              f"{100 * acc['mean']:.2f}% ± {100 * acc['std']:.2f} (95% CI "
+              f"{100 * acc['ci95'][0]:.2f}–{100 * acc['ci95'][1]:.2f}%); "
+              "train/val rows are fold means, test is the fold ensemble"]
   return "\n".join(lines)
+
+
+def plot_fold_curves(path: str, rows: list[dict], *, title: str = "") -> None:
+  """Per-fold learning curves: validation (solid) and train (dashed), loss and accuracy."""
+  folds = sorted({r["fold"] for r in rows})
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  for ax, metric in zip(axes, ("loss", "accuracy")):
+    for i, k in enumerate(folds):
+      fr = [r for r in rows if r["fold"] == k]
+      c = colors[i % len(colors)]
+      ax.plot([r["epoch"] for r in fr], [r[f"val_{metric}"] for r in fr], color=c, label=f"fold {k}")
+      ax.plot([r["epoch"] for r in fr], [r[f"train_{metric}"] for r in fr], color=c, ls="--", lw=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{metric} (solid: validation, dashed: train)")
+    ax.grid(alpha=0.3)
+  axes[1].legend(fontsize="small", ncol=2)
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def plot_fold_accuracy(path: str, accuracies, *, title: str = "") -> None:
+  """Box plot of per-fold validation accuracy with the folds as points."""
+  import numpy as np
+  acc = 100 * np.asarray(accuracies)
+  fig, ax = plt.subplots(figsize=(4, 4))
+  ax.boxplot([acc], widths=0.5)
+  jitter = np.random.default_rng(0).uniform(-0.08, 0.08, len(acc))  # display only
+  ax.scatter(1 + jitter, acc, zorder=3)
+  ax.set_xticks([1], ["folds"])
+  ax.set_ylabel("validation accuracy (%)")
+  ax.grid(alpha=0.3, axis="y")
+  if title:
+    ax.set_title(title, fontsize="small")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)

@@ -1,6 +1,7 @@
 """Markdown tables from finished runs: `python -m genjax.tables TITLE RUNS_DIR NAME...`.
 
-Each NAME is a workdir under RUNS_DIR holding results.json and metrics.jsonl;
+Each NAME is a workdir under RUNS_DIR holding results.json and metrics.jsonl,
+optionally `NAME=REF` with a reference test accuracy (e.g. a paper's) to print beside it;
 one row per run: validation and test accuracy of the selected weights, the
 generalization gap (train − validation accuracy, validation − train loss), the
 selected epoch and the kernels' final L2 norm and sparsity.
@@ -32,12 +33,16 @@ def run_row(workdir: str) -> dict:
 
 
 def markdown(title: str, runs_dir: str, names: list[str]) -> str:
+  refs = dict(n.split("=", 1) if "=" in n else (n, None) for n in names)
+  has_ref = any(v is not None for v in refs.values())
   lines = [f"# {title}", "",
-           "| run | val acc | test acc | gap (acc) | gap (loss) | selected epoch | ‖W‖₂ | zeros |",
-           "|---|---|---|---|---|---|---|---|"]
-  for name in names:
+           "| run |" + (" reference test acc |" if has_ref else "") +
+           " val acc | test acc | gap (acc) | gap (loss) | selected epoch | ‖W‖₂ | zeros |",
+           "|---|" + ("---|" if has_ref else "") + "---|---|---|---|---|---|---|"]
+  for name, ref in refs.items():
     r = run_row(os.path.join(runs_dir, name))
-    lines.append(f"| {name} | {100 * r['val_accuracy']:.1f}% | {100 * r['test_accuracy']:.1f}% | "
+    ref_cell = (f" {100 * float(ref):.0f}% |" if ref is not None else " – |") if has_ref else ""
+    lines.append(f"| {name} |{ref_cell} {100 * r['val_accuracy']:.1f}% | {100 * r['test_accuracy']:.1f}% | "
                  f"{100 * r['gap_accuracy']:+.1f} pt | {r['gap_loss']:+.3f} | {r['selected_epoch']} | "
                  f"{r['weight_l2_norm']:.1f} | {100 * r['weight_sparsity']:.1f}% |")
   return "\n".join(lines) + "\n"
@@ -48,7 +53,8 @@ def main(argv: list[str]) -> int:
     print("usage: python -m genjax.tables TITLE RUNS_DIR NAME...", file=sys.stderr)
     return 2
   title, runs_dir, names = argv[1], argv[2], argv[3:]
-  missing = [n for n in names if not os.path.exists(os.path.join(runs_dir, n, "results.json"))]
+  missing = [n for n in (m.split("=")[0] for m in names)
+             if not os.path.exists(os.path.join(runs_dir, n, "results.json"))]
   if missing:
     print(f"genjax: error: no results.json for {', '.join(missing)} under {runs_dir}; "
           "run them first", file=sys.stderr)

@@ -62,10 +62,23 @@ BAD_INPUT = [
     (["--config.data.validation_fraction=0"], "validation_fraction"),
     (["--config.batch_size=100000"], "batch_size"),
     (["--config.model.dropout=1.0"], "dropout"),
+    (["--config.cv.method=kfold", "--config.cv.folds=1"], "cv.folds"),
+    (["--config.cv.method=stratified_kfold", "--config.cv.folds=500"], "smallest class"),
+    (["--config.cv.method=group_kfold"], "needs groups"),
+    (["--config.cv.method=group_kfold", "--config.cv.groups=/nonexistent.npy"], "does not exist"),
+    (["--config.cv.method=bootstrap"], "cv.method"),
+    (["--config.early_stopping.monitor=val_f1"], "val_f1"),
+    (["--config.early_stopping.mode=sideways"], "mode"),
+    (["--config.early_stopping.patience=-1"], "patience"),
+    (["--config.early_stopping.min_delta=-0.1"], "min_delta"),
+    (["--config.penalties.l2.strength=-1"], "strength"),
+    (["--config.penalties.l1.strength=0.1", "--config.penalties.l1.mask=nomatch_xyz"], "nomatch_xyz"),
+    (["--config.data.augment=warp(k=1)"], "warp"),
+    (["--config.data.augment=crop(pad=2)"], "crop"),
 ]
 
 
-@pytest.mark.parametrize("extra,needle", BAD_INPUT, ids=[e[0][0] for e in BAD_INPUT])
+@pytest.mark.parametrize("extra,needle", BAD_INPUT, ids=[" ".join(e[0]) for e in BAD_INPUT])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, needle):
   workdir = tmp_path / "run"
   workdir.mkdir()

@@ -20,12 +20,16 @@ ARGS = ["train", "--config=experiments/mnist1d_mlp.py", "--progress=false",
         "--config.data.augment=shift(max_shift=3)|noise(std=0.02)"]
 
 
-def _cmd(workdir):
-  return [sys.executable, "-m", "genjax.main", *ARGS, f"--workdir={workdir}"]
+KFOLD = ["--config.cv.method=stratified_kfold", "--config.cv.folds=3", "--config.cv.refit=true",
+         "--config.early_stopping.patience=2"]
 
 
-def _run(workdir):
-  out = subprocess.run(_cmd(workdir), cwd=ROOT, capture_output=True, text=True, timeout=300)
+def _cmd(workdir, extra=()):
+  return [sys.executable, "-m", "genjax.main", *ARGS, *extra, f"--workdir={workdir}"]
+
+
+def _run(workdir, extra=()):
+  out = subprocess.run(_cmd(workdir, extra), cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
 
 
@@ -33,9 +37,9 @@ def _lines(path):
   return open(path).read().splitlines() if os.path.exists(path) else []
 
 
-def _kill_after(workdir, epochs_done: int, extra_delay: float):
+def _kill_after(workdir, epochs_done: int, extra_delay: float, extra=()):
   """Starts a run and SIGKILLs it once `epochs_done` metric rows exist (+ a delay)."""
-  proc = subprocess.Popen(_cmd(workdir), cwd=ROOT, stdout=subprocess.DEVNULL,
+  proc = subprocess.Popen(_cmd(workdir, extra), cwd=ROOT, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
   metrics = os.path.join(workdir, "metrics.jsonl")
   deadline = time.time() + 240
@@ -76,3 +80,16 @@ def test_finished_run_reruns_to_the_same_results(reference):
   before = _results(reference)
   _run(reference)
   assert _results(reference) == before
+
+
+def test_killed_kfold_run_resumes_to_identical_results(tmp_path):
+  reference = str(tmp_path / "reference")
+  _run(reference, KFOLD)
+  workdir = str(tmp_path / "run")
+  os.makedirs(workdir)
+  _kill_after(workdir, 4, 0.0, KFOLD)       # 3 folds: rows 4.. are in epoch 1
+  _kill_after(workdir, 16, 0.005, KFOLD)
+  _run(workdir, KFOLD)
+  for name in ("metrics.jsonl", "metrics_refit.jsonl"):
+    assert _lines(os.path.join(workdir, name)) == _lines(os.path.join(reference, name))
+  assert _results(workdir) == _results(reference)

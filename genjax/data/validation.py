@@ -126,4 +126,4 @@ def kfold_splits(labels: np.ndarray, *, method: str, folds: int, shuffle: bool =
   }[method]()
   x = np.zeros((len(labels), 1))
   return [(np.sort(tr).astype(np.int32), np.sort(va).astype(np.int32))
-          for tr, va in splitter.split(x, labels, groups)]
+          for tr, va in splitter.split(x, labels, groups if method == "group_kfold" else None)]

@@ -129,7 +129,7 @@ def validate_plans(s: Setup, plans: list[MemberPlan]) -> None:
 def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bool,
                   progress: bool = True, ckpt_subdir: str | None = None,
                   use_early_stopping: bool = True, num_epochs: int | None = None,
-                  label: str = "") -> Trained:
+                  label: str = "", metrics_name: str = "metrics.jsonl") -> Trained:
   """Trains every member of `plans` at once; returns the trained state and metric rows.
 
   Rows go to `<workdir>/metrics.jsonl` (a `fold` field when there are several
@@ -171,7 +171,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
                        opt_state=jax.vmap(tx.init)(params)),
       monitor=monitor_es.init(batch_shape=(m,)), best_params=params)
 
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  metrics_path = os.path.join(workdir, metrics_name)
   ckpt, start_epoch = None, 0
   if config.checkpoint.enabled:
     ckpt = checkpoint.Checkpointer(
@@ -187,6 +187,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   report.write_metrics(metrics_path, rows)
 
   ids = [p.member_id for p in plans]
+  has_val = any(len(p.val_idx) for p in plans)
   bar = tqdm(total=num_epochs, initial=start_epoch, disable=not progress, unit="epoch",
              desc=label or f"{config.data.name}/{config.model.name}", dynamic_ncols=True)
   epoch = start_epoch
@@ -212,9 +213,12 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
         value = float(np.mean([r[monitor_es.monitor] for r in new_rows]))
         ckpt.save(epoch, state, metric=value, force=epoch == num_epochs or stopped.all())
       mean = lambda key: np.mean([r[key] for r in new_rows])  # noqa: E731
-      bar.set_postfix(loss=f"{mean('train_loss'):.3f}", val_loss=f"{mean('val_loss'):.3f}",
-                      val_acc=f"{mean('val_accuracy'):.3f}",
-                      **({"training": f"{m - int(stopped.sum())}/{m}"} if m > 1 else {}))
+      shown = {"loss": f"{mean('train_loss'):.3f}"}
+      if has_val:
+        shown.update(val_loss=f"{mean('val_loss'):.3f}", val_acc=f"{mean('val_accuracy'):.3f}")
+      if m > 1:
+        shown["training"] = f"{m - int(stopped.sum())}/{m}"
+      bar.set_postfix(shown)
       bar.update(1)
   bar.close()
   if ckpt is not None:

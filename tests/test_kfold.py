@@ -1,0 +1,116 @@
+"""The vmapped K-fold driver: folds equal scikit-learn's, a fold inside the vmapped
+program equals the fold trained alone, results and outputs are complete."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from sklearn import model_selection
+
+from genjax import defaults, kfold
+from genjax.data import validation
+from genjax.errors import ConfigError
+from genjax.train import loop
+
+
+@pytest.mark.parametrize("method,cls,kw", [
+    ("kfold", model_selection.KFold, {"shuffle": True, "random_state": 3}),
+    ("stratified_kfold", model_selection.StratifiedKFold, {"shuffle": True, "random_state": 3}),
+    ("group_kfold", model_selection.GroupKFold, {"shuffle": True, "random_state": 3}),
+    ("repeated_stratified_kfold", model_selection.RepeatedStratifiedKFold,
+     {"n_repeats": 2, "random_state": 3}),
+])
+def test_splits_equal_scikit_learns(method, cls, kw):
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 4, 203)
+  groups = rng.integers(0, 30, 203)
+  ours = validation.kfold_splits(labels, method=method, folds=5, seed=3, repeats=2, groups=groups)
+  theirs = list(cls(n_splits=5, **kw).split(np.zeros((203, 1)), labels, groups))
+  assert len(ours) == len(theirs)
+  for (tr, va), (tr2, va2) in zip(ours, theirs):  # noqa: B007
+    np.testing.assert_array_equal(tr, np.sort(tr2))
+    np.testing.assert_array_equal(va, np.sort(va2))
+    assert not set(tr) & set(va)
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"method": "kfold", "folds": 1}, "folds must be an integer >= 2"),
+    ({"method": "stratified_kfold", "folds": 7}, "smallest class"),
+    ({"method": "group_kfold", "folds": 3}, "needs groups"),
+    ({"method": "group_kfold", "folds": 5, "groups": np.arange(10) % 4}, "exceeds the 4 groups"),
+    ({"method": "loo", "folds": 3}, "unknown cv.method"),
+])
+def test_bad_cv_settings(kw, match):
+  labels = np.array([0] * 6 + [1] * 4)
+  with pytest.raises(ConfigError, match=match):
+    validation.kfold_splits(labels, **kw)
+
+
+def _config(**overrides):
+  config = defaults.get_config()
+  config.model.widths = (64, 64)
+  config.model.dropout = 0.1
+  config.optimizer.learning_rate = 3e-2
+  config.num_epochs = 12
+  config.early_stopping.patience = 1
+  config.cv.method = "stratified_kfold"
+  config.cv.folds = 3
+  config.data.augment = "shift(max_shift=2)"
+  for k, v in overrides.items():
+    node = config
+    *path, last = k.split(".")
+    for p in path:
+      node = node[p]
+    node[last] = v
+  return config
+
+
+def test_fold_inside_vmapped_program_equals_fold_alone(tmp_path):
+  config = _config()
+  config.checkpoint.enabled = False
+  s = loop.setup(config, str(tmp_path))
+  plans = kfold.fold_plans(config, s.splits.train_y)
+  os.makedirs(tmp_path / "all")
+  together = loop.train_members(s, plans, str(tmp_path / "all"), resume=False, progress=False)
+  stops = np.asarray(together.monitor.stopped_epoch)
+  assert len(set(stops.tolist())) > 1, f"folds should stop at different epochs: {stops}"
+  for k in (0, 2):
+    os.makedirs(tmp_path / f"alone{k}")
+    alone = loop.train_members(s, [plans[k]], str(tmp_path / f"alone{k}"), resume=False,
+                               progress=False)
+    rows_t = [r for r in together.rows if r["fold"] == k]
+    assert [r["epoch"] for r in rows_t] == [r["epoch"] for r in alone.rows]
+    for a, b in zip(rows_t, alone.rows):
+      for key in ("train_loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(a[key], b[key], rtol=2e-4, atol=1e-5)
+    assert int(alone.selected_epoch[0]) == int(together.selected_epoch[k])
+    for x, y in zip(jax.tree.leaves(loop.member_slice(together.selected_params, k)),
+                    jax.tree.leaves(loop.member_slice(alone.selected_params, 0))):
+      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-3, atol=1e-4)
+
+
+def test_kfold_run_writes_results_oof_and_plots(tmp_path):
+  config = _config(**{"cv.refit": True, "num_epochs": 6})
+  results = kfold.run(config, str(tmp_path), progress=False)
+  cv = results["cv"]
+  assert cv["members"] == 3 and len(cv["per_fold"]) == 3
+  accs = [f["val"]["accuracy"] for f in cv["per_fold"]]
+  assert cv["val_accuracy"]["mean"] == pytest.approx(np.mean(accs))
+  lo, hi = cv["val_accuracy"]["ci95"]
+  assert lo <= cv["val_accuracy"]["mean"] <= hi
+  for f in cv["per_fold"]:
+    assert {"best_epoch", "stopped_epoch", "stop_reason", "generalization_gap"} <= set(f)
+  assert 0.2 < results["test"]["accuracy"] <= 1.0          # ensemble far above chance (0.1)
+  assert results["test_refit"]["epochs"] >= 1
+  oof = np.load(tmp_path / "oof_predictions.npz")
+  assert sorted(oof["indices"].tolist()) == list(range(4000))   # every example once
+  assert oof["logits"].shape == (4000, 10)
+  own = [np.mean(oof["logits"][oof["fold"] == k].argmax(-1) == oof["labels"][oof["fold"] == k])
+         for k in range(3)]
+  np.testing.assert_allclose(own, accs, atol=1e-6)        # OOF logits are the selected models'
+  for name in ("learning_curves.png", "cv_folds.png", "results.json", "metrics.jsonl"):
+    assert (tmp_path / name).stat().st_size > 0
+  rows = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
+  assert {r["fold"] for r in rows} == {0, 1, 2}
