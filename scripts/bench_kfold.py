@@ -168,21 +168,28 @@ def machine() -> dict:
           "os": f"{platform.system()} {platform.release()}"}
 
 
-def cpu_busy(seconds: float = 2.0) -> float | None:
-  """Fraction of all cores busy over `seconds` (from /proc/stat), measured before the run."""
-  def sample():
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+def proc_stat() -> tuple[float, float] | None:
+  """(total, busy) CPU seconds of the whole machine since boot, all cores, from /proc/stat."""
   try:
-    t0, i0 = sample()
-    time.sleep(seconds)
-    t1, i1 = sample()
-  except (OSError, ValueError, IndexError):
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+  except (OSError, ValueError):
     return None
-  return 1.0 - (i1 - i0) / max(t1 - t0, 1)
+  hz = os.sysconf("SC_CLK_TCK")
+  return sum(fields) / hz, (sum(fields) - fields[3] - fields[4]) / hz  # idle, iowait
+
+
+def cpu_busy(seconds: float = 2.0) -> float | None:
+  """Fraction of all cores busy over the next `seconds` (measured before the run)."""
+  a = proc_stat()
+  time.sleep(seconds)
+  b = proc_stat()
+  if a is None or b is None or b[0] <= a[0]:
+    return None
+  return (b[1] - a[1]) / (b[0] - a[0])
 
 
 BUSY_WARNING = 0.25  # fraction of the cores busy before the run above which times are suspect
+OTHER_CORES_WARNING = 0.3  # cores used by other processes during the run, on average
 
 
 def fmt_s(x: float | None) -> str:
@@ -191,6 +198,10 @@ def fmt_s(x: float | None) -> str:
 
 def fmt_busy(x: float | None) -> str:
   return "?" if x is None else f"{100 * x:.0f}%"
+
+
+def fmt_cores(x: float | None) -> str:
+  return "?" if x is None else f"{x:.2f} cores"
 
 
 def fmt_ratio(x: float | None) -> str:
@@ -212,7 +223,8 @@ def build_section(rows, meta) -> str:
   out.append(f"- Machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), "
              f"{m['memory']} memory, {m['os']}; before the run "
              f"{fmt_busy(meta['busy_before'])} of the CPU was busy (load average "
-             f"{meta['load_before']}; after the run {meta['load_after']}).")
+             f"{meta['load_before']}; after the run {meta['load_after']}); during the run "
+             f"other processes used {fmt_cores(meta['other_cores'])} on average.")
   gv, pv = meta["genjax_versions"], meta["peer_versions"]
   out.append(f"- genjax venv: Python {gv.get('python', '?')}, jax {gv.get('jax', '?')}, "
              f"flax {gv.get('flax', '?')}, optax {gv.get('optax', '?')}.")
@@ -326,13 +338,11 @@ def main(argv=None) -> int:
 
   busy_before = cpu_busy()
   load_before = "%.2f %.2f %.2f" % os.getloadavg()
-  busy_warning = ""
   if busy_before is not None and busy_before > BUSY_WARNING:
-    busy_warning = (f"the machine was busy before the run ({fmt_busy(busy_before)} of the CPU "
-                    f"in use, load average {load_before}): times are not representative, "
-                    "PyTorch's 2-thread ops especially; rerun on a quiet machine.")
-    print(f"bench: warning: {busy_warning}", file=sys.stderr)
+    print(f"bench: warning: {fmt_busy(busy_before)} of the CPU is already busy (load average "
+          f"{load_before}); the times will not be representative", file=sys.stderr)
   runs: dict[str, list[Run]] = {c.key: [] for c in chosen}
+  stat0, usage0, t0 = proc_stat(), resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
   for rnd in range(args.repeat):
     for c in chosen:
       tag = f"[{rnd + 1}/{args.repeat}] " if args.repeat > 1 else ""
@@ -346,6 +356,20 @@ def main(argv=None) -> int:
         print("FAILED", flush=True)
         print(r.error, file=sys.stderr)
   load_after = "%.2f %.2f %.2f" % os.getloadavg()
+  # CPU that other processes used while the contenders ran, in cores on average.
+  stat1, usage1, t1 = proc_stat(), resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+  other_cores = None
+  if stat0 and stat1 and t1 > t0:
+    ours = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    other_cores = max(0.0, (stat1[1] - stat0[1] - ours) / (t1 - t0))
+  busy_warning = ""
+  if ((busy_before is not None and busy_before > BUSY_WARNING)
+      or (other_cores is not None and other_cores > OTHER_CORES_WARNING)):
+    busy_warning = (f"the machine was not quiet ({fmt_busy(busy_before)} of the CPU busy before "
+                    f"the run, other processes using {fmt_cores(other_cores)} during it): "
+                    "times are not representative, PyTorch's 2-thread ops especially; "
+                    "rerun on a quiet machine.")
+    print(f"bench: warning: {busy_warning}", file=sys.stderr)
 
   rows, raw = [], []
   for c in chosen:
@@ -365,7 +389,7 @@ def main(argv=None) -> int:
   meta = {
       "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
       "command": cmd, "repeat": args.repeat, "machine": machine(),
-      "busy_before": busy_before, "busy_warning": busy_warning,
+      "busy_before": busy_before, "busy_warning": busy_warning, "other_cores": other_cores,
       "load_before": load_before, "load_after": load_after,
       "genjax_versions": versions(args.genjax_python, ["jax", "flax", "optax", "genjax"]),
       "peer_versions": versions(args.peer_python, ["jax", "keras", "torch", "sklearn"]),
