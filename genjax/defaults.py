@@ -14,6 +14,7 @@ import ml_collections
 from genjax import checkpoint, early_stopping, models, optim, penalties
 from genjax.data import augment, standardize, validation
 from genjax.errors import ConfigError
+from genjax.train import parallel
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -41,6 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.penalties = penalties.default_config()
   config.early_stopping = early_stopping.default_config()
   config.checkpoint = checkpoint.default_config()
+  config.parallel = parallel.default_config()
   config.batch_size = 100
   config.eval_batch_size = 1000
   config.num_epochs = 100
@@ -82,6 +84,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   penalties.validate_config(config.penalties)
   early_stopping.from_config(config.early_stopping)   # raises on bad settings
   checkpoint.validate_config(config.checkpoint)
+  parallel.validate_config(config.parallel)
 
 
 def validate_against_data(config, splits, num_train: int) -> None:

@@ -53,7 +53,7 @@ class Contender:
   peer: bool  # compared against genjax in the target ratios
 
 
-def contenders(genjax_script: str) -> list[Contender]:
+def contenders(genjax_script: str, torch_threads: int = 2) -> list[Contender]:
   peers = ROOT / "scripts" / "peers"
   return [
       Contender("genjax", "genjax (vmapped folds)", "genjax",
@@ -62,8 +62,9 @@ def contenders(genjax_script: str) -> list[Contender]:
                 [genjax_script, "--mode=sequential"], False),
       Contender("keras", "Keras 3, JAX backend (one fit per fold)", "peer",
                 [str(peers / "keras_kfold.py")], True),
-      Contender("torch", "PyTorch, CPU (fold loop)", "peer",
-                [str(peers / "torch_kfold.py")], True),
+      Contender("torch", f"PyTorch, CPU, {torch_threads} thread{'s' * (torch_threads != 1)} "
+                "(fold loop)", "peer",
+                [str(peers / "torch_kfold.py"), f"--threads={torch_threads}"], True),
       Contender("sklearn", "scikit-learn MLPClassifier (cross_validate)", "peer",
                 [str(peers / "sklearn_kfold.py")], True),
   ]
@@ -225,6 +226,8 @@ def build_section(rows, meta) -> str:
              f"{fmt_busy(meta['busy_before'])} of the CPU was busy (load average "
              f"{meta['load_before']}; after the run {meta['load_after']}); during the run "
              f"other processes used {fmt_cores(meta['other_cores'])} on average.")
+  if meta.get("xla_flags"):
+    out.append(f"- XLA_FLAGS (inherited by every contender): `{meta['xla_flags']}`.")
   gv, pv = meta["genjax_versions"], meta["peer_versions"]
   out.append(f"- genjax venv: Python {gv.get('python', '?')}, jax {gv.get('jax', '?')}, "
              f"flax {gv.get('flax', '?')}, optax {gv.get('optax', '?')}.")
@@ -246,7 +249,9 @@ def build_section(rows, meta) -> str:
   out.append("|---|---:|---:|---:|---:|---:|---|")
   for c, best, err in rows:
     if best is None:
-      out.append(f"| {c.label} | failed | | | | | {err.splitlines()[0] if err else ''} |")
+      lines = err.splitlines() or [""]
+      why = (lines[0] + (" … " + lines[-1] if len(lines) > 1 else "")).replace("|", "\\|")
+      out.append(f"| {c.label} | failed | | | | | {why} |")
       continue
     r = best["result"]
     ratio = r["wall_s"] / base["result"]["wall_s"] if base else None
@@ -318,11 +323,13 @@ def main(argv=None) -> int:
   p.add_argument("--genjax-python", default=str(ROOT / ".venv" / "bin" / "python"))
   p.add_argument("--peer-python", default=str(ROOT / ".bench" / "venv" / "bin" / "python"))
   p.add_argument("--genjax-script", default=str(ROOT / "scripts" / "bench_genjax_kfold.py"))
+  p.add_argument("--torch-threads", type=int, default=2,
+                 help="PyTorch intra-op threads (torch.set_num_threads); default 2")
   p.add_argument("--timeout", type=float, default=1800, help="seconds per contender run")
   p.add_argument("-v", "--verbose", action="store_true", help="pass contenders' stderr through")
   args = p.parse_args(argv)
 
-  every = contenders(args.genjax_script)
+  every = contenders(args.genjax_script, args.torch_threads)
   keys = [k.strip() for k in args.only.split(",") if k.strip()]
   unknown = [k for k in keys if k not in {c.key for c in every}]
   if unknown:
@@ -385,12 +392,14 @@ def main(argv=None) -> int:
                 "runs": [dataclasses.asdict(r) for r in runs[c.key]], "best": best})
 
   cmd = "scripts/bench kfold" + (f" --only {args.only}" if keys else "") + (
-      f" --repeat {args.repeat}" if args.repeat > 1 else "")
+      f" --repeat {args.repeat}" if args.repeat > 1 else "") + (
+      f" --torch-threads {args.torch_threads}" if args.torch_threads != 2 else "")
   meta = {
       "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
       "command": cmd, "repeat": args.repeat, "machine": machine(),
       "busy_before": busy_before, "busy_warning": busy_warning, "other_cores": other_cores,
       "load_before": load_before, "load_after": load_after,
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "genjax_versions": versions(args.genjax_python, ["jax", "flax", "optax", "genjax"]),
       "peer_versions": versions(args.peer_python, ["jax", "keras", "torch", "sklearn"]),
   }

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from genjax import checkpoint, defaults, early_stopping, models, optim, penalties, report
 from genjax.data import augment, datasets
 from genjax.errors import ConfigError
+from genjax.train import parallel
 from genjax.train.members import MemberPlan, init_keys, stack_plans
 from genjax.train.steps import Plan, TrainState, make_epoch_fns
 
@@ -124,6 +125,7 @@ def validate_plans(s: Setup, plans: list[MemberPlan]) -> None:
   defaults.validate_against_data(s.config, s.splits, min(len(p.train_idx) for p in plans))
   params = s.model.init(jax.random.key(0))
   penalties.validate_config(s.config.penalties, params)
+  parallel.resolve(s.config.parallel, num_members=len(plans), batch_size=s.config.batch_size)
 
 
 def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bool,
@@ -149,15 +151,22 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
                             steps_per_epoch=steps_per_epoch, num_epochs=num_epochs)
   penalty_fn = penalties.penalty_loss_fn(config.penalties, template)
   augmenter = augment.build(config.data.augment, s.splits.input_shape, s.splits.num_classes)
-  train_epoch, evaluate, predict = make_epoch_fns(
-      apply_fn=s.model.apply, tx=tx, penalty_fn=lambda p, t: penalty_fn(p, t),
-      augmenter=augmenter, num_classes=s.splits.num_classes,
-      batch_size=config.batch_size, eval_batch_size=config.eval_batch_size)
+  layout = parallel.resolve(config.parallel, num_members=m, batch_size=config.batch_size)
+  fns = dict(apply_fn=s.model.apply, tx=tx, penalty_fn=lambda p, t: penalty_fn(p, t),
+             augmenter=augmenter, num_classes=s.splits.num_classes,
+             batch_size=config.batch_size, eval_batch_size=config.eval_batch_size)
+  _, evaluate, predict = make_epoch_fns(**fns)   # for callers, outside any device mapping
+  if layout.axis == "data":
+    train_epoch, evaluate_sharded, _ = make_epoch_fns(
+        **fns, axis_name=parallel.DATA_AXIS, num_shards=layout.num_devices)
+  else:
+    train_epoch, evaluate_sharded = make_epoch_fns(**fns)[:2]
 
   def run_member_epoch(rs: RunState, member_plan: Plan, x, y, epoch):
     frozen = rs.monitor.should_stop
     train, train_metrics = train_epoch(rs.train, member_plan, x, y, epoch, frozen)
-    val = evaluate(train.params, member_plan, x, y, member_plan.val_idx, member_plan.val_weight)
+    val = evaluate_sharded(train.params, member_plan, x, y, member_plan.val_idx,
+                           member_plan.val_weight)
     metrics = {**train_metrics, "val_loss": val["loss"], "val_accuracy": val["accuracy"]}
     metrics.update({f"weight_{k}": v for k, v in penalties.weight_stats(train.params, "").items()})
     monitor = monitor_es.update(rs.monitor, metrics[monitor_es.monitor], epoch)
@@ -165,7 +174,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
     best = jax.tree.map(lambda n, o: jnp.where(improved, n, o), train.params, rs.best_params)
     return RunState(train=train, monitor=monitor, best_params=best), metrics
 
-  run_epoch = jax.jit(jax.vmap(run_member_epoch, in_axes=(0, 0, None, None, None)))
+  run_epoch = parallel.place_epoch(run_member_epoch, layout)
   state = RunState(
       train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params,
                        opt_state=jax.vmap(tx.init)(params)),

@@ -13,6 +13,11 @@ Contracts (one *member* = one model being trained; later drivers vmap over membe
 * Randomness depends only on (seed, member, epoch, example index): the shuffle
   sorts examples by u_i = U(fold_in(k_shuffle, i)), and example i's dropout and
   augmentation keys are fold_ins of fold_in(k_example, i).
+* Data parallel (`axis_name` set, run under `shard_map` or `pmap` over D
+  devices): device d takes slice d of every global batch; the gradient of
+  Σ_local w·ℓ / C (C = the global Σ w, a `psum`) is summed over devices with
+  `psum`, which equals the single-device gradient up to float summation order.
+  The penalty's gradient enters once (divided by D on each device).
 """
 
 from __future__ import annotations
@@ -72,17 +77,34 @@ def _weighted_sums(logits, y_soft, labels, w):
 
 def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
                    penalty_fn: Callable, augmenter: Callable | None, num_classes: int,
-                   batch_size: int, eval_batch_size: int):
+                   batch_size: int, eval_batch_size: int, axis_name: str | None = None,
+                   num_shards: int = 1):
   """Builds pure `train_epoch(state, plan, x, y, epoch, frozen)` and `evaluate(params, ...)`.
 
   `apply_fn(params, x, *, train, rng)` -> logits; `penalty_fn(params, step)` -> scalar;
   `augmenter(keys, x, y_soft)` -> (x, y_soft) or None. All are closed over (static).
+  With `axis_name`, the functions must run under a `shard_map`/`pmap` whose axis
+  `axis_name` has `num_shards` devices; `batch_size` must divide by it.
   """
+  if batch_size % num_shards:
+    raise ValueError(f"batch_size {batch_size} is not divisible by {num_shards} devices")
+  eval_batch_size = -(-eval_batch_size // num_shards) * num_shards
+
+  def psum(x):
+    return jax.lax.psum(x, axis_name) if axis_name else x
+
+  def local(batch):
+    """This device's slice of a global batch (the whole batch on one device)."""
+    if not axis_name:
+      return batch
+    size = batch.shape[0] // num_shards
+    return jax.lax.dynamic_slice_in_dim(batch, jax.lax.axis_index(axis_name) * size, size)
 
   def standardize(x, plan):
     return (x - plan.mean) / plan.std
 
-  def loss_fn(params, step, x, labels, w, keys):
+  def loss_fn(params, step, x, labels, w, keys, total):
+    """Σ_local w·ℓ / max(total, 1) + R(θ, t) / D; `total` is the global Σ w."""
     y_soft = jax.nn.one_hot(labels, num_classes)
     if augmenter is not None:
       aug_keys = jax.vmap(lambda k: jax.random.fold_in(k, _AUGMENT))(keys)
@@ -90,16 +112,19 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     drop_keys = jax.vmap(lambda k: jax.random.fold_in(k, _DROPOUT))(keys)
     logits = apply_fn(params, x, train=True, rng=drop_keys)
     loss_sum, correct_sum, count = _weighted_sums(logits, y_soft, labels, w)
-    loss = loss_sum / jnp.maximum(count, 1.0) + penalty_fn(params, step)
+    loss = loss_sum / jnp.maximum(total, 1.0) + penalty_fn(params, step) / num_shards
     return loss, (loss_sum, correct_sum, count)
 
   grad_fn = jax.grad(loss_fn, has_aux=True)
 
   def train_step(state: TrainState, plan: Plan, x_all, y_all, idx, w, example_key, frozen):
     """One optimizer step on the batch `idx` (weights `w`); a no-op when inactive."""
+    total = jnp.sum(w)
+    idx, w = local(idx), local(w)
     x = standardize(x_all[idx].astype(jnp.float32), plan)
     keys = jax.vmap(lambda i: jax.random.fold_in(example_key, i))(idx)
-    grads, sums = grad_fn(state.params, state.step, x, y_all[idx], w, keys)
+    grads, sums = grad_fn(state.params, state.step, x, y_all[idx], w, keys, total)
+    grads, sums = psum((grads, sums))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     new = TrainState(step=state.step + 1, params=params, opt_state=opt_state)
@@ -132,18 +157,18 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
   def evaluate(params, plan: Plan, x_all, y_all, idx, weight):
     """Weighted mean loss and accuracy (evaluation mode) over `idx`, scanned in batches."""
     n = idx.shape[0]
-    bs = min(eval_batch_size, n)
+    bs = -(-min(eval_batch_size, n) // num_shards) * num_shards
     num_batches = -(-n // bs)
     pad = num_batches * bs - n
     idx = jnp.pad(idx, (0, pad)).reshape(num_batches, bs)
     weight = jnp.pad(weight, (0, pad)).reshape(num_batches, bs)
 
     def body(carry, batch):
-      i, w = batch
+      i, w = local(batch[0]), local(batch[1])
       x = standardize(x_all[i].astype(jnp.float32), plan)
       logits = apply_fn(params, x, train=False, rng=None)
       labels = y_all[i]
-      sums = _weighted_sums(logits, jax.nn.one_hot(labels, num_classes), labels, w)
+      sums = psum(_weighted_sums(logits, jax.nn.one_hot(labels, num_classes), labels, w))
       return jax.tree.map(jnp.add, carry, sums), None
 
     zero = jnp.zeros((), jnp.float32)

@@ -4,10 +4,12 @@ Per fold: a fresh model, AdamW(lr 1e-3) with weight decay 1e-4 on the weight mat
 (parameter groups), manual shuffled index batching of 100, model.train() for the epoch,
 model.eval() + torch.no_grad() for the validation pass after every epoch, best-val-loss
 weights kept (deep copy of the state dict) and restored at the end; the fold's accuracy is
-the validation accuracy at that best epoch. 2 intra-op threads.
-Run: .bench/venv/bin/python scripts/peers/torch_kfold.py
+the validation accuracy at that best epoch. 2 intra-op threads (--threads N to change: on a
+machine where other processes also run, 2-thread ops can be many times slower than 1 thread).
+Run: .bench/venv/bin/python scripts/peers/torch_kfold.py [--threads N]
 """
 
+import argparse
 import copy
 import os
 import sys
@@ -68,7 +70,9 @@ def train_fold(xt, yt, xv, yv, generator):
 
 
 def main():
-  torch.set_num_threads(2)
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+  torch.set_num_threads(parser.parse_args().threads)
   torch.manual_seed(common.SEED)
   x, y = common.load_mnist1d()
   generator = torch.Generator().manual_seed(common.SEED)
@@ -79,7 +83,7 @@ def main():
       accs.append(train_fold(torch.from_numpy(xt), torch.from_numpy(y[train_idx]),
                              torch.from_numpy(xv), torch.from_numpy(y[val_idx]), generator))
   common.emit("torch", timer.seconds, accs,
-              framework=f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+              framework=f"torch {torch.__version__}, threads={torch.get_num_threads()}")
 
 
 if __name__ == "__main__":

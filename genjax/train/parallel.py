@@ -1,0 +1,118 @@
+"""Placing the member-vmapped epoch on devices.
+
+Layouts (`config.parallel`):
+
+* `data`: every device holds the (replicated) train state and data; each global
+  batch is split across devices and gradients are summed with `psum` (see
+  `steps`). Results do not depend on the device count beyond float summation
+  order; the global batch size stays `batch_size`.
+* `members`: the member axis (folds × sweep points) is split across devices,
+  with no communication; needs members divisible by devices.
+* `auto`: `members` when the members divide evenly over ≥ 1 devices each, else `data`.
+
+Backends: `shard_map` over a 1-D device mesh (JAX's successor of `pmap`), or
+`pmap` itself, which runs the same per-device function and gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec as P
+
+from genjax.errors import ConfigError
+
+BACKENDS = ("shard_map", "pmap")
+AXES = ("data", "members", "auto")
+DATA_AXIS = "data"
+
+
+def default_config() -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({
+      "backend": "shard_map",   # shard_map | pmap
+      "axis": "auto",           # data | members | auto
+      "devices": 0,             # how many local devices to use; 0 = all
+  })
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+  axis: str          # "single", "data" or "members"
+  backend: str
+  devices: tuple
+
+  @property
+  def num_devices(self) -> int:
+    return len(self.devices)
+
+
+def validate_config(cfg) -> None:
+  if cfg.backend not in BACKENDS:
+    raise ConfigError(f"unknown parallel.backend '{cfg.backend}'; choose from {', '.join(BACKENDS)}")
+  if cfg.axis not in AXES:
+    raise ConfigError(f"unknown parallel.axis '{cfg.axis}'; choose from {', '.join(AXES)}")
+  if not isinstance(cfg.devices, int) or cfg.devices < 0:
+    raise ConfigError(f"parallel.devices must be an integer >= 0 (0 = all), got {cfg.devices!r}")
+  available = jax.local_device_count()
+  if cfg.devices > available:
+    raise ConfigError(f"parallel.devices={cfg.devices} but only {available} local devices exist; "
+                      "lower --config.parallel.devices (0 = all)")
+
+
+def resolve(cfg, *, num_members: int, batch_size: int) -> Layout:
+  """Chooses the layout for `num_members` members; ConfigError when it cannot work."""
+  validate_config(cfg)
+  devices = tuple(jax.local_devices()[:cfg.devices or jax.local_device_count()])
+  d = len(devices)
+  if d == 1:
+    return Layout("single", cfg.backend, devices)
+  axis = cfg.axis
+  if axis == "auto":
+    axis = "members" if num_members >= d and num_members % d == 0 else "data"
+  if axis == "members" and num_members % d:
+    raise ConfigError(f"parallel.axis=members needs the {num_members} members to divide over "
+                      f"{d} devices; use --config.parallel.axis=data or "
+                      f"--config.parallel.devices={max(k for k in range(1, d + 1) if num_members % k == 0)}")
+  if axis == "data" and batch_size % d:
+    lower, upper = batch_size - batch_size % d, batch_size + d - batch_size % d
+    raise ConfigError(f"batch_size {batch_size} is not divisible by the {d} devices; use "
+                      f"--config.batch_size={lower or upper} or {upper}, or "
+                      "--config.parallel.devices=1")
+  return Layout(axis, cfg.backend, devices)
+
+
+def place_epoch(member_epoch: Callable, layout: Layout) -> Callable:
+  """jit(run_epoch)(state, plan, x, y, epoch) with the member axis vmapped and placed.
+
+  `member_epoch(state, plan, x, y, epoch)` works on one member; under the
+  `data` layout it must have been built with axis name `DATA_AXIS`.
+  """
+  vmapped = jax.vmap(member_epoch, in_axes=(0, 0, None, None, None))
+  if layout.axis == "single":
+    return jax.jit(vmapped)
+  d = layout.num_devices
+  if layout.backend == "pmap":
+    if layout.axis == "data":
+      # pmap needs one mapped argument: the device index, otherwise unused.
+      mapped = jax.pmap(lambda _, *args: vmapped(*args), axis_name=DATA_AXIS,
+                        in_axes=(0, None, None, None, None, None), devices=layout.devices)
+      index = np.arange(d)
+      return lambda *args: jax.tree.map(lambda a: a[0], mapped(index, *args))
+    mapped = jax.pmap(vmapped, in_axes=(0, 0, None, None, None), devices=layout.devices)
+    split = lambda t: jax.tree.map(lambda a: a.reshape((d, a.shape[0] // d) + a.shape[1:]), t)  # noqa: E731
+    merge = lambda t: jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), t)  # noqa: E731
+    return lambda state, plan, x, y, epoch: merge(mapped(split(state), split(plan), x, y, epoch))
+  if layout.axis == "data":
+    mesh = Mesh(np.array(layout.devices), (DATA_AXIS,))
+    mapped = jax.shard_map(vmapped, mesh=mesh, in_specs=(P(), P(), P(), P(), P()),
+                           out_specs=P(), check_vma=False)
+    return jax.jit(mapped)
+  mesh = Mesh(np.array(layout.devices), ("members",))
+  m = P("members")
+  mapped = jax.shard_map(vmapped, mesh=mesh, in_specs=(m, m, P(), P(), P()),
+                         out_specs=m, check_vma=False)
+  return jax.jit(mapped)
