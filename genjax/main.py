@@ -29,6 +29,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config.json, metr
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a workdir run whose config differs "
                                "(its outputs are removed).")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
+_CACHE = flags.DEFINE_string("compilation_cache_dir", None, "Persistent XLA compilation cache "
+                             "('' = off; default $GENJAX_COMPILATION_CACHE or ~/.cache/genjax/xla).")
 
 
 def fail(message: str) -> None:
@@ -76,9 +78,10 @@ def main(argv: list[str]) -> None:
   config = load_config()
   if not _WORKDIR.value:
     fail("--workdir is required; e.g. --workdir=runs/my_experiment")
-  from genjax import holdout, kfold  # Heavy imports after the flags are known good.
+  from genjax import holdout, kfold, runtime  # Heavy imports after the flags are known good.
   import tensorflow_datasets as tfds
   tfds.display_progress_bar(False)
+  runtime.enable_compilation_cache(_CACHE.value)
   try:
     driver = holdout if config.cv.method == "none" else kfold
     results = driver.run(config, os.path.abspath(_WORKDIR.value),

@@ -6,6 +6,13 @@ import pytest
 
 
 @pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """A per-session XLA compilation cache for CLI subprocesses (never the user's ~/.cache)."""
+  os.environ["GENJAX_COMPILATION_CACHE"] = str(tmp_path_factory.mktemp("xla_cache"))
+  yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def tfds_data_dir(tmp_path_factory):
   """Points TFDS (and subprocesses, via the environment) at a fresh per-worker directory."""
   path = tmp_path_factory.mktemp("tfds")

@@ -144,8 +144,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
                                                   check_finite=False)
   m = len(plans)
   plan = stack_plans(plans, s.splits.train_x, mode=config.data.standardize, seed=config.seed)
-  params = jax.vmap(s.model.init)(init_keys(plans, config.seed))
-  template = jax.tree.map(lambda p: p[0], params)
+  template = jax.eval_shape(s.model.init, jax.random.key(0))   # shapes only, for masks
   steps_per_epoch = -(-max(len(p.train_idx) for p in plans) // config.batch_size)
   tx = optim.make_optimizer(config.optimizer, config.penalties, template,
                             steps_per_epoch=steps_per_epoch, num_epochs=num_epochs)
@@ -175,10 +174,15 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
     return RunState(train=train, monitor=monitor, best_params=best), metrics
 
   run_epoch = parallel.place_epoch(run_member_epoch, layout)
-  state = RunState(
-      train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params,
-                       opt_state=jax.vmap(tx.init)(params)),
-      monitor=monitor_es.init(batch_shape=(m,)), best_params=params)
+  @jax.jit
+  def init_state(keys):
+    params = jax.vmap(s.model.init)(keys)
+    return RunState(
+        train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params,
+                         opt_state=jax.vmap(tx.init)(params)),
+        monitor=monitor_es.init(batch_shape=(m,)), best_params=params)
+
+  state = init_state(init_keys(plans, config.seed))
 
   metrics_path = os.path.join(workdir, metrics_name)
   ckpt, start_epoch = None, 0
@@ -238,9 +242,9 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   best_epoch = np.asarray(mon.best_epoch)
   restore = (es is not None and es.restore_best_weights) & (best_epoch >= 0)
   restore = np.broadcast_to(restore, (m,))
-  selected = jax.tree.map(
-      lambda b, f: jnp.where(jnp.asarray(restore).reshape((m,) + (1,) * (b.ndim - 1)), b, f),
-      state.best_params, state.train.params)
+  select = jax.jit(lambda r, best, final: jax.tree.map(
+      lambda b, f: jnp.where(r.reshape((m,) + (1,) * (b.ndim - 1)), b, f), best, final))
+  selected = select(jnp.asarray(restore), state.best_params, state.train.params)
   last_epoch = np.array([max([r["epoch"] for r in rows if r.get("fold", ids[k]) == ids[k]],
                              default=-1) for k in range(m)])
   selected_epoch = np.where(restore, best_epoch, last_epoch)
