@@ -1,6 +1,7 @@
 """genjax command line.
 
     genjax train --config=experiments/FILE.py[:ARG] --workdir=DIR [--config.a.b=v ...]
+    genjax sweep --config=... --workdir=DIR --sweep='model.dropout=0,0.2' [--sweep=...]
     python -m genjax.main train ...
 
 Bad input (flags, config values, data, files) prints one line naming the
@@ -18,7 +19,7 @@ from ml_collections import config_flags
 from genjax import defaults
 from genjax.errors import ConfigError
 
-COMMANDS = ("train",)
+COMMANDS = ("train", "sweep")
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", defaults.__file__,
@@ -28,6 +29,12 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config.json, metr
                                "checkpoints, results.json and plots.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a workdir run whose config differs "
                                "(its outputs are removed).")
+_SWEEP = flags.DEFINE_multi_string("sweep", [], "sweep: an axis KEY=VALUES (comma list, "
+                                   "logspace(a,b,n), linspace(a,b,n), range(a,b)); axes multiply.")
+_ZIP = flags.DEFINE_multi_string("zip", [], "sweep: KEY=VALUES axes that advance together.")
+_ZIP_POINTS = flags.DEFINE_string("zip_points", "", "sweep (internal): explicit points "
+                                  "'k=v,k=v;k=v,k=v' of one structural group.")
+_JOBS = flags.DEFINE_integer("parallel_jobs", 1, "sweep: structural groups run at once.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
 _CACHE = flags.DEFINE_string("compilation_cache_dir", None, "Persistent XLA compilation cache "
                              "('' = off; default $GENJAX_COMPILATION_CACHE or ~/.cache/genjax/xla).")
@@ -83,6 +90,8 @@ def main(argv: list[str]) -> None:
   tfds.display_progress_bar(False)
   runtime.enable_compilation_cache(_CACHE.value)
   try:
+    if command == "sweep":
+      return run_sweep(config, argv)
     driver = holdout if config.cv.method == "none" else kfold
     results = driver.run(config, os.path.abspath(_WORKDIR.value),
                        overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
@@ -93,6 +102,32 @@ def main(argv: list[str]) -> None:
   print(f"selected epoch {results['selected_epoch']} ({results['stop_reason']}), "
         f"{results['epochs_run']} epochs, {results['wall_time_s']:.1f} s; "
         f"outputs in {_WORKDIR.value}")
+
+
+def sweep_points(argv) -> list[dict]:
+  """Points from --zip_points, --sweep/--zip flags, or the config file's get_sweep()."""
+  from genjax import sweep
+  if _ZIP_POINTS.value:
+    return [dict((kv.split("=", 1)[0], sweep.parse_values(kv.split("=", 1)[1], kv)[0])
+                 for kv in point.split(",")) for point in _ZIP_POINTS.value.split(";")]
+  if _SWEEP.value or _ZIP.value:
+    return sweep.grid(_SWEEP.value, _ZIP.value)
+  path = flags.FLAGS["config"].serialize().split("=", 1)[-1]
+  return sweep.config_sweep(path) or []
+
+
+def run_sweep(config, argv) -> None:
+  from genjax import sweep
+  base_args = [a for a in sys.argv[1:] if a.startswith("--config")]
+  try:
+    rows = sweep.run(config, os.path.abspath(_WORKDIR.value), sweep_points(argv),
+                     base_args=base_args, parallel_jobs=_JOBS.value,
+                     overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
+  except ConfigError as e:
+    fail(str(e))
+  with open(os.path.join(_WORKDIR.value, "sweep.md")) as f:
+    print(f.read())
+  print(f"{len(rows)} points; outputs in {_WORKDIR.value}")
 
 
 def run() -> None:

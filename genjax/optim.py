@@ -135,7 +135,7 @@ def learning_rate_schedule(opt_cfg, steps_per_epoch: int,
   return lambda step: lr * shape(step)
 
 
-def _hyperparam_name(penalty_name: str) -> str:
+def hyperparam_name(penalty_name: str) -> str:
   return re.sub(r"\W", "_", penalty_name) + "_strength"
 
 
@@ -155,7 +155,7 @@ def make_optimizer(opt_cfg, penalties_cfg, params, *, steps_per_epoch: int,
   if c["name"] == "adamw":
     init["weight_decay"] = c["weight_decay"]
   for name in tx_names:
-    init[_hyperparam_name(name)] = float(penalties_cfg[name].strength)
+    init[hyperparam_name(name)] = float(penalties_cfg[name].strength)
   kernel_mask = penalties.make_mask(params, "") if "weight_decay" in init \
       else None
 
@@ -163,7 +163,7 @@ def make_optimizer(opt_cfg, penalties_cfg, params, *, steps_per_epoch: int,
     lr = lambda step: hp["learning_rate"] * shape(step)
     pre_lr, post_update = penalties.penalty_transforms(
         penalties_cfg, params, lr,
-        strengths={n: hp[_hyperparam_name(n)] for n in tx_names})
+        strengths={n: hp[hyperparam_name(n)] for n in tx_names})
     parts = []
     if c["grad_clip_norm"] > 0:
       parts.append(optax.clip_by_global_norm(c["grad_clip_norm"]))

@@ -138,3 +138,68 @@ def plot_fold_accuracy(path: str, accuracies, *, title: str = "") -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
+
+
+class TensorBoard:
+  """TensorBoard event files (tensorboardX, no TensorFlow): one directory per member."""
+
+  def __init__(self, root: str, names: list[str], prefix: str = ""):
+    from tensorboardX import SummaryWriter
+    self._writers = [SummaryWriter(os.path.join(root, n + prefix), flush_secs=30) for n in names]
+
+  def write(self, member: int, epoch: int, row: dict) -> None:
+    w = self._writers[member]
+    for key, value in row.items():
+      if isinstance(value, float):
+        w.add_scalar(key.replace("_", "/", 1), value, epoch)
+
+  def close(self) -> None:
+    for w in self._writers:
+      w.close()
+
+
+def plot_sweep(path: str, rows: list[dict], keys: list[str]) -> None:
+  """Validation accuracy (mean ± std over folds) and test accuracy against each swept key."""
+  import numpy as np
+  keys = [k for k in keys if len({repr(r["point"].get(k)) for r in rows}) > 1] or keys[:1]
+  fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(5 * max(len(keys), 1), 3.8),
+                           squeeze=False)
+  for ax, key in zip(axes[0], keys):
+    others = sorted({repr({k: v for k, v in r["point"].items() if k != key}) for r in rows})
+    for other in others:
+      sel = [r for r in rows if repr({k: v for k, v in r["point"].items() if k != key}) == other]
+      xs = [r["point"][key] for r in sel]
+      numeric = all(isinstance(x, (int, float)) for x in xs)
+      pos = xs if numeric else list(range(len(xs)))
+      label = other.strip("{}").replace("'", "") or "val"
+      ax.errorbar(pos, [100 * r["val_accuracy_mean"] for r in sel],
+                  yerr=[100 * r["val_accuracy_std"] for r in sel], marker="o", capsize=3,
+                  label=f"val {label}")
+      ax.plot(pos, [100 * r["test_accuracy"] for r in sel], ls="--", marker="x", alpha=0.7)
+      if not numeric:
+        ax.set_xticks(pos, [str(x) for x in xs])
+      elif len(xs) > 2 and min(xs) > 0 and max(xs) / min(xs) > 50:
+        ax.set_xscale("log")
+    ax.set_xlabel(key)
+    ax.set_ylabel("accuracy (%): val ± std (solid), test (dashed)")
+    ax.grid(alpha=0.3)
+    if len(others) > 1:
+      ax.legend(fontsize="x-small")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def plot_sweep_curves(path: str, rows: list[dict]) -> None:
+  """Validation loss per epoch (mean over folds) for every sweep point."""
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for r in rows:
+    curve = r.get("curve") or []
+    ax.plot([e for e, _ in curve], [v for _, v in curve], label=r["name"])
+  ax.set_xlabel("epoch")
+  ax.set_ylabel("validation loss (mean over folds)")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize="x-small", ncol=2)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)

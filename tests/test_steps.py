@@ -22,7 +22,8 @@ def _setup(dropout=0.2, batch_size=16):
   model = models.create(cfg, (12,), 3)
   tx = optax.adam(1e-2)
   train_epoch, evaluate, predict = make_epoch_fns(
-      apply_fn=model.apply, tx=tx, penalty_fn=lambda p, s: 0.0, augmenter=None,
+      apply_fn=lambda p, x, train, rng, hparams: model.apply(p, x, train=train, rng=rng),
+      tx=tx, penalty_fn=lambda p, s, h: 0.0, augmenter=None,
       num_classes=3, batch_size=batch_size, eval_batch_size=50)
   params = model.init(jax.random.key(0))
   state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))

@@ -112,9 +112,11 @@ class Model:
     """Fresh parameters from a PRNG key (deterministic for the key)."""
     return self._init(key)
 
-  def apply(self, params: dict, x: jax.Array, *, train: bool, rng: jax.Array | None = None):
-    """Logits (B, C) for inputs (B, *input_shape); `rng` is (B,) keys, read when train."""
-    return nnx.merge(self.graphdef, params)(x, train=train, rng=rng)
+  def apply(self, params: dict, x: jax.Array, *, train: bool, rng: jax.Array | None = None,
+            dropout: jax.Array | float | None = None):
+    """Logits (B, C) for inputs (B, *input_shape); `rng` is (B,) keys, read when train;
+    `dropout` (a scalar, possibly traced) overrides every dropout layer's rate."""
+    return nnx.merge(self.graphdef, params)(x, train=train, rng=rng, dropout=dropout)
 
 
 def create(cfg: ml_collections.ConfigDict, input_shape, num_classes: int) -> Model:

@@ -2,8 +2,9 @@
 
 `Dropout` takes one PRNG key *per example* at call time, so a dropout mask
 depends only on (run seed, epoch, example index, layer), never on how examples
-are laid out in batches, vmapped members or devices. Its rate is a plain number
-fixed at construction; a rate of 0 is the identity.
+are laid out in batches, vmapped members or devices. Its rate is fixed at
+construction, or passed at call time as an array (so one compiled program can
+train members with different rates); a rate of 0 is the identity.
 """
 
 from __future__ import annotations
@@ -34,12 +35,18 @@ class Dropout(nnx.Module):
     self.rate = float(rate)
     self.layer_id = int(layer_id)
 
-  def __call__(self, x: jax.Array, *, train: bool, rng: jax.Array | None) -> jax.Array:
-    if not train or self.rate == 0.0:
+  def __call__(self, x: jax.Array, *, train: bool, rng: jax.Array | None,
+               rate: jax.Array | float | None = None) -> jax.Array:
+    """`rate` (a scalar, possibly traced) overrides the constructed rate."""
+    if rate is None:
+      rate = self.rate
+      if rate == 0.0:
+        return x
+    if not train:
       return x
     if rng is None:
       raise ValueError("Dropout in training mode needs per-example keys (rng=...).")
-    keep = 1.0 - self.rate
+    keep = 1.0 - rate
 
     def mask(key):
       return jax.random.bernoulli(jax.random.fold_in(key, self.layer_id), keep, x.shape[1:])

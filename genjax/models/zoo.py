@@ -2,7 +2,8 @@
 
 Every module maps a batch `x` of shape (B, *input_shape) to logits (B, C).
 `rng` holds one key per example (see `layers.Dropout`); it is only read in
-training mode by layers that draw randomness.
+training mode by layers that draw randomness. `dropout`, when given, is one
+rate (possibly a traced array) that overrides every dropout layer's rate.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class LogisticRegression(nnx.Module):
   def __init__(self, in_features: int, num_classes: int, *, rngs: nnx.Rngs):
     self.head = nnx.Linear(in_features, num_classes, rngs=rngs)
 
-  def __call__(self, x, *, train: bool = False, rng=None):
+  def __call__(self, x, *, train: bool = False, rng=None, dropout=None):
     return self.head(x.reshape(x.shape[0], -1))
 
 
@@ -57,11 +58,11 @@ class MLP(nnx.Module):
       setattr(self, f"dropout{i}", Dropout(rates[i], layer_id=i))
     self.head = nnx.Linear(sizes[-1], num_classes, rngs=rngs)
 
-  def __call__(self, x, *, train: bool = False, rng=None):
+  def __call__(self, x, *, train: bool = False, rng=None, dropout=None):
     h = x.reshape(x.shape[0], -1)
     for i in range(self.num_hidden):
       z = self.act(getattr(self, f"dense{i}")(h))
-      z = getattr(self, f"dropout{i}")(z, train=train, rng=rng)
+      z = getattr(self, f"dropout{i}")(z, train=train, rng=rng, rate=dropout)
       h = h + z if (self.residual and z.shape == h.shape) else z
     return self.head(h)
 
@@ -87,11 +88,11 @@ class CNN1D(nnx.Module):
       length = (length + 2 - k) // s + 1
     self.head = nnx.Linear(length * channels, num_classes, rngs=rngs)
 
-  def __call__(self, x, *, train: bool = False, rng=None):
+  def __call__(self, x, *, train: bool = False, rng=None, dropout=None):
     h = x[..., None] if x.ndim == 2 else x
     for i in range(3):
       h = jax.nn.relu(getattr(self, f"conv{i}")(h))
-      h = getattr(self, f"dropout{i}")(h, train=train, rng=rng)
+      h = getattr(self, f"dropout{i}")(h, train=train, rng=rng, rate=dropout)
     return self.head(h.reshape(h.shape[0], -1))
 
 
@@ -119,12 +120,12 @@ class CNN2D(nnx.Module):
     self.dropout0 = Dropout(_rates(dropout, 1)[0], layer_id=0)
     self.head = nnx.Linear(hidden, num_classes, rngs=rngs)
 
-  def __call__(self, x, *, train: bool = False, rng=None):
+  def __call__(self, x, *, train: bool = False, rng=None, dropout=None):
     h = x
     for conv, pool in ((self.conv0, self.pools[0]), (self.conv1, self.pools[1])):
       h = jax.nn.relu(conv(h))
       if pool:
         h = nnx.avg_pool(h, (2, 2), strides=(2, 2))
     h = jax.nn.relu(self.dense(h.reshape(h.shape[0], -1)))
-    h = self.dropout0(h, train=train, rng=rng)
+    h = self.dropout0(h, train=train, rng=rng, rate=dropout)
     return self.head(h)

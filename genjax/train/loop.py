@@ -131,11 +131,14 @@ def validate_plans(s: Setup, plans: list[MemberPlan]) -> None:
 def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bool,
                   progress: bool = True, ckpt_subdir: str | None = None,
                   use_early_stopping: bool = True, num_epochs: int | None = None,
-                  label: str = "", metrics_name: str = "metrics.jsonl") -> Trained:
+                  label: str = "", metrics_name: str = "metrics.jsonl",
+                  member_names: list[str] | None = None) -> Trained:
   """Trains every member of `plans` at once; returns the trained state and metric rows.
 
   Rows go to `<workdir>/metrics.jsonl` (a `fold` field when there are several
-  members); the run state is checkpointed under `ckpt_subdir`.
+  members, a `member` field when `member_names` are given) and to TensorBoard
+  event files under `<workdir>/tensorboard/<member>`; the run state is
+  checkpointed under `ckpt_subdir`.
   """
   config = s.config
   num_epochs = num_epochs or config.num_epochs
@@ -151,7 +154,15 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   penalty_fn = penalties.penalty_loss_fn(config.penalties, template)
   augmenter = augment.build(config.data.augment, s.splits.input_shape, s.splits.num_classes)
   layout = parallel.resolve(config.parallel, num_members=m, batch_size=config.batch_size)
-  fns = dict(apply_fn=s.model.apply, tx=tx, penalty_fn=lambda p, t: penalty_fn(p, t),
+  loss_keys, opt_keys = hparam_routes(plans[0].hparams, config)
+
+  def apply_fn(params, x, *, train, rng, hparams):
+    return s.model.apply(params, x, train=train, rng=rng, dropout=hparams.get("model.dropout"))
+
+  def member_penalty(params, step, hparams):
+    return penalty_fn(params, step, {n: hparams[k] for n, k in loss_keys.items()} or None)
+
+  fns = dict(apply_fn=apply_fn, tx=tx, penalty_fn=member_penalty,
              augmenter=augmenter, num_classes=s.splits.num_classes,
              batch_size=config.batch_size, eval_batch_size=config.eval_batch_size)
   _, evaluate, predict = make_epoch_fns(**fns)   # for callers, outside any device mapping
@@ -175,14 +186,15 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
 
   run_epoch = parallel.place_epoch(run_member_epoch, layout)
   @jax.jit
-  def init_state(keys):
+  def init_state(keys, hparams):
     params = jax.vmap(s.model.init)(keys)
+    opt_state = jax.vmap(lambda p, h: optim.set_hyperparams(
+        tx.init(p), **{n: h[k] for n, k in opt_keys.items()}))(params, hparams)
     return RunState(
-        train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params,
-                         opt_state=jax.vmap(tx.init)(params)),
+        train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params, opt_state=opt_state),
         monitor=monitor_es.init(batch_shape=(m,)), best_params=params)
 
-  state = init_state(init_keys(plans, config.seed))
+  state = init_state(init_keys(plans, config.seed), plan.hparams)
 
   metrics_path = os.path.join(workdir, metrics_name)
   ckpt, start_epoch = None, 0
@@ -201,6 +213,9 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
 
   ids = [p.member_id for p in plans]
   has_val = any(len(p.val_idx) for p in plans)
+  names = member_names or ([f"fold{i}" for i in ids] if m > 1 else ["run"])
+  tb = report.TensorBoard(os.path.join(workdir, "tensorboard"), names,
+                          prefix=metrics_name.removesuffix(".jsonl").removeprefix("metrics"))
   bar = tqdm(total=num_epochs, initial=start_epoch, disable=not progress, unit="epoch",
              desc=label or f"{config.data.name}/{config.model.name}", dynamic_ncols=True)
   epoch = start_epoch
@@ -214,8 +229,10 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
         if stopped[k]:
           continue
         row = {"epoch": epoch, **({"fold": ids[k]} if m > 1 else {}),
+               **({"member": names[k]} if member_names else {}),
                **{name: float(v[k]) for name, v in host.items()}}
         new_rows.append(row)
+        tb.write(k, epoch, row)
       for row in new_rows:
         metrics_file.write(json.dumps(row, sort_keys=True) + "\n")
       metrics_file.flush()
@@ -234,6 +251,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
       bar.set_postfix(shown)
       bar.update(1)
   bar.close()
+  tb.close()
   if ckpt is not None:
     ckpt.wait()
     ckpt.close()
@@ -251,6 +269,27 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   return Trained(plan=plan, state=state, rows=rows, epochs_run=epoch,
                  selected_params=selected, selected_epoch=selected_epoch, monitor=mon,
                  evaluate=evaluate, predict=predict)
+
+
+def hparam_routes(hparams: dict, config) -> tuple[dict, dict]:
+  """Where each swept value goes: ({loss penalty: key}, {optimizer hyperparameter: key}).
+
+  `model.dropout` goes to the model's call. Sweepable keys: optimizer.learning_rate,
+  optimizer.weight_decay (adamw), penalties.NAME.strength, model.dropout.
+  """
+  loss_keys, opt_keys = {}, {}
+  for key in hparams:
+    parts = key.split(".")
+    if key in ("optimizer.learning_rate", "optimizer.weight_decay"):
+      opt_keys[parts[1]] = key
+    elif len(parts) == 3 and parts[0] == "penalties" and parts[2] == "strength":
+      if penalties.get(parts[1]).kind == "loss":
+        loss_keys[parts[1]] = key
+      else:
+        opt_keys[optim.hyperparam_name(parts[1])] = key
+    elif key != "model.dropout":
+      raise ValueError(f"{key} cannot vary across members of one program")
+  return loss_keys, opt_keys
 
 
 def stop_info(es, mon, k: int) -> dict:

@@ -28,6 +28,7 @@ class MemberPlan:
   member_id: int
   train_idx: np.ndarray
   val_idx: np.ndarray
+  hparams: dict = dataclasses.field(default_factory=dict)  # swept values, e.g. {"model.dropout": 0.2}
 
 
 def member_key(seed: int, member_id: int) -> jax.Array:
@@ -50,10 +51,14 @@ def stack_plans(plans: list[MemberPlan], x_train: np.ndarray, *, mode: str, seed
   val_idx, val_w = _pad([p.val_idx for p in plans])
   stats = [standardize.fit(x_train, p.train_idx, mode) for p in plans]
   keys = jnp.stack([jax.random.fold_in(member_key(seed, p.member_id), TRAIN) for p in plans])
+  names = sorted(plans[0].hparams)
+  if any(sorted(p.hparams) != names for p in plans):
+    raise ValueError("every member must sweep the same hyperparameters")
+  hparams = {n: jnp.asarray([float(p.hparams[n]) for p in plans], jnp.float32) for n in names}
   return Plan(train_idx=jnp.asarray(train_idx), train_weight=jnp.asarray(train_w),
               val_idx=jnp.asarray(val_idx), val_weight=jnp.asarray(val_w),
               mean=jnp.asarray(np.stack([s[0] for s in stats])),
-              std=jnp.asarray(np.stack([s[1] for s in stats])), key=keys)
+              std=jnp.asarray(np.stack([s[1] for s in stats])), key=keys, hparams=hparams)
 
 
 def init_keys(plans: list[MemberPlan], seed: int) -> jax.Array:

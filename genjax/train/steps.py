@@ -45,6 +45,7 @@ class Plan:
   mean: jax.Array          # input_shape, float32
   std: jax.Array           # input_shape, float32
   key: jax.Array           # the member's root key (typed)
+  hparams: Any = flax.struct.field(default_factory=dict)  # swept values: name -> scalar
 
 
 @flax.struct.dataclass
@@ -81,7 +82,8 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
                    num_shards: int = 1):
   """Builds pure `train_epoch(state, plan, x, y, epoch, frozen)` and `evaluate(params, ...)`.
 
-  `apply_fn(params, x, *, train, rng)` -> logits; `penalty_fn(params, step)` -> scalar;
+  `apply_fn(params, x, *, train, rng, hparams)` -> logits; `penalty_fn(params, step,
+  hparams)` -> scalar (`hparams` is the member's `plan.hparams`);
   `augmenter(keys, x, y_soft)` -> (x, y_soft) or None. All are closed over (static).
   With `axis_name`, the functions must run under a `shard_map`/`pmap` whose axis
   `axis_name` has `num_shards` devices; `batch_size` must divide by it.
@@ -103,16 +105,16 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
   def standardize(x, plan):
     return (x - plan.mean) / plan.std
 
-  def loss_fn(params, step, x, labels, w, keys, total):
+  def loss_fn(params, step, x, labels, w, keys, total, hparams):
     """Σ_local w·ℓ / max(total, 1) + R(θ, t) / D; `total` is the global Σ w."""
     y_soft = jax.nn.one_hot(labels, num_classes)
     if augmenter is not None:
       aug_keys = jax.vmap(lambda k: jax.random.fold_in(k, _AUGMENT))(keys)
       x, y_soft = augmenter(aug_keys, x, y_soft)
     drop_keys = jax.vmap(lambda k: jax.random.fold_in(k, _DROPOUT))(keys)
-    logits = apply_fn(params, x, train=True, rng=drop_keys)
+    logits = apply_fn(params, x, train=True, rng=drop_keys, hparams=hparams)
     loss_sum, correct_sum, count = _weighted_sums(logits, y_soft, labels, w)
-    loss = loss_sum / jnp.maximum(total, 1.0) + penalty_fn(params, step) / num_shards
+    loss = loss_sum / jnp.maximum(total, 1.0) + penalty_fn(params, step, hparams) / num_shards
     return loss, (loss_sum, correct_sum, count)
 
   grad_fn = jax.grad(loss_fn, has_aux=True)
@@ -123,7 +125,7 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     idx, w = local(idx), local(w)
     x = standardize(x_all[idx].astype(jnp.float32), plan)
     keys = jax.vmap(lambda i: jax.random.fold_in(example_key, i))(idx)
-    grads, sums = grad_fn(state.params, state.step, x, y_all[idx], w, keys, total)
+    grads, sums = grad_fn(state.params, state.step, x, y_all[idx], w, keys, total, plan.hparams)
     grads, sums = psum((grads, sums))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -166,7 +168,7 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     def body(carry, batch):
       i, w = local(batch[0]), local(batch[1])
       x = standardize(x_all[i].astype(jnp.float32), plan)
-      logits = apply_fn(params, x, train=False, rng=None)
+      logits = apply_fn(params, x, train=False, rng=None, hparams=plan.hparams)
       labels = y_all[i]
       sums = psum(_weighted_sums(logits, jax.nn.one_hot(labels, num_classes), labels, w))
       return jax.tree.map(jnp.add, carry, sums), None
@@ -186,7 +188,7 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
 
     def body(_, i):
       x = standardize(x_all[i].astype(jnp.float32), plan)
-      return None, apply_fn(params, x, train=False, rng=None)
+      return None, apply_fn(params, x, train=False, rng=None, hparams=plan.hparams)
 
     _, logits = jax.lax.scan(body, None, batches)
     return logits.reshape(num_batches * bs, -1)[:n]

@@ -1,0 +1,174 @@
+"""The training side of `genjax.sweep`: one program for every numeric point × fold.
+
+Members are laid out point-major: member (p, k) is fold k of point p, with
+member id k (so every point sees the keys `genjax train` would give fold k)
+and `hparams` holding the point's numeric values.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax import kfold, penalties, report
+from genjax.data import validation
+from genjax.errors import ConfigError
+from genjax.sweep import point_name
+from genjax.train import loop
+from genjax.train.members import MemberPlan
+
+OUTPUTS = ("metrics.jsonl", "sweep.json", "sweep.csv", "sweep.md", "sweep.tex", "sweep_metrics.png",
+           "sweep_curves.png", "tensorboard")
+# Refuse a grid whose train states would need more than this fraction of memory.
+MEMORY_FRACTION = 0.5
+
+
+def _fold_plans(config, labels):
+  if config.cv.method == "none":
+    tr, va = validation.holdout_split(labels, config.data.validation_fraction, config.seed)
+    return [MemberPlan(0, tr, va)]
+  return kfold.fold_plans(config, labels)
+
+
+def _check_memory(s, members: int) -> None:
+  """Estimates the vmapped state (params, Adam moments, best params ×4) + data; refuses if too big."""
+  params = jax.eval_shape(s.model.init, jax.random.key(0))
+  n = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
+  state_bytes = members * n * 4 * 4
+  data_bytes = s.splits.train_x.size * 4
+  total = state_bytes + data_bytes
+  try:
+    available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+  except (ValueError, OSError):
+    return
+  stats = jax.devices()[0].memory_stats() or {}
+  if "bytes_limit" in stats:
+    available = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+  if total > MEMORY_FRACTION * available:
+    fit = max(1, int(MEMORY_FRACTION * available - data_bytes) // (n * 16))
+    raise ConfigError(f"the sweep's {members} members need about {total / 2**30:.1f} GiB "
+                      f"(> {MEMORY_FRACTION:.0%} of the {available / 2**30:.1f} GiB available); "
+                      f"use at most ~{fit} members (points × folds) per program: fewer values "
+                      "per --sweep axis, or fewer cv.folds")
+
+
+def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
+              overwrite: bool = False, progress: bool = True) -> list[dict]:
+  """Trains every numeric point × fold of one structural group as one program."""
+  t_start = time.time()
+  keys = sorted(numeric[0]) if numeric else []
+  base = config.copy_and_resolve_references()
+  for key in keys:  # transform penalties must be in the optimizer chain to be swept
+    if key.startswith("penalties."):
+      name = key.split(".")[1]
+      if penalties.get(name).kind != "loss" and max(p[key] for p in numeric) > 0:
+        base.penalties[name].strength = float(max(p[key] for p in numeric))
+  s = loop.setup(base, workdir)
+  folds = _fold_plans(base, s.splits.train_y)
+  plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=dict(point))
+           for point in numeric for f in folds]
+  loop.validate_plans(s, plans)
+  _check_memory(s, len(plans))
+  resume = loop.prepare_workdir(workdir, base, overwrite=overwrite,
+                                outputs=OUTPUTS + (base.checkpoint.subdir,))
+  names = [f"{point_name(p)}/fold{f.member_id}" for p in numeric for f in folds]
+  t = loop.train_members(s, plans, workdir, resume=resume, progress=progress,
+                         label=f"sweep {len(numeric)} points x {len(folds)} folds",
+                         member_names=names)
+
+  m = len(plans)
+  evaluate = jax.jit(jax.vmap(t.evaluate, in_axes=(0, 0, None, None, 0, 0)))
+  predict = jax.jit(jax.vmap(t.predict, in_axes=(0, 0, None, 0)))
+  val = jax.device_get(evaluate(t.selected_params, t.plan, s.x_train, s.y_train,
+                                t.plan.val_idx, t.plan.val_weight))
+  train = jax.device_get(evaluate(t.selected_params, t.plan, s.x_train, s.y_train,
+                                  t.plan.train_idx, t.plan.train_weight))
+  x_test, y_test = s.x_test()
+  n_test = len(s.splits.test_y)
+  test_idx = jnp.broadcast_to(jnp.arange(n_test, dtype=jnp.int32), (m, n_test))
+  probs = np.asarray(jax.nn.softmax(predict(t.selected_params, t.plan, x_test, test_idx), -1))
+  y = np.asarray(y_test)
+
+  rows, k = [], len(folds)
+  for i, point in enumerate(numeric):
+    members = list(range(i * k, (i + 1) * k))
+    # The test split, once per point: its fold ensemble (or its one hold-out model).
+    p_mean = probs[members].mean(0)
+    val_acc = [float(val["accuracy"][j]) for j in members]
+    info = [loop.stop_info(s.es, t.monitor, j) for j in members]
+    rows.append({
+        "point": {**structural, **point},
+        "name": point_name({**structural, **point}),
+        "folds": k,
+        "val_accuracy_mean": float(np.mean(val_acc)),
+        "val_accuracy_std": float(np.std(val_acc, ddof=1)) if k > 1 else 0.0,
+        "val_loss_mean": float(np.mean([val["loss"][j] for j in members])),
+        "test_accuracy": float(np.mean(p_mean.argmax(-1) == y)),
+        "test_loss": float(-np.mean(np.log(p_mean[np.arange(n_test), y] + 1e-12))),
+        "gap_accuracy": float(np.mean([train["accuracy"][j] - val["accuracy"][j]
+                                       for j in members])),
+        "best_epoch": float(np.median(t.selected_epoch[members])),
+        "stop_reasons": ",".join(sorted({x["stop_reason"] for x in info})),
+        "curve": _mean_curve(t.rows, names[i * k:(i + 1) * k]),
+    })
+  report.write_json(os.path.join(workdir, "sweep.json"),
+                    {"rows": rows, "wall_time_s": time.time() - t_start, "members": m,
+                     "epochs_run": t.epochs_run})
+  return rows
+
+
+def _mean_curve(rows, member_names):
+  """Per epoch, the mean validation loss over the point's folds still training."""
+  by_epoch: dict = {}
+  for r in rows:
+    if r.get("member") in member_names:
+      by_epoch.setdefault(r["epoch"], []).append(r["val_loss"])
+  return [[e, float(np.mean(v))] for e, v in sorted(by_epoch.items())]
+
+
+def read_rows(workdir: str) -> list[dict]:
+  with open(os.path.join(workdir, "sweep.json")) as f:
+    return json.load(f)["rows"]
+
+
+COLUMNS = [("val_accuracy_mean", "val acc"), ("val_accuracy_std", "± std"),
+           ("test_accuracy", "test acc"), ("gap_accuracy", "gap (acc)"),
+           ("best_epoch", "best epoch"), ("stop_reasons", "stop")]
+
+
+def write_outputs(workdir: str, rows: list[dict]) -> None:
+  """sweep.csv, sweep.md, sweep.tex and the plots."""
+  os.makedirs(workdir, exist_ok=True)
+  keys = sorted({k for r in rows for k in r["point"]})
+  with open(os.path.join(workdir, "sweep.csv"), "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(keys + [c for c, _ in COLUMNS])
+    for r in rows:
+      w.writerow([r["point"].get(k, "") for k in keys] + [r[c] for c, _ in COLUMNS])
+
+  def cells(r):
+    return ([str(r["point"].get(k, "")) for k in keys] +
+            [f"{100 * r['val_accuracy_mean']:.2f}%", f"{100 * r['val_accuracy_std']:.2f}",
+             f"{100 * r['test_accuracy']:.2f}%", f"{100 * r['gap_accuracy']:+.2f} pt",
+             f"{r['best_epoch']:g}", r["stop_reasons"]])
+
+  header = keys + [h for _, h in COLUMNS]
+  md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  md += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+  with open(os.path.join(workdir, "sweep.md"), "w") as f:
+    f.write("\n".join(md) + "\n")
+  esc = lambda x: x.replace("%", r"\%").replace("_", r"\_").replace("±", r"$\pm$")  # noqa: E731
+  tex = [r"\begin{tabular}{" + "l" * len(keys) + "r" * len(COLUMNS) + "}", r"\hline",
+         " & ".join(esc(h) for h in header) + r" \\", r"\hline"]
+  tex += [" & ".join(esc(c) for c in cells(r)) + r" \\" for r in rows]
+  tex += [r"\hline", r"\end{tabular}"]
+  with open(os.path.join(workdir, "sweep.tex"), "w") as f:
+    f.write("\n".join(tex) + "\n")
+  report.plot_sweep(os.path.join(workdir, "sweep_metrics.png"), rows, keys)
+  report.plot_sweep_curves(os.path.join(workdir, "sweep_curves.png"), rows)
