@@ -14,6 +14,13 @@ weights tested once), so each row shows what that technique alone changes.
     genjax train --config=experiments/mnist1d_regularization.py:all     --workdir=runs/reg_all
 
 `scripts/ablation` runs all eight and writes the table to docs/regularization.md.
+
+With ARG `cv`, the same ablation under 5-fold stratified cross-validation, plus
+early stopping, as one sweep (`get_sweep`): the techniques that differ only in
+numbers (none, l2, wd, l1, l1_prox, dropout) train as one vmapped program of
+6 points × 5 folds; augmentation, early stopping and all are their own processes.
+
+    genjax sweep --config=experiments/mnist1d_regularization.py:cv --workdir=runs/cv_reg --parallel_jobs=2
 """
 
 from genjax import defaults
@@ -34,7 +41,29 @@ TECHNIQUES = {
 }
 
 
+NUMERIC = ("penalties.l2.strength", "penalties.weight_decay.strength", "penalties.l1.strength",
+           "penalties.l1_prox.strength", "model.dropout")
+
+
+def get_sweep(arg: str = "cv"):
+  """One point per technique; every point names every key, so numeric ones share a program."""
+  points = []
+  for name in ("none", "l2", "wd", "l1", "l1_prox", "dropout", "augment", "early_stopping", "all"):
+    values = dict(TECHNIQUES.get(name, {}))
+    point = {k: float(values.get(k, 0.0)) for k in NUMERIC}
+    point["data.augment"] = values.get("data.augment", "")
+    point["early_stopping.enabled"] = name in ("early_stopping", "all")
+    points.append(point)
+  return points
+
+
 def get_config(arg: str = "none"):
+  if arg == "cv":
+    config = get_config("none")
+    config.cv.method = "stratified_kfold"
+    config.cv.folds = 5
+    config.early_stopping.patience = 20
+    return config
   if arg not in TECHNIQUES:
     raise ValueError(f"unknown technique '{arg}'; choose one of {', '.join(TECHNIQUES)}")
   config = defaults.get_config()

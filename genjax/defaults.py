@@ -27,6 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
       "validation_fraction": 0.1, # hold-out carved from the training split, stratified
       "standardize": "feature",   # feature | channel | none; statistics from the training portion only
       "augment": "",              # e.g. "shift(max_shift=5)|noise(std=0.05)"; see genjax.data.augment
+      "label_noise": 0.0,         # fraction of training labels replaced at random (1 = random labels)
   })
   config.cv = ml_collections.ConfigDict({
       "method": "none",           # none (hold-out) | kfold | stratified_kfold | group_kfold
@@ -73,6 +74,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not 0.0 < float(fraction) < 1.0:
     raise ConfigError(f"data.validation_fraction must be in (0, 1), got {fraction}; "
                       "e.g. --config.data.validation_fraction=0.1")
+  if not 0.0 <= float(config.data.label_noise) <= 1.0:
+    raise ConfigError(f"data.label_noise must be in [0, 1], got {config.data.label_noise}; "
+                      "e.g. --config.data.label_noise=0.15")
   if config.data.standardize not in standardize.MODES:
     raise ConfigError(f"unknown data.standardize '{config.data.standardize}'; choose from "
                       f"{', '.join(standardize.MODES)}")

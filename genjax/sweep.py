@@ -202,8 +202,7 @@ def _run_processes(groups, workdir, base_args, parallel_jobs, overwrite) -> list
       sub = os.path.join(workdir, f"group{i:02d}")
       args = [sys.executable, "-m", "genjax.main", "sweep", *base_args, f"--workdir={sub}",
               "--progress=false", *(["--overwrite"] if overwrite else []),
-              *[f"--config.{k}={v!r}" if isinstance(v, str) else f"--config.{k}={v}"
-                for k, v in structural.items()]]
+              *[f"--config.{k}={v}" for k, v in structural.items()]]
       keys = sorted(numeric[0]) if numeric and numeric[0] else []
       if keys:
         args.append("--zip_points=" + ";".join(

@@ -22,6 +22,7 @@ def run_row(workdir: str) -> dict:
   rows = report.read_metrics(os.path.join(workdir, "metrics.jsonl"))
   last = rows[-1] if rows else {}
   return {
+      "train_accuracy": results["train"]["accuracy"],
       "val_accuracy": results["val"]["accuracy"],
       "test_accuracy": results["test"]["accuracy"],
       "gap_accuracy": results["generalization_gap"]["accuracy"],
@@ -37,12 +38,12 @@ def markdown(title: str, runs_dir: str, names: list[str]) -> str:
   has_ref = any(v is not None for v in refs.values())
   lines = [f"# {title}", "",
            "| run |" + (" reference test acc |" if has_ref else "") +
-           " val acc | test acc | gap (acc) | gap (loss) | selected epoch | ‖W‖₂ | zeros |",
-           "|---|" + ("---|" if has_ref else "") + "---|---|---|---|---|---|---|"]
+           " train acc | val acc | test acc | gap (acc) | gap (loss) | selected epoch | ‖W‖₂ | zeros |",
+           "|---|" + ("---|" if has_ref else "") + "---|---|---|---|---|---|---|---|"]
   for name, ref in refs.items():
     r = run_row(os.path.join(runs_dir, name))
     ref_cell = (f" {100 * float(ref):.0f}% |" if ref is not None else " – |") if has_ref else ""
-    lines.append(f"| {name} |{ref_cell} {100 * r['val_accuracy']:.1f}% | {100 * r['test_accuracy']:.1f}% | "
+    lines.append(f"| {name} |{ref_cell} {100 * r['train_accuracy']:.1f}% | {100 * r['val_accuracy']:.1f}% | {100 * r['test_accuracy']:.1f}% | "
                  f"{100 * r['gap_accuracy']:+.1f} pt | {r['gap_loss']:+.3f} | {r['selected_epoch']} | "
                  f"{r['weight_l2_norm']:.1f} | {100 * r['weight_sparsity']:.1f}% |")
   return "\n".join(lines) + "\n"

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from genjax import checkpoint, defaults, early_stopping, models, optim, penalties, report
-from genjax.data import augment, datasets
+from genjax.data import augment, datasets, label_noise
 from genjax.errors import ConfigError
 from genjax.train import parallel
 from genjax.train.members import MemberPlan, init_keys, stack_plans
@@ -113,6 +113,11 @@ def setup(config, workdir: str) -> Setup:
   defaults.validate(config)
   es = early_stopping.from_config(config.early_stopping)
   splits = datasets.load(config.data.name, data_dir=config.data.data_dir or None)
+  if config.data.label_noise:
+    noisy = label_noise.corrupt(splits.train_y, splits.num_classes, config.data.label_noise,
+                                config.seed)
+    splits = datasets.ArraySplits(splits.name, splits.train_x, noisy, splits.test_x,
+                                  splits.test_y, splits.num_classes)
   model = models.create(config.model, splits.input_shape, splits.num_classes)
   monitor = es or early_stopping.EarlyStopping(monitor=config.early_stopping.monitor,
                                                patience=10**9, check_finite=False)

@@ -1,0 +1,123 @@
+"""Sweeps: grid parsing, bad input, a point inside the vmapped grid equals the point alone."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from genjax import defaults, holdout, sweep, sweep_run
+from genjax.errors import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_grid_product_zip_and_ranges():
+  points = sweep.grid(["model.dropout=0,0.5", "penalties.l2.strength=logspace(-4,-2,3)"])
+  assert len(points) == 6
+  np.testing.assert_allclose(sorted({p["penalties.l2.strength"] for p in points}),
+                             [1e-4, 1e-3, 1e-2])
+  zipped = sweep.grid(["seed=range(0,2)"], ["optimizer.learning_rate=1e-3,1e-2",
+                                            "optimizer.weight_decay=0,1e-4"])
+  assert zipped == [
+      {"seed": 0, "optimizer.learning_rate": 1e-3, "optimizer.weight_decay": 0},
+      {"seed": 0, "optimizer.learning_rate": 1e-2, "optimizer.weight_decay": 1e-4},
+      {"seed": 1, "optimizer.learning_rate": 1e-3, "optimizer.weight_decay": 0},
+      {"seed": 1, "optimizer.learning_rate": 1e-2, "optimizer.weight_decay": 1e-4}]
+  assert sweep.parse_values("(32,),(64,64)", "model.widths") == [(32,), (64, 64)]
+  assert sweep.parse_values("adam,sgd", "optimizer.name") == ["adam", "sgd"]
+  np.testing.assert_allclose(sweep.parse_values("linspace(0,0.5,3)", "k"), [0, 0.25, 0.5])
+
+
+def test_numeric_and_structural_split():
+  groups = sweep.split(sweep.grid(["model.widths=(32,),(64,)", "model.dropout=0,0.2"]))
+  assert [g[0] for g in groups] == [{"model.widths": (32,)}, {"model.widths": (64,)}]
+  assert all(g[1] == [{"model.dropout": 0.0}, {"model.dropout": 0.2}] for g in groups)
+
+
+@pytest.mark.parametrize("flags,match", [
+    (["model.dropot=0,0.1"], "not in the config"),
+    (["model.dropout=0,abc"], "wrong type"),
+    (["model.dropout="], "empty value list"),
+    (["model.dropout"], "KEY=VALUES"),
+])
+def test_bad_sweeps(flags, match):
+  config = defaults.get_config()
+  with pytest.raises(ConfigError, match=match):
+    for p in sweep.grid(flags):
+      sweep.apply_point(config, p)
+
+
+def test_zip_lengths_must_match():
+  with pytest.raises(ConfigError, match="equal lengths"):
+    sweep.grid([], ["model.dropout=0,0.1", "optimizer.learning_rate=1e-3"])
+
+
+def _small(config):
+  config.model.widths = (48, 48)
+  config.num_epochs = 6
+  config.optimizer.learning_rate = 1e-2
+  config.early_stopping.patience = 2
+  config.checkpoint.enabled = False
+  return config
+
+
+def test_point_inside_the_grid_equals_the_point_alone(tmp_path):
+  config = _small(defaults.get_config())
+  points = [{"model.dropout": 0.0, "penalties.l2.strength": 0.0,
+             "penalties.weight_decay.strength": 0.0},
+            {"model.dropout": 0.3, "penalties.l2.strength": 1e-3,
+             "penalties.weight_decay.strength": 0.05}]
+  rows = sweep_run.run_group(config, str(tmp_path / "sweep"), points, structural={},
+                             progress=False)
+  for point, row in zip(points, rows):
+    alone = holdout.run(sweep.apply_point(config, point), str(tmp_path / row["name"]),
+                        progress=False)
+    assert row["val_accuracy_mean"] == pytest.approx(alone["val"]["accuracy"], abs=3e-3)
+    assert row["test_accuracy"] == pytest.approx(alone["test"]["accuracy"], abs=3e-3)
+    assert row["best_epoch"] == alone["selected_epoch"]
+
+
+def test_grid_too_large_for_memory_is_refused(tmp_path, monkeypatch):
+  monkeypatch.setattr(sweep_run, "MEMORY_FRACTION", 1e-9)
+  config = _small(defaults.get_config())
+  with pytest.raises(ConfigError, match=r"GiB .* use at most"):
+    sweep_run.run_group(config, str(tmp_path), [{"model.dropout": 0.1}], structural={},
+                        progress=False)
+  assert not os.path.exists(tmp_path / "config.json")
+
+
+def test_sweep_cli_with_structural_axis_writes_tables(tmp_path):
+  workdir = tmp_path / "sw"
+  out = subprocess.run(
+      [sys.executable, "-m", "genjax.main", "sweep", "--config=experiments/mnist1d_mlp.py",
+       f"--workdir={workdir}", "--config.num_epochs=3", "--progress=false",
+       "--sweep=model.widths=(16,),(32,)", "--sweep=model.dropout=0,0.2", "--parallel_jobs=2"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  lines = (workdir / "sweep.csv").read_text().splitlines()
+  assert lines[0].startswith("model.dropout,model.widths,val_accuracy_mean")
+  assert len(lines) == 5
+  for name in ("sweep.md", "sweep.tex", "sweep_metrics.png", "sweep_curves.png"):
+    assert (workdir / name).stat().st_size > 0
+  events = [f for _, _, fs in os.walk(workdir) for f in fs if f.startswith("events.out.tfevents")]
+  assert len(events) == 4
+  assert "\\begin{tabular}" in (workdir / "sweep.tex").read_text()
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--sweep=model.nodrop=0,1"], "not in the config"),
+    (["--sweep=model.dropout="], "empty value list"),
+    (["--sweep=model.dropout=0,x"], "wrong type"),
+])
+def test_bad_sweep_flags_exit_2(tmp_path, flags, needle):
+  out = subprocess.run(
+      [sys.executable, "-m", "genjax.main", "sweep", "--config=experiments/mnist1d_mlp.py",
+       f"--workdir={tmp_path / 'sw'}", *flags], cwd=ROOT, capture_output=True, text=True,
+      timeout=120)
+  assert out.returncode == 2
+  line, = out.stderr.strip().splitlines()
+  assert needle in line
+  assert not (tmp_path / "sw").exists()
