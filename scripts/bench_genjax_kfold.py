@@ -67,10 +67,11 @@ def main():
     sub = os.path.join(workdir, str(i))
     os.makedirs(sub)
     t = loop.train_members(s, group, sub, resume=False, progress=False)
-    evaluate = jax.vmap(t.evaluate, in_axes=(0, 0, None, None, 0, 0))
-    val = evaluate(t.selected_params, t.plan, s.x_train, s.y_train, t.plan.val_idx,
-                   t.plan.val_weight)
-    accuracies += np.asarray(jax.device_get(val["accuracy"])).tolist()
+    # Validation accuracy of the restored (best-epoch) weights: the epoch's row holds it.
+    for k, p in enumerate(group):
+      rows = [r for r in t.rows if r.get("fold", p.member_id) == p.member_id]
+      accuracies.append(next(r["val_accuracy"] for r in rows
+                             if r["epoch"] == int(t.selected_epoch[k])))
   wall = time.perf_counter() - t0
   cache = ", compile cache" if args.compilation_cache_dir else ""
   print(json.dumps({"name": f"genjax ({args.mode} folds{cache})", "wall_s": wall,

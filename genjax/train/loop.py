@@ -11,6 +11,7 @@ state (orbax, async) so a killed run resumes where it was, bit for bit.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -199,7 +200,18 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
         train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params, opt_state=opt_state),
         monitor=monitor_es.init(batch_shape=(m,)), best_params=params)
 
-  state = init_state(init_keys(plans, config.seed), plan.hparams)
+  # Compile the epoch program in a second thread while the initial state compiles and runs
+  # (XLA compiles outside the GIL): the two largest compilations overlap.
+  keys = init_keys(plans, config.seed)
+  if hasattr(run_epoch, "lower"):
+    abstract_state = jax.eval_shape(init_state, keys, plan.hparams)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+      compiled = pool.submit(lambda: run_epoch.lower(abstract_state, plan, s.x_train,
+                                                     s.y_train, 0).compile())
+      state = init_state(keys, plan.hparams)
+      run_epoch = compiled.result()
+  else:
+    state = init_state(keys, plan.hparams)
 
   metrics_path = os.path.join(workdir, metrics_name)
   ckpt, start_epoch = None, 0
