@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from scipy import stats
 
 from genjax import report
 from genjax.data import validation
@@ -60,6 +59,7 @@ def fold_plans(config, labels: np.ndarray) -> list[MemberPlan]:
 
 def summary(values) -> dict:
   """mean, std (ddof 1) and the 95% t-interval of the mean across folds."""
+  from scipy import stats  # slow to import: only here
   v = np.asarray(values, np.float64)
   mean, std = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
   half = float(stats.t.ppf(0.975, len(v) - 1) * std / np.sqrt(len(v))) if len(v) > 1 else 0.0

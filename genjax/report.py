@@ -12,10 +12,14 @@ import json
 import os
 from typing import Iterable
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+
+def _pyplot():
+  """matplotlib.pyplot on the Agg backend, imported when a plot is drawn (it is slow to import)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  return plt
 
 
 def _jsonable(x):
@@ -62,6 +66,7 @@ def read_metrics(path: str) -> list[dict]:
 def plot_learning_curves(path: str, rows: list[dict], *, best_epoch: int | None = None,
                          title: str = "") -> None:
   """Two panels (loss, accuracy): train vs validation per epoch."""
+  plt = _pyplot()
   epochs = [r["epoch"] for r in rows]
   fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
   for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -102,6 +107,7 @@ def results_table(results: dict) -> str:
 
 def plot_fold_curves(path: str, rows: list[dict], *, title: str = "") -> None:
   """Per-fold learning curves: validation (solid) and train (dashed), loss and accuracy."""
+  plt = _pyplot()
   folds = sorted({r["fold"] for r in rows})
   fig, axes = plt.subplots(1, 2, figsize=(11, 4))
   colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -124,6 +130,7 @@ def plot_fold_curves(path: str, rows: list[dict], *, title: str = "") -> None:
 
 def plot_fold_accuracy(path: str, accuracies, *, title: str = "") -> None:
   """Box plot of per-fold validation accuracy with the folds as points."""
+  plt = _pyplot()
   import numpy as np
   acc = 100 * np.asarray(accuracies)
   fig, ax = plt.subplots(figsize=(4, 4))
@@ -160,6 +167,7 @@ class TensorBoard:
 
 def plot_sweep(path: str, rows: list[dict], keys: list[str]) -> None:
   """Validation accuracy (mean ± std over folds) and test accuracy against each swept key."""
+  plt = _pyplot()
   import numpy as np
   keys = [k for k in keys if len({repr(r["point"].get(k)) for r in rows}) > 1] or keys[:1]
   fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(5 * max(len(keys), 1), 3.8),
@@ -192,6 +200,7 @@ def plot_sweep(path: str, rows: list[dict], keys: list[str]) -> None:
 
 def plot_sweep_curves(path: str, rows: list[dict]) -> None:
   """Validation loss per epoch (mean over folds) for every sweep point."""
+  plt = _pyplot()
   fig, ax = plt.subplots(figsize=(7, 4.5))
   for r in rows:
     curve = r.get("curve") or []

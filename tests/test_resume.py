@@ -93,3 +93,33 @@ def test_killed_kfold_run_resumes_to_identical_results(tmp_path):
   for name in ("metrics.jsonl", "metrics_refit.jsonl"):
     assert _lines(os.path.join(workdir, name)) == _lines(os.path.join(reference, name))
   assert _results(workdir) == _results(reference)
+
+
+SWEEP = ["sweep", "--config=experiments/mnist1d_mlp.py", "--progress=false",
+         "--config.num_epochs=10", "--config.model.widths=(32,32)",
+         "--config.optimizer.learning_rate=0.01", "--config.early_stopping.patience=3",
+         "--sweep=model.dropout=0,0.2", "--sweep=penalties.l2.strength=0,1e-3"]
+
+
+def test_killed_sweep_resumes_to_identical_results(tmp_path):
+  def cmd(workdir):
+    return [sys.executable, "-m", "genjax.main", *SWEEP, f"--workdir={workdir}"]
+
+  reference, workdir = tmp_path / "reference", tmp_path / "run"
+  out = subprocess.run(cmd(reference), cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  os.makedirs(workdir)
+  proc = subprocess.Popen(cmd(workdir), cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  deadline = time.time() + 240
+  while len(_lines(metrics)) < 12 and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.005)                     # 4 members: 12 rows = 3 epochs done
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  out = subprocess.run(cmd(workdir), cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert _lines(metrics) == _lines(os.path.join(reference, "metrics.jsonl"))
+  strip = lambda p: {k: v for k, v in json.load(open(p)).items() if k != "wall_time_s"}  # noqa: E731
+  assert strip(workdir / "sweep.json") == strip(reference / "sweep.json")
+  assert (workdir / "sweep.csv").read_text() == (reference / "sweep.csv").read_text()

@@ -12,7 +12,6 @@ import math
 import numbers
 
 import numpy as np
-from sklearn import model_selection
 
 from genjax.errors import ConfigError
 
@@ -61,6 +60,7 @@ def holdout_split(labels: np.ndarray, fraction: float,
         f"validation fraction={fraction} of {n} examples gives {n_val} validation / "
         f"{n - n_val} training examples, fewer than the {len(classes)} classes; "
         f"choose a fraction in [{len(classes) / n:.3g}, {1 - len(classes) / n:.3g}].")
+  from sklearn import model_selection  # slow to import: only when splitting
   try:
     train_idx, val_idx = model_selection.train_test_split(
         np.arange(n), test_size=fraction, stratify=labels, random_state=seed)
@@ -113,6 +113,7 @@ def kfold_splits(labels: np.ndarray, *, method: str, folds: int, shuffle: bool =
     if folds > len(np.unique(groups)):
       raise ConfigError(f"cv.folds={folds} exceeds the {len(np.unique(groups))} groups; "
                         "lower --config.cv.folds or provide more groups")
+  from sklearn import model_selection  # slow to import: only when splitting
   rs = seed if shuffle else None
   splitter = {
       "kfold": lambda: model_selection.KFold(folds, shuffle=shuffle, random_state=rs),
