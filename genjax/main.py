@@ -32,8 +32,9 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a workdir run whose 
 _SWEEP = flags.DEFINE_multi_string("sweep", [], "sweep: an axis KEY=VALUES (comma list, "
                                    "logspace(a,b,n), linspace(a,b,n), range(a,b)); axes multiply.")
 _ZIP = flags.DEFINE_multi_string("zip", [], "sweep: KEY=VALUES axes that advance together.")
-_ZIP_POINTS = flags.DEFINE_string("zip_points", "", "sweep (internal): explicit points "
-                                  "'k=v,k=v;k=v,k=v' of one structural group.")
+_ZIP_POINTS = flags.DEFINE_string("zip_points", None, "sweep (internal): this process is one "
+                                  "structural group of exactly these points 'k=v,k=v;k=v' "
+                                  "('' = one point, the config itself).")
 _JOBS = flags.DEFINE_integer("parallel_jobs", 1, "sweep: structural groups run at once.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
 _CACHE = flags.DEFINE_string("compilation_cache_dir", None, "Persistent XLA compilation cache "
@@ -107,7 +108,9 @@ def main(argv: list[str]) -> None:
 def sweep_points(argv) -> list[dict]:
   """Points from --zip_points, --sweep/--zip flags, or the config file's get_sweep()."""
   from genjax import sweep
-  if _ZIP_POINTS.value:
+  if _ZIP_POINTS.value is not None:  # a group process: never expand get_sweep() again
+    if not _ZIP_POINTS.value:
+      return [{}]
     return [dict((kv.split("=", 1)[0], sweep.parse_values(kv.split("=", 1)[1], kv)[0])
                  for kv in point.split(",")) for point in _ZIP_POINTS.value.split(";")]
   if _SWEEP.value or _ZIP.value:

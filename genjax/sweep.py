@@ -204,9 +204,8 @@ def _run_processes(groups, workdir, base_args, parallel_jobs, overwrite) -> list
               "--progress=false", *(["--overwrite"] if overwrite else []),
               *[f"--config.{k}={v}" for k, v in structural.items()]]
       keys = sorted(numeric[0]) if numeric and numeric[0] else []
-      if keys:
-        args.append("--zip_points=" + ";".join(
-            ",".join(f"{k}={p[k]!r}" for k in keys) for p in numeric))
+      args.append("--zip_points=" + ";".join(      # '' = the group's config as its one point
+          ",".join(f"{k}={p[k]!r}" for k in keys) for p in numeric) if keys else "--zip_points=")
       log = open(os.path.join(workdir, f"group{i:02d}.log"), "w")
       running.append((i, structural, sub, subprocess.Popen(args, stdout=log, stderr=log), log))
       print(f"sweep: started group {i} ({point_name(structural)}) in {sub}", flush=True)
@@ -218,6 +217,10 @@ def _run_processes(groups, workdir, base_args, parallel_jobs, overwrite) -> list
       running.remove(item)
       log.close()
       if proc.returncode != 0:
+        for _, _, _, other, other_log in running:   # stop the rest: nothing left orphaned
+          other.kill()
+          other.wait()
+          other_log.close()
         raise ConfigError(f"sweep group {i} ({point_name(structural)}) failed with status "
                           f"{proc.returncode}; see {os.path.join(workdir, f'group{i:02d}.log')}")
       for row in sweep_run.read_rows(sub):

@@ -19,6 +19,7 @@ import numpy as np
 from genjax import kfold, penalties, report
 from genjax.data import validation
 from genjax.errors import ConfigError
+from genjax import sweep
 from genjax.sweep import point_name
 from genjax.train import loop
 from genjax.train.members import MemberPlan
@@ -62,17 +63,21 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
               overwrite: bool = False, progress: bool = True) -> list[dict]:
   """Trains every numeric point × fold of one structural group as one program."""
   t_start = time.time()
-  keys = sorted(numeric[0]) if numeric else []
+  # A value shared by every point is plain config; only varying values become member arrays.
+  fixed = {k: v for k, v in numeric[0].items() if all(p[k] == v for p in numeric)}
+  config = sweep.apply_point(config, fixed)
+  hparams = [{k: v for k, v in p.items() if k not in fixed} for p in numeric]
+  keys = sorted(hparams[0]) if hparams else []
   base = config.copy_and_resolve_references()
   for key in keys:  # transform penalties must be in the optimizer chain to be swept
     if key.startswith("penalties."):
       name = key.split(".")[1]
-      if penalties.get(name).kind != "loss" and max(p[key] for p in numeric) > 0:
-        base.penalties[name].strength = float(max(p[key] for p in numeric))
+      if penalties.get(name).kind != "loss" and max(p[key] for p in hparams) > 0:
+        base.penalties[name].strength = float(max(p[key] for p in hparams))
   s = loop.setup(base, workdir)
   folds = _fold_plans(base, s.splits.train_y)
   plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=dict(point))
-           for point in numeric for f in folds]
+           for point in hparams for f in folds]
   loop.validate_plans(s, plans)
   _check_memory(s, len(plans))
   resume = loop.prepare_workdir(workdir, base, overwrite=overwrite,

@@ -121,3 +121,26 @@ def test_bad_sweep_flags_exit_2(tmp_path, flags, needle):
   line, = out.stderr.strip().splitlines()
   assert needle in line
   assert not (tmp_path / "sw").exists()
+
+
+def test_get_sweep_with_structural_points_runs_one_process_per_point(tmp_path):
+  config_file = tmp_path / "exp.py"
+  config_file.write_text(
+      "from genjax import defaults\n"
+      "def get_config():\n"
+      "  c = defaults.get_config()\n"
+      "  c.num_epochs = 2\n"
+      "  c.data.label_noise = 0.1\n"
+      "  return c\n"
+      "def get_sweep():\n"
+      "  return [{'model.widths': (8,)}, {'model.widths': (16,)}]\n")
+  workdir = tmp_path / "sw"
+  out = subprocess.run(
+      [sys.executable, "-m", "genjax.main", "sweep", f"--config={config_file}",
+       f"--workdir={workdir}", "--progress=false", "--parallel_jobs=2"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert sorted(os.listdir(workdir / "group00")) == sorted(os.listdir(workdir / "group01"))
+  assert not (workdir / "group00" / "group00").exists()      # a group never re-expands the sweep
+  rows = (workdir / "sweep.csv").read_text().splitlines()
+  assert len(rows) == 3 and rows[1].startswith('"(8,)"') and rows[2].startswith('"(16,)"')
