@@ -195,7 +195,7 @@ def _run_processes(groups, workdir, base_args, parallel_jobs, overwrite) -> list
   from genjax import sweep_run
 
   os.makedirs(workdir, exist_ok=True)
-  pending, running, rows = list(enumerate(groups)), [], []
+  pending, running, rows = list(enumerate(groups)), [], {}
   while pending or running:
     while pending and len(running) < max(parallel_jobs, 1):
       i, (structural, numeric) = pending.pop(0)
@@ -223,8 +223,9 @@ def _run_processes(groups, workdir, base_args, parallel_jobs, overwrite) -> list
           other_log.close()
         raise ConfigError(f"sweep group {i} ({point_name(structural)}) failed with status "
                           f"{proc.returncode}; see {os.path.join(workdir, f'group{i:02d}.log')}")
+      rows[i] = []
       for row in sweep_run.read_rows(sub):
         row["point"] = {**structural, **row["point"]}
         row["name"] = point_name(row["point"])
-        rows.append(row)
-  return rows
+        rows[i].append(row)
+  return [row for i in sorted(rows) for row in rows[i]]  # in the order the points were given

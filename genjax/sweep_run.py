@@ -164,8 +164,9 @@ def write_outputs(workdir: str, rows: list[dict]) -> None:
              f"{r['best_epoch']:g}", r["stop_reasons"]])
 
   header = keys + [h for _, h in COLUMNS]
+  md_cell = lambda c: c.replace("|", "\\|") if c else "–"  # noqa: E731
   md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  md += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+  md += ["| " + " | ".join(md_cell(c) for c in cells(r)) + " |" for r in rows]
   with open(os.path.join(workdir, "sweep.md"), "w") as f:
     f.write("\n".join(md) + "\n")
   esc = lambda x: x.replace("%", r"\%").replace("_", r"\_").replace("±", r"$\pm$")  # noqa: E731
