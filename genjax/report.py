@@ -166,12 +166,32 @@ class TensorBoard:
 
 
 def plot_sweep(path: str, rows: list[dict], keys: list[str]) -> None:
-  """Validation accuracy (mean ± std over folds) and test accuracy against each swept key."""
-  plt = _pyplot()
+  """Accuracy against the swept keys: val mean ± std over folds (solid) and test (dashed).
+
+  A full grid gets one panel per varying key (a line per value of the others);
+  any other set of points (e.g. one point per technique) gets one bar per point.
+  """
+  import math
   import numpy as np
+  plt = _pyplot()
   keys = [k for k in keys if len({repr(r["point"].get(k)) for r in rows}) > 1] or keys[:1]
-  fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(5 * max(len(keys), 1), 3.8),
-                           squeeze=False)
+  sizes = [len({repr(r["point"].get(k)) for r in rows}) for k in keys]
+  if len(rows) != math.prod(sizes) or len(keys) > 3:
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, [100 * r["val_accuracy_mean"] for r in rows], 0.4,
+            xerr=[100 * r["val_accuracy_std"] for r in rows], capsize=3, label="val (± std)")
+    ax.barh(y + 0.2, [100 * r["test_accuracy"] for r in rows], 0.4, label="test")
+    ax.set_yticks(y, [r["name"][:60] for r in rows], fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xlabel("accuracy (%)")
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return
+  fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False)
   for ax, key in zip(axes[0], keys):
     others = sorted({repr({k: v for k, v in r["point"].items() if k != key}) for r in rows})
     for other in others:
@@ -179,17 +199,17 @@ def plot_sweep(path: str, rows: list[dict], keys: list[str]) -> None:
       xs = [r["point"][key] for r in sel]
       numeric = all(isinstance(x, (int, float)) for x in xs)
       pos = xs if numeric else list(range(len(xs)))
-      label = other.strip("{}").replace("'", "") or "val"
+      label = other.strip("{}").replace("'", "")[:40] or "val"
       ax.errorbar(pos, [100 * r["val_accuracy_mean"] for r in sel],
                   yerr=[100 * r["val_accuracy_std"] for r in sel], marker="o", capsize=3,
-                  label=f"val {label}")
+                  label=label)
       ax.plot(pos, [100 * r["test_accuracy"] for r in sel], ls="--", marker="x", alpha=0.7)
       if not numeric:
         ax.set_xticks(pos, [str(x) for x in xs])
       elif len(xs) > 2 and min(xs) > 0 and max(xs) / min(xs) > 50:
         ax.set_xscale("log")
     ax.set_xlabel(key)
-    ax.set_ylabel("accuracy (%): val ± std (solid), test (dashed)")
+    ax.set_ylabel("accuracy (%): val ± std, test dashed")
     ax.grid(alpha=0.3)
     if len(others) > 1:
       ax.legend(fontsize="x-small")
