@@ -129,7 +129,7 @@ def setup(config, workdir: str) -> Setup:
 def validate_plans(s: Setup, plans: list[MemberPlan]) -> None:
   """Checks that need the members' sizes and the model's parameters (before compile)."""
   defaults.validate_against_data(s.config, s.splits, min(len(p.train_idx) for p in plans))
-  params = s.model.init(jax.random.key(0))
+  params = jax.eval_shape(s.model.init, jax.random.key(0))   # shapes suffice for masks
   penalties.validate_config(s.config.penalties, params)
   parallel.resolve(s.config.parallel, num_members=len(plans), batch_size=s.config.batch_size)
 
