@@ -176,7 +176,7 @@ def plot_sweep(path: str, rows: list[dict], keys: list[str]) -> None:
   plt = _pyplot()
   keys = [k for k in keys if len({repr(r["point"].get(k)) for r in rows}) > 1] or keys[:1]
   sizes = [len({repr(r["point"].get(k)) for r in rows}) for k in keys]
-  if len(rows) != math.prod(sizes) or len(keys) > 3:
+  if not keys or len(rows) != math.prod(sizes) or len(keys) > 3:
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
     y = np.arange(len(rows))
     ax.barh(y - 0.2, [100 * r["val_accuracy_mean"] for r in rows], 0.4,
