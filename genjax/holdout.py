@@ -20,7 +20,7 @@ from genjax.data import validation
 from genjax.train import loop
 from genjax.train.members import MemberPlan
 
-OUTPUTS = ("metrics.jsonl", "results.json", "learning_curves.png")
+OUTPUTS = ("metrics.jsonl", "results.json", "learning_curves.png", "tensorboard")
 
 
 def run(config, workdir: str, *, overwrite: bool = False, progress: bool = True) -> dict:

@@ -31,7 +31,7 @@ from genjax.train import loop
 from genjax.train.members import MemberPlan
 
 OUTPUTS = ("metrics.jsonl", "metrics_refit.jsonl", "results.json", "learning_curves.png",
-           "cv_folds.png", "oof_predictions.npz")
+           "cv_folds.png", "oof_predictions.npz", "tensorboard")
 
 
 def _groups(config, n: int):
