@@ -280,8 +280,8 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   select = jax.jit(lambda r, best, final: jax.tree.map(
       lambda b, f: jnp.where(r.reshape((m,) + (1,) * (b.ndim - 1)), b, f), best, final))
   selected = select(jnp.asarray(restore), state.best_params, state.train.params)
-  last_epoch = np.array([max([r["epoch"] for r in rows if r.get("fold", ids[k]) == ids[k]],
-                             default=-1) for k in range(m)])
+  # A member's last trained epoch: where it stopped, else the run's last epoch.
+  last_epoch = np.where(np.asarray(mon.should_stop), np.asarray(mon.stopped_epoch), epoch - 1)
   selected_epoch = np.where(restore, best_epoch, last_epoch)
   return Trained(plan=plan, state=state, rows=rows, epochs_run=epoch,
                  selected_params=selected, selected_epoch=selected_epoch, monitor=mon,
