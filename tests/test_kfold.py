@@ -115,3 +115,19 @@ def test_kfold_run_writes_results_oof_and_plots(tmp_path):
     assert (tmp_path / name).stat().st_size > 0
   rows = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
   assert {r["fold"] for r in rows} == {0, 1, 2}
+
+
+def test_each_fold_keeps_its_best_weights_in_its_own_orbax_checkpoint(tmp_path):
+  from genjax import checkpoint
+  config = _config(**{"num_epochs": 6})
+  s = loop.setup(config, str(tmp_path))
+  plans = kfold.fold_plans(config, s.splits.train_y)
+  t = loop.train_members(s, plans, str(tmp_path), resume=False, progress=False)
+  for k in range(len(plans)):
+    ckpt = checkpoint.Checkpointer(tmp_path / "checkpoints" / "best" / f"fold{k}")
+    assert ckpt.best_epoch() == int(t.selected_epoch[k])
+    target = loop.member_slice(t.selected_params, k)
+    restored = ckpt.restore(ckpt.best_epoch(), target)
+    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(target)):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    ckpt.close()

@@ -32,6 +32,10 @@ from genjax.train.members import MemberPlan, init_keys, stack_plans
 from genjax.train.steps import Plan, TrainState, make_epoch_fns
 
 
+# Members beyond this count (large sweeps) keep their best weights in the run checkpoint only.
+MAX_MEMBER_CHECKPOINTS = 16
+
+
 @flax.struct.dataclass
 class RunState:
   """Everything an epoch changes (leading member axis), checkpointed as one pytree."""
@@ -188,6 +192,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
     monitor = monitor_es.update(rs.monitor, metrics[monitor_es.monitor], epoch)
     improved = jnp.logical_and(monitor.improved, jnp.logical_not(frozen))
     best = jax.tree.map(lambda n, o: jnp.where(improved, n, o), train.params, rs.best_params)
+    metrics["_improved"] = improved
     return RunState(train=train, monitor=monitor, best_params=best), metrics
 
   run_epoch = parallel.place_epoch(run_member_epoch, layout)
@@ -231,6 +236,14 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   ids = [p.member_id for p in plans]
   has_val = any(len(p.val_idx) for p in plans)
   names = member_names or ([f"fold{i}" for i in ids] if m > 1 else ["run"])
+  # With several members, each also gets its own orbax best-k of its own weights, saved when
+  # it improves (the run checkpoint above ranks the members' mean): <subdir>/best/<member>.
+  best_ckpts = []
+  if ckpt is not None and 1 < m <= MAX_MEMBER_CHECKPOINTS and es is not None:
+    best_ckpts = [checkpoint.Checkpointer(
+        os.path.join(ckpt.directory, "best", name.replace("/", "_")),
+        mode=monitor_es.resolved_mode, keep_best=config.checkpoint.keep_best, keep_latest=1,
+        async_save=config.checkpoint.async_save) for name in names]
   tb = report.TensorBoard(os.path.join(workdir, "tensorboard"), names,
                           prefix=metrics_name.removesuffix(".jsonl").removeprefix("metrics"))
   bar = tqdm(total=num_epochs, initial=start_epoch, disable=not progress, unit="epoch",
@@ -241,6 +254,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
     while epoch < num_epochs and not stopped.all():
       state, metrics = run_epoch(state, plan, s.x_train, s.y_train, epoch)
       host = jax.device_get(metrics)
+      improved = np.asarray(host.pop("_improved"))
       new_rows = []
       for k in range(m):
         if stopped[k]:
@@ -254,6 +268,9 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
         metrics_file.write(json.dumps(row, sort_keys=True) + "\n")
       metrics_file.flush()
       rows.extend(new_rows)
+      for k in np.flatnonzero(improved)[:len(best_ckpts)]:
+        best_ckpts[k].save(epoch, member_slice(state.train.params, k),
+                           metric=float(host[monitor_es.monitor][k]), force=True)
       stopped = np.asarray(jax.device_get(state.monitor.should_stop))
       epoch += 1
       if ckpt is not None:
@@ -269,9 +286,9 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
       bar.update(1)
   bar.close()
   tb.close()
-  if ckpt is not None:
-    ckpt.wait()
-    ckpt.close()
+  for c in ([ckpt] if ckpt is not None else []) + best_ckpts:
+    c.wait()
+    c.close()
 
   mon = jax.device_get(state.monitor)
   best_epoch = np.asarray(mon.best_epoch)
