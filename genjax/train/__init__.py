@@ -1,1 +1,2 @@
-"""Training: pure steps and epochs (`steps`), and the single-model driver (`loop.fit`)."""
+"""Training: pure steps and epochs (`steps`), members and their plans (`members`), device
+layouts (`parallel`), and `loop.train_members`, which every driver (holdout, kfold, sweep) calls."""
