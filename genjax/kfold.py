@@ -102,10 +102,11 @@ def run(config, workdir: str, *, overwrite: bool = False, progress: bool = True)
   # Out-of-fold predictions: each fold's selected model on its own validation part.
   logits = np.asarray(jax.device_get(predict(params, plan, s.x_train, plan.val_idx)))
   oof_idx = np.concatenate([p.val_idx for p in plans])
-  np.savez(os.path.join(workdir, "oof_predictions.npz"), indices=oof_idx,
-           labels=np.asarray(s.splits.train_y)[oof_idx],
-           logits=np.concatenate([logits[k, :len(p.val_idx)] for k, p in enumerate(plans)]),
-           fold=np.concatenate([np.full(len(p.val_idx), k) for k, p in enumerate(plans)]))
+  report.primary_only(np.savez)(
+      os.path.join(workdir, "oof_predictions.npz"), indices=oof_idx,
+      labels=np.asarray(s.splits.train_y)[oof_idx],
+      logits=np.concatenate([logits[k, :len(p.val_idx)] for k, p in enumerate(plans)]),
+      fold=np.concatenate([np.full(len(p.val_idx), k) for k, p in enumerate(plans)]))
 
   # The test split, once: the fold ensemble (mean of predicted probabilities) ...
   x_test, y_test = s.x_test()

@@ -4,6 +4,10 @@
     genjax sweep --config=... --workdir=DIR --sweep='model.dropout=0,0.2' [--sweep=...]
     python -m genjax.main train ...
 
+Multi-host: start the same command on every host with
+--coordinator_address=HOST:PORT --num_processes=N --process_id=I (or
+--distributed on SLURM / Open MPI / Cloud TPU); see README "Multi-host".
+
 Bad input (flags, config values, data, files) prints one line naming the
 problem and the fix, and exits with status 2 before anything compiles.
 """
@@ -37,6 +41,14 @@ _ZIP_POINTS = flags.DEFINE_string("zip_points", None, "sweep (internal): this pr
                                   "('' = one point, the config itself).")
 _JOBS = flags.DEFINE_integer("parallel_jobs", 1, "sweep: structural groups run at once.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-host: HOST:PORT of "
+                                   "process 0, which serves jax.distributed's coordinator.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "multi-host: how many processes.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "multi-host: this process, 0..N-1.")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False, "multi-host: take the three settings "
+                                 "above from the cluster (SLURM, Open MPI, Cloud TPU, ...).")
+_DISTRIBUTED_TIMEOUT = flags.DEFINE_float("distributed_timeout", 300.0, "multi-host: seconds "
+                                          "to wait for the coordinator and every process.")
 _CACHE = flags.DEFINE_string("compilation_cache_dir", None, "Persistent XLA compilation cache "
                              "('' = off; default $GENJAX_COMPILATION_CACHE or ~/.cache/genjax/xla).")
 
@@ -86,6 +98,16 @@ def main(argv: list[str]) -> None:
   config = load_config()
   if not _WORKDIR.value:
     fail("--workdir is required; e.g. --workdir=runs/my_experiment")
+  from genjax import distributed
+  try:
+    if distributed.validate_flags(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                                  _DISTRIBUTED.value):
+      if _DISTRIBUTED_TIMEOUT.value <= 0:
+        fail(f"--distributed_timeout={_DISTRIBUTED_TIMEOUT.value:g} must be > 0 seconds")
+      distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                             timeout_s=_DISTRIBUTED_TIMEOUT.value)
+  except ConfigError as e:
+    fail(str(e))
   from genjax import holdout, kfold, runtime  # Heavy imports after the flags are known good.
   import tensorflow_datasets as tfds
   tfds.display_progress_bar(False)
@@ -98,6 +120,8 @@ def main(argv: list[str]) -> None:
                        overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
   except ConfigError as e:
     fail(str(e))
+  if not distributed.is_primary():
+    return
   from genjax import report
   print(report.results_table(results))
   print(f"selected epoch {results['selected_epoch']} ({results['stop_reason']}), "
@@ -128,6 +152,9 @@ def run_sweep(config, argv) -> None:
                      overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
   except ConfigError as e:
     fail(str(e))
+  from genjax import distributed
+  if not distributed.is_primary():
+    return
   with open(os.path.join(_WORKDIR.value, "sweep.md")) as f:
     print(f.read())
   print(f"{len(rows)} points; outputs in {_WORKDIR.value}")

@@ -4,14 +4,29 @@
     metrics.jsonl        one JSON object per epoch
     results.json         final validation/test metrics and run facts
     learning_curves.png  train vs validation loss and accuracy
+
+In a multi-host run only process 0 writes (`genjax.distributed.is_primary`);
+the writers here are no-ops on the other processes.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Iterable
 
+from genjax import distributed
+
+
+def primary_only(write):
+  """`write` runs on process 0 only (it is every process in a single-process run)."""
+  @functools.wraps(write)
+  def wrapper(*args, **kwargs):
+    if distributed.is_primary():
+      return write(*args, **kwargs)
+    return None
+  return wrapper
 
 
 def _pyplot():
@@ -32,6 +47,7 @@ def _jsonable(x):
   return x
 
 
+@primary_only
 def write_json(path: str, obj) -> None:
   """Writes atomically (temp file + rename), so a kill never leaves half a file."""
   tmp = path + ".tmp"
@@ -41,6 +57,7 @@ def write_json(path: str, obj) -> None:
   os.replace(tmp, path)
 
 
+@primary_only
 def write_metrics(path: str, rows: Iterable[dict]) -> None:
   """Rewrites metrics.jsonl with `rows` (one JSON object per line), atomically."""
   tmp = path + ".tmp"
@@ -63,6 +80,7 @@ def read_metrics(path: str) -> list[dict]:
   return rows
 
 
+@primary_only
 def plot_learning_curves(path: str, rows: list[dict], *, best_epoch: int | None = None,
                          title: str = "") -> None:
   """Two panels (loss, accuracy): train vs validation per epoch."""
@@ -105,6 +123,7 @@ def results_table(results: dict) -> str:
   return "\n".join(lines)
 
 
+@primary_only
 def plot_fold_curves(path: str, rows: list[dict], *, title: str = "") -> None:
   """Per-fold learning curves: validation (solid) and train (dashed), loss and accuracy."""
   plt = _pyplot()
@@ -128,6 +147,7 @@ def plot_fold_curves(path: str, rows: list[dict], *, title: str = "") -> None:
   plt.close(fig)
 
 
+@primary_only
 def plot_fold_accuracy(path: str, accuracies, *, title: str = "") -> None:
   """Box plot of per-fold validation accuracy with the folds as points."""
   plt = _pyplot()
@@ -151,10 +171,15 @@ class TensorBoard:
   """TensorBoard event files (tensorboardX, no TensorFlow): one directory per member."""
 
   def __init__(self, root: str, names: list[str], prefix: str = ""):
-    from tensorboardX import SummaryWriter
-    self._writers = [SummaryWriter(os.path.join(root, n + prefix), flush_secs=30) for n in names]
+    self._writers = []
+    if distributed.is_primary():
+      from tensorboardX import SummaryWriter
+      self._writers = [SummaryWriter(os.path.join(root, n + prefix), flush_secs=30)
+                       for n in names]
 
   def write(self, member: int, epoch: int, row: dict) -> None:
+    if not self._writers:
+      return
     w = self._writers[member]
     for key, value in row.items():
       if isinstance(value, float):
@@ -165,6 +190,7 @@ class TensorBoard:
       w.close()
 
 
+@primary_only
 def plot_sweep(path: str, rows: list[dict], keys: list[str]) -> None:
   """Accuracy against the swept keys: val mean ± std over folds (solid) and test (dashed).
 
@@ -218,6 +244,7 @@ def plot_sweep(path: str, rows: list[dict], keys: list[str]) -> None:
   plt.close(fig)
 
 
+@primary_only
 def plot_sweep_curves(path: str, rows: list[dict]) -> None:
   """Validation loss per epoch (mean over folds) for every sweep point."""
   plt = _pyplot()

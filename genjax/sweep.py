@@ -9,9 +9,11 @@ product. Values are comma lists of Python literals, or `logspace(a,b,n)`
 (10^a..10^b), `linspace(a,b,n)`, `range(a,b[,step])`. A config file may define
 `get_sweep()` (or `get_sweep(arg)`) returning a list of {key: value} points.
 
-Numeric axes (`NUMERIC_KEYS`: learning rate, weight decay, penalty strengths,
-dropout rate) become members of one compiled program — every point × every
-fold — with the value passed as a per-member array: one compile for the whole
+Numeric axes (`is_numeric`: learning rate, weight decay, penalty strengths,
+dropout rate, label-noise fraction, and augmentation strengths written
+`data.augment.OP.PARAM`, e.g. `data.augment.noise.std`) become members of one
+compiled program — every point × every fold — with the value passed as a
+per-member array (per-member labels for label noise): one compile for the whole
 grid. Every point uses the same keys per fold as `genjax train` would, so a
 point inside the sweep trains exactly as the point alone. Other (structural)
 axes — model, width, optimizer, dataset... — run as separate `genjax sweep`
@@ -36,10 +38,12 @@ import time
 
 import numpy as np
 
+from genjax import distributed
 from genjax.errors import ConfigError
 
 NUMERIC_KEYS = re.compile(
     r"^(optimizer\.learning_rate|optimizer\.weight_decay|model\.dropout|penalties\.\w+\.strength)$")
+LABEL_NOISE = "data.label_noise"
 _RANGE = re.compile(r"^(logspace|linspace|range)\((.*)\)$")
 
 
@@ -126,10 +130,41 @@ def config_sweep(config_path: str) -> list[dict] | None:
   return [dict(p) for p in points]
 
 
+def is_numeric(key: str) -> bool:
+  """Whether sweep key `key` can vary across the members of one program."""
+  if NUMERIC_KEYS.match(key) or key == LABEL_NOISE:
+    return True
+  if key.startswith("data.augment."):
+    from genjax.data import augment
+    parts = key.split(".")
+    return (len(parts) == 4 and parts[2] in augment.known_ops()
+            and augment.get_op(parts[2]).traceable(parts[3]))
+  return False
+
+
+def _set_augment(config, key: str, value) -> None:
+  from genjax.data import augment
+  name, param = augment.sweep_target(key, config.data.augment)
+  default = augment.get_op(name).defaults[param]
+  if isinstance(default, int) and isinstance(value, float) and value.is_integer():
+    value = int(value)
+  config.data.augment = augment.set_param(config.data.augment, name, param, value)
+
+
 def apply_point(config, point: dict):
-  """A copy of `config` with `point`'s values set; ConfigError for bad keys or types."""
+  """A copy of `config` with `point`'s values set; ConfigError for bad keys or types.
+
+  `data.augment.OP.PARAM` sets a parameter of op OP in the `data.augment` spec.
+  """
   config = config.copy_and_resolve_references()
+  augment_keys = [k for k in point if k.startswith("data.augment.")]
+  for key in augment_keys:
+    if "data" not in config or "augment" not in config.data:
+      raise ConfigError(f"sweep key '{key}' is not in the config; check it against "
+                        "genjax/defaults.py")
   for key, value in point.items():
+    if key in augment_keys:
+      continue
     node = config
     parts = key.split(".")
     for part in parts[:-1]:
@@ -150,6 +185,8 @@ def apply_point(config, point: dict):
     except TypeError:
       raise ConfigError(f"sweep value {value!r} for '{key}' has the wrong type: the config "
                         f"holds a {type(old).__name__}") from None
+  for key in augment_keys:
+    _set_augment(config, key, point[key])
   return config
 
 
@@ -157,16 +194,23 @@ def split(points: list[dict]) -> list[tuple[dict, list[dict]]]:
   """Groups points by their structural values: [(structural, [numeric points])]."""
   groups: dict = {}
   for p in points:
-    structural = {k: v for k, v in p.items() if not NUMERIC_KEYS.match(k)}
-    numeric = {k: float(v) for k, v in p.items() if NUMERIC_KEYS.match(k)}
+    structural = {k: v for k, v in p.items() if not is_numeric(k)}
+    numeric = {k: float(v) for k, v in p.items() if is_numeric(k)}
     key = repr(sorted(structural.items()))
     groups.setdefault(key, (structural, []))[1].append(numeric)
   return list(groups.values())
 
 
+def _short(key: str) -> str:
+  parts = key.split(".")
+  if key.endswith(".strength"):
+    return parts[-2]
+  return ".".join(parts[2:]) if key.startswith("data.augment.") else parts[-1]
+
+
 def point_name(point: dict) -> str:
-  return ",".join(f"{k.split('.')[-2] if k.endswith('.strength') else k.split('.')[-1]}={v:g}"
-                  if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
+  return ",".join(f"{_short(k)}={v:g}"
+                  if isinstance(v, float) else f"{_short(k)}={v}"
                   for k, v in point.items()) or "base"
 
 
@@ -180,6 +224,10 @@ def run(config, workdir: str, points: list[dict], *, base_args: list[str],
   for p in points:
     apply_point(config, p)        # every key and type checked before anything runs
   groups = split(points)
+  if len(groups) > 1 and distributed.process().count > 1:
+    raise ConfigError(f"a multi-host sweep runs one structural group, this one has {len(groups)} "
+                      f"({', '.join(point_name(g[0]) for g in groups)}); launch one multi-host "
+                      "job per structural value, or sweep only numeric keys")
   if len(groups) == 1:
     structural, numeric = groups[0]
     rows = sweep_run.run_group(apply_point(config, structural), workdir, numeric,

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax import kfold, penalties, report
-from genjax.data import validation
+from genjax.data import augment, label_noise, validation
 from genjax.errors import ConfigError
 from genjax import sweep
 from genjax.sweep import point_name
@@ -74,10 +74,28 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
       name = key.split(".")[1]
       if penalties.get(name).kind != "loss" and max(p[key] for p in hparams) > 0:
         base.penalties[name].strength = float(max(p[key] for p in hparams))
+  swept_noise = sweep.LABEL_NOISE in keys
+  if swept_noise:  # each point corrupts the clean labels itself (label_noise.corrupt)
+    base.data.label_noise = 0.0
   s = loop.setup(base, workdir)
-  folds = _fold_plans(base, s.splits.train_y)
-  plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=dict(point))
-           for point in hparams for f in folds]
+  for point in hparams:   # every point's values, checked before anything compiles
+    checked = sweep.apply_point(base, point)
+    augment.validate(checked.data.augment, s.splits.input_shape)
+    if swept_noise:
+      label_noise.check_fraction(checked.data.label_noise)
+  if swept_noise:
+    # Per point: its noisy labels, and folds drawn from them as `genjax train` would.
+    plans = []
+    for point in hparams:
+      noisy = label_noise.corrupt(s.splits.train_y, s.splits.num_classes,
+                                  point[sweep.LABEL_NOISE], base.seed)
+      plans += [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=dict(point),
+                           labels=noisy) for f in _fold_plans(base, noisy)]
+    folds = plans[:len(plans) // len(hparams)]
+  else:
+    folds = _fold_plans(base, s.splits.train_y)
+    plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=dict(point))
+             for point in hparams for f in folds]
   loop.validate_plans(s, plans)
   _check_memory(s, len(plans))
   resume = loop.prepare_workdir(workdir, base, overwrite=overwrite,
@@ -88,11 +106,13 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
                          member_names=names)
 
   m = len(plans)
-  evaluate = jax.jit(jax.vmap(t.evaluate, in_axes=(0, 0, None, None, 0, 0)))
+  # Each member is scored on its own labels (noisy ones under swept label noise).
+  y_train, y_axis = (s.y_train, None) if t.plan.labels is None else (t.plan.labels, 0)
+  evaluate = jax.jit(jax.vmap(t.evaluate, in_axes=(0, 0, None, y_axis, 0, 0)))
   predict = jax.jit(jax.vmap(t.predict, in_axes=(0, 0, None, 0)))
-  val = jax.device_get(evaluate(t.selected_params, t.plan, s.x_train, s.y_train,
+  val = jax.device_get(evaluate(t.selected_params, t.plan, s.x_train, y_train,
                                 t.plan.val_idx, t.plan.val_weight))
-  train = jax.device_get(evaluate(t.selected_params, t.plan, s.x_train, s.y_train,
+  train = jax.device_get(evaluate(t.selected_params, t.plan, s.x_train, y_train,
                                   t.plan.train_idx, t.plan.train_weight))
   x_test, y_test = s.x_test()
   n_test = len(s.splits.test_y)
@@ -147,6 +167,7 @@ COLUMNS = [("val_accuracy_mean", "val acc"), ("val_accuracy_std", "± std"),
            ("best_epoch", "best epoch"), ("stop_reasons", "stop")]
 
 
+@report.primary_only
 def write_outputs(workdir: str, rows: list[dict]) -> None:
   """sweep.csv, sweep.md, sweep.tex and the plots."""
   os.makedirs(workdir, exist_ok=True)

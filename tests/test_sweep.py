@@ -80,6 +80,48 @@ def test_point_inside_the_grid_equals_the_point_alone(tmp_path):
     assert row["best_epoch"] == alone["selected_epoch"]
 
 
+def test_label_noise_and_augment_strengths_are_vmapped_like_the_point_alone(tmp_path):
+  config = _small(defaults.get_config())
+  config.data.augment = "shift(max_shift=3)|noise(std=0.02)"
+  points = [{"data.label_noise": 0.0, "data.augment.noise.std": 0.0,
+             "data.augment.shift.max_shift": 0},
+            {"data.label_noise": 0.3, "data.augment.noise.std": 0.1,
+             "data.augment.shift.max_shift": 5}]
+  assert len(sweep.split(points)) == 1      # one program for both points
+  rows = sweep_run.run_group(config, str(tmp_path / "sweep"), points, structural={},
+                             progress=False)
+  assert rows[0]["name"] == "label_noise=0,noise.std=0,shift.max_shift=0"
+  for point, row in zip(points, rows):
+    alone_config = sweep.apply_point(config, point)
+    assert alone_config.data.augment == (
+        f"shift(max_shift={point['data.augment.shift.max_shift']})|"
+        f"noise(std={point['data.augment.noise.std']})")
+    alone = holdout.run(alone_config, str(tmp_path / row["name"]), progress=False)
+    assert row["val_accuracy_mean"] == pytest.approx(alone["val"]["accuracy"], abs=3e-3)
+    assert row["test_accuracy"] == pytest.approx(alone["test"]["accuracy"], abs=3e-3)
+    assert row["gap_accuracy"] == pytest.approx(
+        alone["train"]["accuracy"] - alone["val"]["accuracy"], abs=3e-3)
+  # 30% noisy labels: the point fits its own (noisy) labels worse than the clean one does.
+  assert rows[1]["val_accuracy_mean"] < rows[0]["val_accuracy_mean"]
+
+
+def test_augment_sweep_keys():
+  config = defaults.get_config()
+  config.data.augment = "shift|crop(pad=2)|noise"
+  assert sweep.is_numeric("data.augment.noise.std") and sweep.is_numeric("data.label_noise")
+  assert sweep.is_numeric("data.augment.shift.max_shift")
+  assert not sweep.is_numeric("data.augment.crop.pad")        # sets a shape: structural
+  assert not sweep.is_numeric("data.augment.shift.mode")
+  assert sweep.apply_point(config, {"data.augment.noise.std": 0.3}).data.augment == (
+      "shift|crop(pad=2)|noise(std=0.3)")
+  for key, match in [("data.augment.cutout.size", "has 0 'cutout' ops"),
+                     ("data.augment.noise.sd", "no parameter 'sd'"),
+                     ("data.augment.noise", "data.augment.OP.PARAM"),
+                     ("data.augment.warp.k", "unknown augment op")]:
+    with pytest.raises(ConfigError, match=match):
+      sweep.apply_point(config, {key: 0.1})
+
+
 def test_grid_too_large_for_memory_is_refused(tmp_path, monkeypatch):
   monkeypatch.setattr(sweep_run, "MEMORY_FRACTION", 1e-9)
   config = _small(defaults.get_config())

@@ -44,7 +44,9 @@ class Op:
   Per-example: `fn(key, x, **params) -> x` on one example.
   Batch-level: `fn(keys, x, y_soft, **params) -> (x, y_soft)` on a batch.
   `check(params, example_shape)` returns (ok, message) pairs; the first
-  failing one becomes a ConfigError.
+  failing one becomes a ConfigError. `static`: int/float parameters that must
+  be Python values (e.g. a pad width that sets a shape); the others can be
+  traced, so sweeps vmap them (`Augmenter(..., overrides=)`).
   """
   name: str
   kind: str
@@ -53,18 +55,26 @@ class Op:
   defaults: dict[str, Any]
   required: tuple[str, ...]
   check: Callable[[dict[str, Any], tuple[int, ...]], Any] | None
+  static: tuple[str, ...] = ()
+
+  def traceable(self, param: str) -> bool:
+    """Whether `param` may be a traced scalar (numeric, not static)."""
+    default = self.defaults.get(param)
+    return (isinstance(default, (int, float)) and not isinstance(default, bool)
+            and param not in self.static)
 
 
 _REGISTRY: dict[str, Op] = {}
 
 
-def register(name: str, kind: str, *, batch: bool = False, check=None):
+def register(name: str, kind: str, *, batch: bool = False, check=None, static=()):
   """Decorator registering `fn` as op `name` for inputs of `kind`.
 
   `kind` is 'signal' ((L,) or (L, C) examples), 'image' (HWC) or 'any'.
   Parameters are `fn`'s keyword arguments after `(key, x)` (or
   `(keys, x, y_soft)` when `batch=True`); their defaults fix their types.
   `check(params, example_shape)` returns (ok, message) pairs for values.
+  `static` names numeric parameters that cannot be traced (see `Op`).
   """
   if kind not in KINDS:
     raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
@@ -78,7 +88,7 @@ def register(name: str, kind: str, *, batch: bool = False, check=None):
     params = params[3 if batch else 2:]
     defaults = {p.name: p.default for p in params if p.default is not p.empty}
     required = tuple(p.name for p in params if p.default is p.empty)
-    _REGISTRY[name] = Op(name, kind, batch, fn, defaults, required, check)
+    _REGISTRY[name] = Op(name, kind, batch, fn, defaults, required, check, tuple(static))
     return fn
 
   return deco
@@ -262,7 +272,10 @@ class Augmenter:
     """True if any op mixes examples (its output depends on the batch)."""
     return any(_REGISTRY[n].batch for n, _ in self.ops)
 
-  def __call__(self, keys, x, y_soft):
+  def __call__(self, keys, x, y_soft, overrides=None):
+    """`overrides`: {"op.param": scalar} replacing the first `op`'s parameter by a value
+    that may be traced (a swept strength: one program for all its values)."""
+    overrides = dict(overrides or {})
     if not jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
       keys = jax.random.wrap_key_data(keys)
     b = x.shape[0]
@@ -276,11 +289,21 @@ class Augmenter:
     for name, params in self.ops:
       op = _REGISTRY[name]
       seen[name] = seen.get(name, -1) + 1
+      if seen[name] == 0:
+        params = dict(params)
+        for key in [k for k in overrides if k.split('.')[0] == name]:
+          param = key.split('.', 1)[1]
+          value = overrides.pop(key)
+          if isinstance(op.defaults[param], int):
+            value = jnp.round(value).astype(jnp.int32)
+          params[param] = value
       k = _op_keys(keys, name, seen[name])
       if op.batch:
         x, y_soft = op.fn(k, x, y_soft, **params)
       else:
-        x = jax.vmap(lambda ki, xi: op.fn(ki, xi, **params))(k, x)
+        x = jax.vmap(lambda ki, xi, op=op, params=params: op.fn(ki, xi, **params))(k, x)
+    if overrides:
+      raise ValueError(f'overrides {sorted(overrides)} name no op of {self.spec!r}')
     return x, y_soft
 
 
@@ -292,6 +315,37 @@ def build(spec: str, example_shape, num_classes: int) -> Augmenter | None:
   if int(num_classes) < 1:
     raise ConfigError(f'num_classes must be >= 1, got {num_classes}')
   return Augmenter(tuple(ops), tuple(example_shape), int(num_classes))
+
+
+SWEEP_PREFIX = 'data.augment.'
+
+
+def sweep_target(key: str, spec: str) -> tuple[str, str] | None:
+  """(op, param) of a sweep key `data.augment.OP.PARAM`, or None for other keys.
+
+  ConfigError when the op is not (or more than once) in `spec` or has no such parameter.
+  """
+  if not key.startswith(SWEEP_PREFIX):
+    return None
+  parts = key[len(SWEEP_PREFIX):].split('.')
+  if len(parts) != 2:
+    raise ConfigError(f"sweep key '{key}' should be data.augment.OP.PARAM, "
+                      "e.g. data.augment.noise.std")
+  name, param = parts
+  op = get_op(name)
+  count = [n for n, _ in parse(spec)].count(name)
+  if count != 1:
+    raise ConfigError(f"sweep key '{key}': data.augment={spec!r} has {count} {name!r} ops; "
+                      f"it needs exactly one (e.g. --config.data.augment='{name}')")
+  if param not in op.defaults:
+    raise ConfigError(f"sweep key '{key}': augment op {name!r} has no parameter {param!r}; "
+                      f"its parameters are: {', '.join(op.defaults) or 'none'}")
+  return name, param
+
+
+def set_param(spec: str, name: str, param: str, value) -> str:
+  """`spec` with parameter `param` of op `name` set to `value`."""
+  return format_spec([(n, {**kw, param: value} if n == name else kw) for n, kw in parse(spec)])
 
 
 def soft_cross_entropy(logits, soft_labels):

@@ -71,7 +71,7 @@ def noise(key, x, *, std=0.05):
   return (x + std * jax.random.normal(key, x.shape, x.dtype)).astype(x.dtype)
 
 
-@register('crop', 'image', check=lambda p, s: [
+@register('crop', 'image', static=('pad',), check=lambda p, s: [
     _choice(p, 'mode', ('reflect', 'zero')),
     (0 <= p['pad'] < min(s[:2]),
      f'pad must be in [0, {min(s[:2])}) for {s[0]}x{s[1]} images, got '

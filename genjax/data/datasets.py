@@ -7,6 +7,10 @@ load is a single file read. Any other name is read with
 `tfds.data_source(name, data_dir=data_dir, download=False)`: it must already be
 prepared there in a random-access format (array_record), which needs
 TensorFlow (`pip install 'genjax[tf]'`). Nothing here touches the network.
+
+In a multi-host run (`genjax.distributed`) each process reads only its rows
+of each split from the data source and the rows are all-gathered, so every
+process ends with the arrays a single process loads (the cache is not used).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
+from genjax import distributed
 from genjax.data import builders
 from genjax.data.builders import fashion_mnist_local
 from genjax.data.builders import mnist1d
@@ -179,7 +184,15 @@ def _load_offline(name, base, config, version, data_dir) -> ArraySplits:
   builder = remake()
   num_classes = builder.info.features["label"].num_classes
   cache = os.path.join(os.fspath(builder.data_path), _CACHE_NAME)
-  arrays = _read_cache(cache, builder) if builder.is_prepared() else None
+  sharded = distributed.process().count > 1
+  if sharded:
+    if not builder.is_prepared() and isinstance(builder, builders.FashionMnistLocal):
+      fashion_mnist_local.check_files(builder.source_dir)   # every process fails alike
+    if distributed.is_primary():
+      builder = _prepare(builder, remake)
+    distributed.barrier("genjax-dataset-prepared")
+    builder = remake()
+  arrays = _read_cache(cache, builder) if builder.is_prepared() and not sharded else None
   if arrays is None:
     if not builder.is_prepared():
       _log.info("preparing %s in %s", name, builder.data_dir_root)
@@ -187,11 +200,14 @@ def _load_offline(name, base, config, version, data_dir) -> ArraySplits:
     x_key = builder.X_KEY
     arrays = {}
     for split in ("train", "test"):
-      columns = read_source(builder.as_data_source(split), (x_key, "label", "index"))
+      source = builder.as_data_source(split)
+      columns = distributed.gather_rows(read_source(
+          source, (x_key, "label", "index"), rows=distributed.shard(len(source))))
       order = np.argsort(columns["index"], kind="stable")  # Source order.
       arrays[f"{split}_x"] = columns[x_key][order]
       arrays[f"{split}_y"] = columns["label"][order].astype(np.int32)
-    _write_cache(cache, arrays)
+    if not sharded:
+      _write_cache(cache, arrays)
   return ArraySplits(name=name, num_classes=int(num_classes), **arrays)
 
 
@@ -233,18 +249,19 @@ def _write_cache(path: str, arrays: dict[str, np.ndarray]) -> None:
 # ------------------------------------------------------------- data sources
 
 
-def read_source(source: Sequence[Any], keys: Sequence[str]) -> dict[str, np.ndarray]:
-  """Stacks features `keys` of every record of a TFDS data source.
+def read_source(source: Sequence[Any], keys: Sequence[str],
+                rows: range | None = None) -> dict[str, np.ndarray]:
+  """Stacks features `keys` of the records `rows` (default all) of a TFDS data source.
 
   Reads in vectorized chunks through `__getitems__` (about 4x faster than
   record by record); sequences without a working `__getitems__` (plain lists,
   TFDS's `mock_data`) are read record by record.
   """
-  n = len(source)
+  rows = range(len(source)) if rows is None else rows
   getitems = getattr(source, "__getitems__", None)
   parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-  for start in range(0, n, _CHUNK):
-    idx = list(range(start, min(n, start + _CHUNK)))
+  for start in range(0, len(rows), _CHUNK):
+    idx = list(rows[start:start + _CHUNK])
     chunk = None
     if getitems is not None:
       try:
@@ -320,7 +337,8 @@ def _load_tfds(name: str, data_dir: str | None) -> ArraySplits:
     raise
   arrays = {}
   for split, src in (("train", train_src), ("test", test_src)):
-    columns = read_source(src, (x_key, "label"))
+    columns = distributed.gather_rows(
+        read_source(src, (x_key, "label"), rows=distributed.shard(len(src))))
     x = columns[x_key]
     arrays[f"{split}_x"] = x[..., None] if x.ndim == 3 else x  # HW -> HWC.
     arrays[f"{split}_y"] = columns["label"].astype(np.int32)

@@ -18,11 +18,19 @@ from genjax.errors import ConfigError
 STREAM = 0x1abe1
 
 
-def corrupt(labels: np.ndarray, num_classes: int, fraction: float, seed: int) -> np.ndarray:
-  """A copy of `labels` with `fraction` of them replaced by uniform random classes."""
+def check_fraction(fraction: float) -> None:
   if not 0.0 <= float(fraction) <= 1.0:
     raise ConfigError(f"data.label_noise must be in [0, 1], got {fraction}; "
                       "e.g. --config.data.label_noise=0.15")
+
+
+def corrupt(labels: np.ndarray, num_classes: int, fraction: float, seed: int) -> np.ndarray:
+  """A copy of `labels` with `fraction` of them replaced by uniform random classes.
+
+  The corrupted sets are nested: a larger fraction corrupts a superset, with the
+  same new labels on the common part (so a sweep over fractions is one family).
+  """
+  check_fraction(fraction)
   labels = np.asarray(labels)
   if fraction == 0:
     return labels

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from genjax import checkpoint, defaults, early_stopping, models, optim, penalties, report
+from genjax import checkpoint, defaults, distributed, early_stopping, models, optim, penalties, report
 from genjax.data import augment, datasets, label_noise
 from genjax.errors import ConfigError
 from genjax.train import parallel
@@ -87,8 +88,27 @@ def prepare_workdir(workdir: str, config, *, overwrite: bool, outputs: tuple[str
 
   A workdir whose config.json differs is refused (ConfigError) unless
   `overwrite`, which removes that run's `outputs` explicitly (and says so).
+  In a multi-host run process 0 decides and writes; the others take its answer.
   """
   check_workdir(workdir)
+  if distributed.process().count > 1:
+    error = ""
+    if distributed.is_primary():
+      try:
+        resume = _prepare_workdir(workdir, config, overwrite=overwrite, outputs=outputs)
+      except ConfigError as e:
+        error, resume = str(e), False
+    verdict = np.zeros(1024, np.uint8)
+    verdict[:len(error.encode()[:1023])] = np.frombuffer(error.encode()[:1023], np.uint8)
+    verdict[-1] = distributed.is_primary() and resume
+    verdict = np.asarray(distributed.broadcast(verdict))
+    if verdict[:-1].any():
+      raise ConfigError(bytes(verdict[:-1]).rstrip(b"\0").decode(errors="replace"))
+    return bool(verdict[-1])
+  return _prepare_workdir(workdir, config, overwrite=overwrite, outputs=outputs)
+
+
+def _prepare_workdir(workdir: str, config, *, overwrite: bool, outputs: tuple[str, ...]) -> bool:
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "config.json")
   new = _config_json(config)
@@ -172,8 +192,13 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   def member_penalty(params, step, hparams):
     return penalty_fn(params, step, {n: hparams[k] for n, k in loss_keys.items()} or None)
 
+  def member_augment(keys, x, y_soft, hparams):
+    prefix = augment.SWEEP_PREFIX
+    return augmenter(keys, x, y_soft, overrides={
+        k[len(prefix):]: v for k, v in hparams.items() if k.startswith(prefix)})
+
   fns = dict(apply_fn=apply_fn, tx=tx, penalty_fn=member_penalty,
-             augmenter=augmenter, num_classes=s.splits.num_classes,
+             augmenter=None if augmenter is None else member_augment, num_classes=s.splits.num_classes,
              batch_size=config.batch_size, eval_batch_size=config.eval_batch_size)
   _, evaluate, predict = make_epoch_fns(**fns)   # for callers, outside any device mapping
   if layout.axis == "data":
@@ -184,6 +209,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
 
   def run_member_epoch(rs: RunState, member_plan: Plan, x, y, epoch):
     frozen = rs.monitor.should_stop
+    y = y if member_plan.labels is None else member_plan.labels
     train, train_metrics = train_epoch(rs.train, member_plan, x, y, epoch, frozen)
     val = evaluate_sharded(train.params, member_plan, x, y, member_plan.val_idx,
                            member_plan.val_weight)
@@ -196,7 +222,8 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
     return RunState(train=train, monitor=monitor, best_params=best), metrics
 
   run_epoch = parallel.place_epoch(run_member_epoch, layout)
-  @jax.jit
+
+  @functools.partial(jax.jit, out_shardings=layout.state_sharding())
   def init_state(keys, hparams):
     params = jax.vmap(s.model.init)(keys)
     opt_state = jax.vmap(lambda p, h: optim.set_hyperparams(
@@ -238,22 +265,25 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   names = member_names or ([f"fold{i}" for i in ids] if m > 1 else ["run"])
   # With several members, each also gets its own orbax best-k of its own weights, saved when
   # it improves (the run checkpoint above ranks the members' mean): <subdir>/best/<member>.
+  # (Single-process runs only; multi-host runs keep best weights in the run checkpoint.)
   best_ckpts = []
-  if ckpt is not None and 1 < m <= MAX_MEMBER_CHECKPOINTS and es is not None:
+  if (ckpt is not None and 1 < m <= MAX_MEMBER_CHECKPOINTS and es is not None
+      and distributed.process().count == 1):
     best_ckpts = [checkpoint.Checkpointer(
         os.path.join(ckpt.directory, "best", name.replace("/", "_")),
         mode=monitor_es.resolved_mode, keep_best=config.checkpoint.keep_best, keep_latest=1,
         async_save=config.checkpoint.async_save) for name in names]
   tb = report.TensorBoard(os.path.join(workdir, "tensorboard"), names,
                           prefix=metrics_name.removesuffix(".jsonl").removeprefix("metrics"))
-  bar = tqdm(total=num_epochs, initial=start_epoch, disable=not progress, unit="epoch",
+  bar = tqdm(total=num_epochs, initial=start_epoch, unit="epoch",
+             disable=not progress or not distributed.is_primary(),
              desc=label or f"{config.data.name}/{config.model.name}", dynamic_ncols=True)
   epoch = start_epoch
-  stopped = np.asarray(jax.device_get(state.monitor.should_stop))
-  with open(metrics_path, "a") as metrics_file:
+  stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
+  with open(metrics_path if distributed.is_primary() else os.devnull, "a") as metrics_file:
     while epoch < num_epochs and not stopped.all():
       state, metrics = run_epoch(state, plan, s.x_train, s.y_train, epoch)
-      host = jax.device_get(metrics)
+      host = distributed.to_host(metrics)
       improved = np.asarray(host.pop("_improved"))
       new_rows = []
       for k in range(m):
@@ -271,7 +301,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
       for k in np.flatnonzero(improved)[:len(best_ckpts)]:
         best_ckpts[k].save(epoch, member_slice(state.train.params, k),
                            metric=float(host[monitor_es.monitor][k]), force=True)
-      stopped = np.asarray(jax.device_get(state.monitor.should_stop))
+      stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
       epoch += 1
       if ckpt is not None:
         value = float(np.mean([r[monitor_es.monitor] for r in new_rows]))
@@ -290,6 +320,9 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
     c.wait()
     c.close()
 
+  if distributed.process().count > 1:
+    # Arrays spanning processes cannot meet the local test arrays: continue from host copies.
+    state = distributed.to_host(state)
   mon = jax.device_get(state.monitor)
   best_epoch = np.asarray(mon.best_epoch)
   restore = (es is not None and es.restore_best_weights) & (best_epoch >= 0)
@@ -308,8 +341,10 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
 def hparam_routes(hparams: dict, config) -> tuple[dict, dict]:
   """Where each swept value goes: ({loss penalty: key}, {optimizer hyperparameter: key}).
 
-  `model.dropout` goes to the model's call. Sweepable keys: optimizer.learning_rate,
-  optimizer.weight_decay (adamw), penalties.NAME.strength, model.dropout.
+  `model.dropout` goes to the model's call, `data.augment.OP.PARAM` to the augmenter,
+  `data.label_noise` into each member's labels (`MemberPlan.labels`). Sweepable keys:
+  optimizer.learning_rate, optimizer.weight_decay (adamw), penalties.NAME.strength,
+  model.dropout, data.augment.OP.PARAM, data.label_noise.
   """
   loss_keys, opt_keys = {}, {}
   for key in hparams:
@@ -321,7 +356,8 @@ def hparam_routes(hparams: dict, config) -> tuple[dict, dict]:
         loss_keys[parts[1]] = key
       else:
         opt_keys[optim.hyperparam_name(parts[1])] = key
-    elif key != "model.dropout":
+    elif key not in ("model.dropout", "data.label_noise") and not key.startswith(
+        augment.SWEEP_PREFIX):
       raise ValueError(f"{key} cannot vary across members of one program")
   return loss_keys, opt_keys
 

@@ -29,6 +29,7 @@ class MemberPlan:
   train_idx: np.ndarray
   val_idx: np.ndarray
   hparams: dict = dataclasses.field(default_factory=dict)  # swept values, e.g. {"model.dropout": 0.2}
+  labels: np.ndarray | None = None  # its own training labels (a swept label-noise fraction)
 
 
 def member_key(seed: int, member_id: int) -> jax.Array:
@@ -55,10 +56,15 @@ def stack_plans(plans: list[MemberPlan], x_train: np.ndarray, *, mode: str, seed
   if any(sorted(p.hparams) != names for p in plans):
     raise ValueError("every member must sweep the same hyperparameters")
   hparams = {n: jnp.asarray([float(p.hparams[n]) for p in plans], jnp.float32) for n in names}
+  if any((p.labels is None) != (plans[0].labels is None) for p in plans):
+    raise ValueError("either every member has its own labels or none has")
+  labels = (None if plans[0].labels is None
+            else jnp.asarray(np.stack([p.labels for p in plans]), jnp.int32))
   return Plan(train_idx=jnp.asarray(train_idx), train_weight=jnp.asarray(train_w),
               val_idx=jnp.asarray(val_idx), val_weight=jnp.asarray(val_w),
               mean=jnp.asarray(np.stack([s[0] for s in stats])),
-              std=jnp.asarray(np.stack([s[1] for s in stats])), key=keys, hparams=hparams)
+              std=jnp.asarray(np.stack([s[1] for s in stats])), key=keys, hparams=hparams,
+              labels=labels)
 
 
 def init_keys(plans: list[MemberPlan], seed: int) -> jax.Array:

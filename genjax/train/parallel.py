@@ -12,6 +12,10 @@ Layouts (`config.parallel`):
 
 Backends: `shard_map` over a 1-D device mesh (JAX's successor of `pmap`), or
 `pmap` itself, which runs the same per-device function and gives the same numbers.
+
+Multi-host (`genjax.distributed`): the mesh holds every process's devices,
+`parallel.devices` counts devices across all processes and takes the same
+number from each; only the `shard_map` backend spans processes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 
+from genjax import distributed
 from genjax.errors import ConfigError
 
 BACKENDS = ("shard_map", "pmap")
@@ -49,6 +54,18 @@ class Layout:
   def num_devices(self) -> int:
     return len(self.devices)
 
+  @property
+  def mesh(self) -> Mesh:
+    return Mesh(np.array(self.devices), (DATA_AXIS if self.axis == "data" else "members",))
+
+  def state_sharding(self):
+    """Where the initial train state goes in multi-host runs, as the epoch leaves it:
+    replicated (`data`) or split on the member axis (`members`). Arrays committed to
+    one local device cannot enter a program spanning processes."""
+    if distributed.process().count == 1 or self.axis == "single":
+      return None
+    return jax.sharding.NamedSharding(self.mesh, P("members") if self.axis == "members" else P())
+
 
 def validate_config(cfg) -> None:
   if cfg.backend not in BACKENDS:
@@ -57,16 +74,43 @@ def validate_config(cfg) -> None:
     raise ConfigError(f"unknown parallel.axis '{cfg.axis}'; choose from {', '.join(AXES)}")
   if not isinstance(cfg.devices, int) or cfg.devices < 0:
     raise ConfigError(f"parallel.devices must be an integer >= 0 (0 = all), got {cfg.devices!r}")
-  available = jax.local_device_count()
-  if cfg.devices > available:
-    raise ConfigError(f"parallel.devices={cfg.devices} but only {available} local devices exist; "
-                      "lower --config.parallel.devices (0 = all)")
+  processes = distributed.process().count
+  if processes == 1:
+    available = jax.local_device_count()
+    if cfg.devices > available:
+      raise ConfigError(f"parallel.devices={cfg.devices} but only {available} local devices "
+                        "exist; lower --config.parallel.devices (0 = all)")
+    return
+  if cfg.backend == "pmap":
+    raise ConfigError("parallel.backend=pmap runs within one process; multi-host runs need "
+                      "--config.parallel.backend=shard_map (the default)")
+  if cfg.devices and cfg.devices < processes:
+    raise ConfigError(f"{processes} processes but parallel.devices={cfg.devices}: more processes "
+                      "than devices (each process needs one of the run's devices); set "
+                      f"--config.parallel.devices=0 (all) or a multiple of {processes}, or "
+                      "launch fewer processes")
+  if cfg.devices % processes or cfg.devices > jax.device_count():
+    raise ConfigError(f"parallel.devices={cfg.devices} must be a multiple of the {processes} "
+                      f"processes and at most the {jax.device_count()} devices; set "
+                      "--config.parallel.devices=0 (all)")
+
+
+def run_devices(cfg) -> tuple:
+  """The devices a run uses: the first `devices` local ones, or the same number per process."""
+  processes = distributed.process().count
+  if processes == 1:
+    return tuple(jax.local_devices()[:cfg.devices or jax.local_device_count()])
+  per_process = (cfg.devices // processes) if cfg.devices else jax.local_device_count()
+  by_process: dict = {}
+  for d in jax.devices():
+    by_process.setdefault(d.process_index, []).append(d)
+  return tuple(d for p in sorted(by_process) for d in by_process[p][:per_process])
 
 
 def resolve(cfg, *, num_members: int, batch_size: int) -> Layout:
   """Chooses the layout for `num_members` members; ConfigError when it cannot work."""
   validate_config(cfg)
-  devices = tuple(jax.local_devices()[:cfg.devices or jax.local_device_count()])
+  devices = run_devices(cfg)
   d = len(devices)
   if d == 1:
     return Layout("single", cfg.backend, devices)
@@ -107,12 +151,10 @@ def place_epoch(member_epoch: Callable, layout: Layout) -> Callable:
     merge = lambda t: jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), t)  # noqa: E731
     return lambda state, plan, x, y, epoch: merge(mapped(split(state), split(plan), x, y, epoch))
   if layout.axis == "data":
-    mesh = Mesh(np.array(layout.devices), (DATA_AXIS,))
-    mapped = jax.shard_map(vmapped, mesh=mesh, in_specs=(P(), P(), P(), P(), P()),
+    mapped = jax.shard_map(vmapped, mesh=layout.mesh, in_specs=(P(), P(), P(), P(), P()),
                            out_specs=P(), check_vma=False)
     return jax.jit(mapped)
-  mesh = Mesh(np.array(layout.devices), ("members",))
   m = P("members")
-  mapped = jax.shard_map(vmapped, mesh=mesh, in_specs=(m, m, P(), P(), P()),
+  mapped = jax.shard_map(vmapped, mesh=layout.mesh, in_specs=(m, m, P(), P(), P()),
                          out_specs=m, check_vma=False)
   return jax.jit(mapped)

@@ -46,6 +46,7 @@ class Plan:
   std: jax.Array           # input_shape, float32
   key: jax.Array           # the member's root key (typed)
   hparams: Any = flax.struct.field(default_factory=dict)  # swept values: name -> scalar
+  labels: Any = None       # (N_train,) int32 labels of this member (swept label noise), or None
 
 
 @flax.struct.dataclass
@@ -84,7 +85,7 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
 
   `apply_fn(params, x, *, train, rng, hparams)` -> logits; `penalty_fn(params, step,
   hparams)` -> scalar (`hparams` is the member's `plan.hparams`);
-  `augmenter(keys, x, y_soft)` -> (x, y_soft) or None. All are closed over (static).
+  `augmenter(keys, x, y_soft, hparams)` -> (x, y_soft) or None. All are closed over (static).
   With `axis_name`, the functions must run under a `shard_map`/`pmap` whose axis
   `axis_name` has `num_shards` devices; `batch_size` must divide by it.
   """
@@ -110,7 +111,7 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     y_soft = jax.nn.one_hot(labels, num_classes)
     if augmenter is not None:
       aug_keys = jax.vmap(lambda k: jax.random.fold_in(k, _AUGMENT))(keys)
-      x, y_soft = augmenter(aug_keys, x, y_soft)
+      x, y_soft = augmenter(aug_keys, x, y_soft, hparams)
     drop_keys = jax.vmap(lambda k: jax.random.fold_in(k, _DROPOUT))(keys)
     logits = apply_fn(params, x, train=True, rng=drop_keys, hparams=hparams)
     loss_sum, correct_sum, count = _weighted_sums(logits, y_soft, labels, w)
