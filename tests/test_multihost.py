@@ -144,6 +144,7 @@ def _cli(*flags_, timeout=60, env=None):
     (["--coordinator_address=localhost", "--num_processes=2", "--process_id=0"],
      "is not HOST:PORT"),
     (["--distributed", "--num_processes=2"], "drop --num_processes"),
+    (["--distributed", "--distributed_timeout=5"], "jax.distributed could not start"),
 ])
 def test_bad_multihost_flags(flags_, expected):
   _one_line_exit_2(_cli(*flags_), expected)

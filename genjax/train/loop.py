@@ -33,6 +33,10 @@ from genjax.train.members import MemberPlan, init_keys, stack_plans
 from genjax.train.steps import Plan, TrainState, make_epoch_fns
 
 
+# The initial state runs once: compiled for compile speed (LLVM -O1 cuts its compile time from
+# ~1.3 s to ~0.5 s on the K-fold benchmark, same bits). The epoch program keeps XLA's default:
+# at -O1 it compiles ~25% faster but a CNN's convolutions round differently (MLPs match).
+INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 # Members beyond this count (large sweeps) keep their best weights in the run checkpoint only.
 MAX_MEMBER_CHECKPOINTS = 16
 
@@ -223,7 +227,9 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
 
   run_epoch = parallel.place_epoch(run_member_epoch, layout)
 
-  @functools.partial(jax.jit, out_shardings=layout.state_sharding())
+  # Runs once: compiled at LLVM -O1, which halves its compile time and gives the same bits.
+  @functools.partial(jax.jit, out_shardings=layout.state_sharding(),
+                     compiler_options=INIT_COMPILER_OPTIONS)
   def init_state(keys, hparams):
     params = jax.vmap(s.model.init)(keys)
     opt_state = jax.vmap(lambda p, h: optim.set_hyperparams(
