@@ -192,11 +192,3 @@ def barrier(name: str) -> None:
   if _PROCESS.count > 1:
     from jax.experimental import multihost_utils
     multihost_utils.sync_global_devices(name)
-
-
-def broadcast(value):
-  """Process 0's `value` (a scalar or array), on every process."""
-  if _PROCESS.count == 1:
-    return value
-  from jax.experimental import multihost_utils
-  return multihost_utils.broadcast_one_to_all(np.asarray(value))

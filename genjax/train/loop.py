@@ -92,48 +92,35 @@ def prepare_workdir(workdir: str, config, *, overwrite: bool, outputs: tuple[str
 
   A workdir whose config.json differs is refused (ConfigError) unless
   `overwrite`, which removes that run's `outputs` explicitly (and says so).
-  In a multi-host run process 0 decides and writes; the others take its answer.
+  In a multi-host run every process reads the (shared) workdir and reaches the
+  same verdict before process 0 alone writes.
   """
   check_workdir(workdir)
-  if distributed.process().count > 1:
-    error = ""
-    if distributed.is_primary():
-      try:
-        resume = _prepare_workdir(workdir, config, overwrite=overwrite, outputs=outputs)
-      except ConfigError as e:
-        error, resume = str(e), False
-    verdict = np.zeros(1024, np.uint8)
-    verdict[:len(error.encode()[:1023])] = np.frombuffer(error.encode()[:1023], np.uint8)
-    verdict[-1] = distributed.is_primary() and resume
-    verdict = np.asarray(distributed.broadcast(verdict))
-    if verdict[:-1].any():
-      raise ConfigError(bytes(verdict[:-1]).rstrip(b"\0").decode(errors="replace"))
-    return bool(verdict[-1])
-  return _prepare_workdir(workdir, config, overwrite=overwrite, outputs=outputs)
-
-
-def _prepare_workdir(workdir: str, config, *, overwrite: bool, outputs: tuple[str, ...]) -> bool:
-  os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "config.json")
   new = _config_json(config)
+  old = None
   if os.path.exists(path):
     with open(path) as f:
       old = f.read()
-    if old.strip() == new.strip():
-      return True
-    if not overwrite:
-      raise ConfigError(f"workdir '{workdir}' holds a run with a different config; "
-                        "pass --overwrite to replace it, or choose another --workdir")
-    for name in outputs:
-      target = os.path.join(workdir, name)
-      if os.path.isdir(target):
-        shutil.rmtree(target)
-      elif os.path.exists(target):
-        os.remove(target)
-    print(f"--overwrite: removed the previous run's outputs in {workdir}", flush=True)
-  with open(path, "w") as f:
-    f.write(new + "\n")
-  return False
+  if old is not None and old.strip() != new.strip() and not overwrite:
+    raise ConfigError(f"workdir '{workdir}' holds a run with a different config; "
+                      "pass --overwrite to replace it, or choose another --workdir")
+  resume = old is not None and old.strip() == new.strip()
+  distributed.barrier("genjax-workdir-read")
+  if distributed.is_primary() and not resume:
+    os.makedirs(workdir, exist_ok=True)
+    if old is not None:
+      for name in outputs:
+        target = os.path.join(workdir, name)
+        if os.path.isdir(target):
+          shutil.rmtree(target)
+        elif os.path.exists(target):
+          os.remove(target)
+      print(f"--overwrite: removed the previous run's outputs in {workdir}", flush=True)
+    with open(path, "w") as f:
+      f.write(new + "\n")
+  distributed.barrier("genjax-workdir-ready")
+  return resume
 
 
 def setup(config, workdir: str) -> Setup:
@@ -202,8 +189,9 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
         k[len(prefix):]: v for k, v in hparams.items() if k.startswith(prefix)})
 
   fns = dict(apply_fn=apply_fn, tx=tx, penalty_fn=member_penalty,
-             augmenter=None if augmenter is None else member_augment, num_classes=s.splits.num_classes,
-             batch_size=config.batch_size, eval_batch_size=config.eval_batch_size)
+             augmenter=None if augmenter is None else member_augment,
+             num_classes=s.splits.num_classes, batch_size=config.batch_size,
+             eval_batch_size=config.eval_batch_size)
   _, evaluate, predict = make_epoch_fns(**fns)   # for callers, outside any device mapping
   if layout.axis == "data":
     train_epoch, evaluate_sharded, _ = make_epoch_fns(
