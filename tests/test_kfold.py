@@ -92,6 +92,29 @@ def test_fold_inside_vmapped_program_equals_fold_alone(tmp_path):
       np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-3, atol=1e-4)
 
 
+def test_epoch_dispatched_ahead_is_dropped_when_every_fold_has_stopped(tmp_path):
+  """Epoch e + 1 is dispatched before the host reads epoch e; when e stops every fold, the run
+  ends exactly as a run whose last epoch is e (same state, rows and selected weights)."""
+  config = _config(num_epochs=40)
+  config.checkpoint.enabled = False
+  s = loop.setup(config, str(tmp_path))
+  plans = kfold.fold_plans(config, s.splits.train_y)
+  os.makedirs(tmp_path / "early")
+  early = loop.train_members(s, plans, str(tmp_path / "early"), resume=False, progress=False)
+  stops = np.asarray(early.monitor.stopped_epoch)
+  assert (stops >= 0).all() and early.epochs_run == stops.max() + 1 < 40, stops
+  os.makedirs(tmp_path / "exact")
+  exact = loop.train_members(s, plans, str(tmp_path / "exact"), resume=False, progress=False,
+                             num_epochs=early.epochs_run)
+  assert exact.epochs_run == early.epochs_run
+  assert early.rows == exact.rows
+  for k in range(len(plans)):
+    assert max(r["epoch"] for r in early.rows if r["fold"] == k) == stops[k]
+  for x, y in zip(jax.tree.leaves((early.state, early.selected_params)),
+                  jax.tree.leaves((exact.state, exact.selected_params))):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
 def test_kfold_run_writes_results_oof_and_plots(tmp_path):
   config = _config(**{"cv.refit": True, "num_epochs": 6})
   results = kfold.run(config, str(tmp_path), progress=False)

@@ -71,7 +71,7 @@ class Trained:
   state: RunState
   rows: list[dict]
   epochs_run: int
-  selected_params: Any        # best (restore_best_weights) or final, per member
+  selected_params: Any        # best (restore_best_weights) or final, per member (host arrays)
   selected_epoch: np.ndarray  # (M,)
   monitor: Any                # host copy of the early-stopping state
   evaluate: Callable
@@ -274,9 +274,15 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
              desc=label or f"{config.data.name}/{config.model.name}", dynamic_ncols=True)
   epoch = start_epoch
   stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
+  # Epoch e + 1 is dispatched before the host handles epoch e (metric rows, TensorBoard,
+  # checkpoints), so that work overlaps the device's. When epoch e stops every member, the
+  # speculative epoch e + 1 is dropped unread: results never depend on it.
+  ahead = lambda st, e: run_epoch(st, plan, s.x_train, s.y_train, e) if e < num_epochs else None  # noqa: E731
+  pending = None if stopped.all() else ahead(state, epoch)
   with open(metrics_path if distributed.is_primary() else os.devnull, "a") as metrics_file:
-    while epoch < num_epochs and not stopped.all():
-      state, metrics = run_epoch(state, plan, s.x_train, s.y_train, epoch)
+    while pending is not None:
+      state, metrics = pending
+      pending = ahead(state, epoch + 1)
       host = distributed.to_host(metrics)
       improved = np.asarray(host.pop("_improved"))
       new_rows = []
@@ -296,6 +302,8 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
         best_ckpts[k].save(epoch, member_slice(state.train.params, k),
                            metric=float(host[monitor_es.monitor][k]), force=True)
       stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
+      if stopped.all():
+        pending = None
       epoch += 1
       if ckpt is not None:
         value = float(np.mean([r[monitor_es.monitor] for r in new_rows]))
@@ -321,9 +329,10 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   best_epoch = np.asarray(mon.best_epoch)
   restore = (es is not None and es.restore_best_weights) & (best_epoch >= 0)
   restore = np.broadcast_to(restore, (m,))
-  select = jax.jit(lambda r, best, final: jax.tree.map(
-      lambda b, f: jnp.where(r.reshape((m,) + (1,) * (b.ndim - 1)), b, f), best, final))
-  selected = select(jnp.asarray(restore), state.best_params, state.train.params)
+  # On the host (a few hundred KB): no extra program to compile for one select.
+  best, final = jax.device_get((state.best_params, state.train.params))
+  selected = jax.tree.map(
+      lambda b, f: np.where(restore.reshape((m,) + (1,) * (b.ndim - 1)), b, f), best, final)
   # A member's last trained epoch: where it stopped, else the run's last epoch.
   last_epoch = np.where(np.asarray(mon.should_stop), np.asarray(mon.stopped_epoch), epoch - 1)
   selected_epoch = np.where(restore, best_epoch, last_epoch)
