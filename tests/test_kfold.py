@@ -1,6 +1,7 @@
 """The vmapped K-fold driver: folds equal scikit-learn's, a fold inside the vmapped
 program equals the fold trained alone, results and outputs are complete."""
 
+import gc
 import json
 import os
 
@@ -113,6 +114,24 @@ def test_epoch_dispatched_ahead_is_dropped_when_every_fold_has_stopped(tmp_path)
   for x, y in zip(jax.tree.leaves((early.state, early.selected_params)),
                   jax.tree.leaves((exact.state, exact.selected_params))):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_training_hands_frozen_objects_back_to_the_collector():
+  """train_members freezes the objects alive at its start out of the GC while it traces and
+  trains, and unfreezes them after, also when it raises."""
+  seen = []
+
+  @loop._gc_frozen
+  def body(fail):
+    seen.append(gc.get_freeze_count())
+    if fail:
+      raise ValueError("boom")
+
+  body(False)
+  with pytest.raises(ValueError):
+    body(True)
+  assert seen[0] > 0 and seen[1] > 0
+  assert gc.get_freeze_count() == 0
 
 
 def test_kfold_run_writes_results_oof_and_plots(tmp_path):

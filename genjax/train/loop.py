@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import gc
 import json
 import os
 import shutil
@@ -138,7 +139,8 @@ def setup(config, workdir: str) -> Setup:
   monitor = es or early_stopping.EarlyStopping(monitor=config.early_stopping.monitor,
                                                patience=10**9, check_finite=False)
   return Setup(config=config, splits=splits, model=model, es=es, monitor=monitor,
-               x_train=jnp.asarray(splits.train_x), y_train=jnp.asarray(splits.train_y, jnp.int32))
+               x_train=jax.device_put(splits.train_x),
+               y_train=jax.device_put(np.asarray(splits.train_y, np.int32)))
 
 
 def validate_plans(s: Setup, plans: list[MemberPlan]) -> None:
@@ -149,6 +151,26 @@ def validate_plans(s: Setup, plans: list[MemberPlan]) -> None:
   parallel.resolve(s.config.parallel, num_members=len(plans), batch_size=s.config.batch_size)
 
 
+def _gc_frozen(fn: Callable) -> Callable:
+  """Runs `fn` with the objects alive at its start frozen out of Python's cyclic GC.
+
+  Tracing allocates many objects, and each full collection would otherwise walk the
+  millions that jax, flax, orbax and TFDS hold from import (measured: ~0.15 s of a 1.2 s
+  run). `gc.unfreeze` afterwards hands them back to the collector: nothing leaks.
+  """
+
+  @functools.wraps(fn)
+  def wrapper(*args, **kwargs):
+    gc.freeze()
+    try:
+      return fn(*args, **kwargs)
+    finally:
+      gc.unfreeze()
+
+  return wrapper
+
+
+@_gc_frozen
 def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bool,
                   progress: bool = True, ckpt_subdir: str | None = None,
                   use_early_stopping: bool = True, num_epochs: int | None = None,

@@ -51,22 +51,29 @@ def stack_plans(plans: list[MemberPlan], x_train: np.ndarray, *, mode: str, seed
   train_idx, train_w = _pad([p.train_idx for p in plans])
   val_idx, val_w = _pad([p.val_idx for p in plans])
   stats = [standardize.fit(x_train, p.train_idx, mode) for p in plans]
-  keys = jnp.stack([jax.random.fold_in(member_key(seed, p.member_id), TRAIN) for p in plans])
+  keys = _stack_keys([jax.random.fold_in(member_key(seed, p.member_id), TRAIN) for p in plans])
   names = sorted(plans[0].hparams)
   if any(sorted(p.hparams) != names for p in plans):
     raise ValueError("every member must sweep the same hyperparameters")
-  hparams = {n: jnp.asarray([float(p.hparams[n]) for p in plans], jnp.float32) for n in names}
+  hparams = {n: np.asarray([float(p.hparams[n]) for p in plans], np.float32) for n in names}
   if any((p.labels is None) != (plans[0].labels is None) for p in plans):
     raise ValueError("either every member has its own labels or none has")
   labels = (None if plans[0].labels is None
-            else jnp.asarray(np.stack([p.labels for p in plans]), jnp.int32))
-  return Plan(train_idx=jnp.asarray(train_idx), train_weight=jnp.asarray(train_w),
-              val_idx=jnp.asarray(val_idx), val_weight=jnp.asarray(val_w),
-              mean=jnp.asarray(np.stack([s[0] for s in stats])),
-              std=jnp.asarray(np.stack([s[1] for s in stats])), key=keys, hparams=hparams,
-              labels=labels)
+            else np.stack([p.labels for p in plans]).astype(np.int32))
+  # One host-to-device transfer (jnp.asarray of a numpy array compiles a small program per
+  # shape; device_put does not).
+  arrays = jax.device_put(dict(
+      train_idx=train_idx, train_weight=train_w, val_idx=val_idx, val_weight=val_w,
+      mean=np.stack([s[0] for s in stats]), std=np.stack([s[1] for s in stats]),
+      hparams=hparams, labels=labels))
+  return Plan(key=keys, **arrays)
 
 
 def init_keys(plans: list[MemberPlan], seed: int) -> jax.Array:
   """(M,) keys for parameter initialization, one per member."""
-  return jnp.stack([jax.random.fold_in(member_key(seed, p.member_id), INIT) for p in plans])
+  return _stack_keys([jax.random.fold_in(member_key(seed, p.member_id), INIT) for p in plans])
+
+
+def _stack_keys(keys: list[jax.Array]) -> jax.Array:
+  """(M,) typed keys from M scalar keys, through the host (no program to compile)."""
+  return jax.random.wrap_key_data(np.stack([np.asarray(jax.random.key_data(k)) for k in keys]))
