@@ -8,8 +8,9 @@ them per example so results do not depend on batch or device layout). Nothing el
 checkpoints, metrics files, early-stopping logic, progress bar or configuration.
 
 It bounds what any JAX implementation of the task can reach on this machine, with the same
-compiler: scripts/bench reports it beside genjax and the peers (not in the target ratios).
-Run: .bench/venv/bin/python scripts/peers/jax_floor.py
+compiler: scripts/bench reports it beside genjax and the peers, and checks the issue's target
+ratios on it too. It needs optax, so it runs from genjax's venv:
+    .venv/bin/python scripts/peers/jax_floor.py [--compilation_cache_dir=DIR]
 """
 
 import os
