@@ -10,21 +10,25 @@ peer). Checkpointing is off, as in the peers. Prints one JSON line last; `wall_s
 ready to every fold trained and validated (compilation included).
 """
 
-import argparse
-import importlib.util
-import json
-import os
-import sys
-import tempfile
-import time
+import gc
+
+gc.disable()  # start-up with the GC paused, as `genjax train` runs (genjax/main.py run())
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import jax
-import numpy as np
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 
-from genjax import kfold, runtime
-from genjax.train import loop
+from genjax import kfold, runtime  # noqa: E402
+from genjax.train import loop  # noqa: E402
 
 
 def task_config():

@@ -118,19 +118,25 @@ def test_epoch_dispatched_ahead_is_dropped_when_every_fold_has_stopped(tmp_path)
 
 def test_training_hands_frozen_objects_back_to_the_collector():
   """train_members freezes the objects alive at its start out of the GC while it traces and
-  trains, and unfreezes them after, also when it raises."""
+  trains, with the GC on, and restores both after, also when it raises."""
   seen = []
 
   @loop._gc_frozen
   def body(fail):
-    seen.append(gc.get_freeze_count())
+    seen.append((gc.get_freeze_count(), gc.isenabled()))
     if fail:
       raise ValueError("boom")
 
   body(False)
   with pytest.raises(ValueError):
     body(True)
-  assert seen[0] > 0 and seen[1] > 0
+  gc.disable()  # as the CLI's start-up leaves it: training turns the GC on, then restores
+  try:
+    body(False)
+    assert not gc.isenabled()
+  finally:
+    gc.enable()
+  assert all(frozen > 0 and enabled for frozen, enabled in seen), seen
   assert gc.get_freeze_count() == 0
 
 
