@@ -39,7 +39,7 @@ def _fold_plans(config, labels):
 
 def _check_memory(s, members: int) -> None:
   """Estimates the vmapped state (params, Adam moments, best params ×4) + data; refuses if too big."""
-  params = jax.eval_shape(s.model.init, jax.random.key(0))
+  params = s.model.param_shapes
   n = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
   state_bytes = members * n * 4 * 4
   data_bytes = s.splits.train_x.size * 4

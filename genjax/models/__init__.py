@@ -11,6 +11,7 @@ A new architecture is one NNX module plus one `@register("name")` factory
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Callable
 
@@ -111,6 +112,11 @@ class Model:
   def init(self, key: jax.Array) -> dict:
     """Fresh parameters from a PRNG key (deterministic for the key)."""
     return self._init(key)
+
+  @functools.cached_property
+  def param_shapes(self) -> dict:
+    """The parameters' shapes and dtypes (`jax.ShapeDtypeStruct`s), traced once per model."""
+    return jax.eval_shape(self._init, jax.random.key(0))
 
   def apply(self, params: dict, x: jax.Array, *, train: bool, rng: jax.Array | None = None,
             dropout: jax.Array | float | None = None):

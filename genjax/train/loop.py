@@ -146,7 +146,7 @@ def setup(config, workdir: str) -> Setup:
 def validate_plans(s: Setup, plans: list[MemberPlan]) -> None:
   """Checks that need the members' sizes and the model's parameters (before compile)."""
   defaults.validate_against_data(s.config, s.splits, min(len(p.train_idx) for p in plans))
-  params = jax.eval_shape(s.model.init, jax.random.key(0))   # shapes suffice for masks
+  params = s.model.param_shapes   # shapes suffice for masks
   penalties.validate_config(s.config.penalties, params)
   parallel.resolve(s.config.parallel, num_members=len(plans), batch_size=s.config.batch_size)
 
@@ -195,7 +195,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
                                                   check_finite=False)
   m = len(plans)
   plan = stack_plans(plans, s.splits.train_x, mode=config.data.standardize, seed=config.seed)
-  template = jax.eval_shape(s.model.init, jax.random.key(0))   # shapes only, for masks
+  template = s.model.param_shapes   # shapes only, for masks
   steps_per_epoch = -(-max(len(p.train_idx) for p in plans) // config.batch_size)
   tx = optim.make_optimizer(config.optimizer, config.penalties, template,
                             steps_per_epoch=steps_per_epoch, num_epochs=num_epochs)
