@@ -55,6 +55,7 @@ def default_config() -> ml_collections.ConfigDict:
   cfg.keep_best = 1
   cfg.keep_latest = 1
   cfg.save_every = 1
+  cfg.min_interval_s = 10
   cfg.async_save = True
   return cfg
 
@@ -65,10 +66,18 @@ def _check_count(name: str, value: Any) -> None:
         f"checkpoint.{name}={value!r} is invalid; set it to an integer >= 1.")
 
 
+def _check_interval(value: Any) -> None:
+  if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    raise ConfigError(
+        f"checkpoint.min_interval_s={value!r} is invalid; set it to an integer number of "
+        "seconds >= 0 (0 saves every save_every epochs).")
+
+
 def validate_config(cfg: ml_collections.ConfigDict) -> None:
   """Raises ConfigError (one line) for a bad checkpoint config."""
   for name in ("keep_best", "keep_latest", "save_every"):
     _check_count(name, cfg[name])
+  _check_interval(cfg.min_interval_s)
   if not isinstance(cfg.subdir, str) or not cfg.subdir.strip():
     raise ConfigError(
         f"checkpoint.subdir={cfg.subdir!r} is invalid; set it to a non-empty "
@@ -84,7 +93,7 @@ def from_config(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike,
   return Checkpointer(
       os.path.join(os.fspath(workdir), cfg.subdir), mode=mode,
       keep_best=cfg.keep_best, keep_latest=cfg.keep_latest,
-      save_every=cfg.save_every, async_save=cfg.async_save)
+      save_every=cfg.save_every, min_interval_s=cfg.min_interval_s, async_save=cfg.async_save)
 
 
 def _finite(value: Any) -> bool:
@@ -138,6 +147,11 @@ class Checkpointer:
     keep_best: how many best-by-metric checkpoints to keep (>= 1).
     keep_latest: how many most recent checkpoints to keep (>= 1).
     save_every: `save` writes only when `epoch % save_every == 0` (or force).
+    min_interval_s: and only when the previous save started at least this many seconds ago
+      and has finished writing (orbax's `ContinuousCheckpointingPolicy`, which multi-host
+      runs decide on process 0), unless forced; 0: no time limit. A save costs tens of
+      milliseconds, more than a small model's epoch: every epoch saved made the default
+      K-fold experiment 4.5x slower.
     async_save: write in the background (orbax async checkpointing).
 
   Use as a context manager, or call `close()`: it waits for pending writes.
@@ -145,16 +159,18 @@ class Checkpointer:
 
   def __init__(self, directory: str | os.PathLike, *, mode: str = "min",
                keep_best: int = 1, keep_latest: int = 1, save_every: int = 1,
-               async_save: bool = True):
+               min_interval_s: int = 0, async_save: bool = True):
     if mode not in _MODES:
       raise ConfigError(
           f"checkpoint mode={mode!r} is invalid; use 'min' or 'max'.")
     _check_count("keep_best", keep_best)
     _check_count("keep_latest", keep_latest)
     _check_count("save_every", save_every)
+    _check_interval(min_interval_s)
     self._directory = os.path.abspath(os.fspath(directory))
     self._mode = mode
     self._save_every = save_every
+    self._throttled = min_interval_s > 0
     key = _ranking_key(mode)
     policy = ocm.AnyPreservationPolicy([
         ocm.LatestN(n=keep_latest),
@@ -168,6 +184,8 @@ class Checkpointer:
         enable_async_checkpointing=async_save,
         cleanup_tmp_directories=True,
         create=True,
+        save_decision_policy=(ocm.ContinuousCheckpointingPolicy(
+            minimum_interval_secs=min_interval_s) if self._throttled else None),
     )
     self._manager = ocp.CheckpointManager(self._directory, options=options)
     self._closed = False
@@ -180,7 +198,8 @@ class Checkpointer:
            force: bool = False) -> bool:
     """Starts saving `state` as `epoch`; returns whether a save was started.
 
-    Saves when `epoch % save_every == 0` or `force`. Never overwrites: an
+    Saves when `epoch % save_every == 0` and `min_interval_s` allows it, or when
+    `force`. Never overwrites: an
     `epoch` <= the latest saved epoch returns False. `metric` (a scalar) ranks
     the checkpoint for best-k; None or a non-finite value (NaN/inf) makes it
     never "best" (it is still kept while among the latest). For vmapped
@@ -199,7 +218,7 @@ class Checkpointer:
         metrics = {"metric": value, "epoch": int(epoch)}
     return bool(self._manager.save(
         int(epoch), args=ocp.args.StandardSave(state), metrics=metrics,
-        force=True))
+        force=force or not self._throttled))
 
   def latest_epoch(self) -> int | None:
     """The newest saved epoch (including one still being written), or None."""

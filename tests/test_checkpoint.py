@@ -125,6 +125,23 @@ def test_save_every_and_force(tmp_path):
     assert ck.all_epochs() == [0, 2, 4, 5]
 
 
+def test_min_interval_skips_saves_until_the_interval_has_passed(tmp_path):
+  """min_interval_s: after a save, the next ones are skipped until the interval has passed
+  (orbax's ContinuousCheckpointingPolicy); forced saves always go through."""
+  with Checkpointer(tmp_path, min_interval_s=1, keep_latest=10) as ck:
+    assert ck.save(0, _mixed_state(0), metric=1.0)           # the first one is saved
+    assert [ck.save(e, _mixed_state(e), metric=1.0) for e in (1, 2, 3)] == [False] * 3
+    assert ck.save(4, _mixed_state(4), metric=9.0, force=True)
+    ck.wait()
+    time.sleep(1.1)
+    assert ck.save(5, _mixed_state(5), metric=0.5)
+    ck.wait()
+    assert ck.all_epochs() == [0, 4, 5]
+    _assert_tree_equal(ck.restore(5, _mixed_state()), _mixed_state(5))
+  with Checkpointer(tmp_path / "every", min_interval_s=0, keep_latest=10) as ck:
+    assert all(ck.save(e, _mixed_state(e), metric=1.0) for e in range(4))
+
+
 def test_never_overwrites_or_goes_back(tmp_path):
   with Checkpointer(tmp_path, keep_latest=3) as ck:
     _save_all(ck, [1.0, 2.0])
@@ -190,11 +207,12 @@ def test_bad_restore_raises_one_line_config_error(tmp_path):
 def test_config_defaults_and_validation(tmp_path):
   cfg = checkpoint.default_config()
   assert dict(cfg) == dict(enabled=True, subdir="checkpoints", keep_best=1,
-                           keep_latest=1, save_every=1, async_save=True)
+                           keep_latest=1, save_every=1, min_interval_s=10, async_save=True)
   checkpoint.validate_config(cfg)
-  for name in ("keep_best", "keep_latest", "save_every"):
+  for name, value in (("keep_best", 0), ("keep_latest", 0), ("save_every", 0),
+                      ("min_interval_s", -1)):
     bad = checkpoint.default_config()
-    bad[name] = 0
+    bad[name] = value
     with pytest.raises(ConfigError, match=name) as e:
       checkpoint.validate_config(bad)
     assert "\n" not in str(e.value)

@@ -75,6 +75,8 @@ BAD_INPUT = [
     (["--config.penalties.l1.strength=0.1", "--config.penalties.l1.mask=nomatch_xyz"], "nomatch_xyz"),
     (["--config.data.augment=warp(k=1)"], "warp"),
     (["--config.data.augment=crop(pad=2)"], "crop"),
+    (["--config.checkpoint.min_interval_s=-3"], "min_interval_s"),
+    (["--config.checkpoint.min_interval_s=2.5"], "min_interval_s"),
 ]
 
 

@@ -17,7 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["train", "--config=experiments/mnist1d_mlp.py", "--progress=false",
         "--config.num_epochs=14", "--config.model.widths=(64,64)", "--config.model.dropout=0.1",
         "--config.optimizer.learning_rate=0.01", "--config.early_stopping.patience=4",
-        "--config.data.augment=shift(max_shift=3)|noise(std=0.02)"]
+        "--config.data.augment=shift(max_shift=3)|noise(std=0.02)",
+        "--config.checkpoint.min_interval_s=0"]   # a checkpoint every epoch: kills fall between
 
 
 KFOLD = ["--config.cv.method=stratified_kfold", "--config.cv.folds=3", "--config.cv.refit=true",
@@ -72,6 +73,21 @@ def test_killed_run_resumes_to_identical_results(reference, tmp_path, kills):
   for epochs_done, delay in kills:
     _kill_after(workdir, epochs_done, delay)
   _run(workdir)
+  assert _lines(os.path.join(workdir, "metrics.jsonl")) == _lines(os.path.join(reference, "metrics.jsonl"))
+  assert _results(workdir) == _results(reference)
+
+
+def test_killed_run_with_time_throttled_checkpoints_resumes_to_identical_results(reference,
+                                                                                 tmp_path):
+  """The default checkpoint.min_interval_s (10 s) saves the first epoch, then skips the rest of
+  this short run until the forced final save: a kill loses everything after that first save."""
+  workdir = str(tmp_path / "run")
+  os.makedirs(workdir)
+  throttled = ["--config.checkpoint.min_interval_s=10"]
+  _kill_after(workdir, 8, 0.0, throttled)
+  steps = [d for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit()]
+  assert steps in (["1"], []), steps          # [] only if killed before that save committed
+  _run(workdir, throttled)
   assert _lines(os.path.join(workdir, "metrics.jsonl")) == _lines(os.path.join(reference, "metrics.jsonl"))
   assert _results(workdir) == _results(reference)
 

@@ -273,7 +273,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
         os.path.join(workdir, ckpt_subdir or config.checkpoint.subdir),
         mode=monitor_es.resolved_mode, keep_best=config.checkpoint.keep_best,
         keep_latest=config.checkpoint.keep_latest, save_every=config.checkpoint.save_every,
-        async_save=config.checkpoint.async_save)
+        min_interval_s=config.checkpoint.min_interval_s, async_save=config.checkpoint.async_save)
     if resume:
       restored = ckpt.restore_latest(state)
       if restored is not None:
@@ -293,6 +293,7 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
     best_ckpts = [checkpoint.Checkpointer(
         os.path.join(ckpt.directory, "best", name.replace("/", "_")),
         mode=monitor_es.resolved_mode, keep_best=config.checkpoint.keep_best, keep_latest=1,
+        min_interval_s=config.checkpoint.min_interval_s,
         async_save=config.checkpoint.async_save) for name in names]
   tb = report.TensorBoard(os.path.join(workdir, "tensorboard"), names,
                           prefix=metrics_name.removesuffix(".jsonl").removeprefix("metrics"))
@@ -325,9 +326,12 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
         metrics_file.write(json.dumps(row, sort_keys=True) + "\n")
       metrics_file.flush()
       rows.extend(new_rows)
-      for k in np.flatnonzero(improved)[:len(best_ckpts)]:
-        best_ckpts[k].save(epoch, member_slice(state.train.params, k),
-                           metric=float(host[monitor_es.monitor][k]), force=True)
+      better = np.flatnonzero(improved)[:len(best_ckpts)]
+      if len(better):  # sliced on the host: a device slice would queue behind epoch e + 1
+        params = jax.device_get(state.train.params)
+        for k in better:
+          best_ckpts[k].save(epoch, member_slice(params, k),
+                             metric=float(host[monitor_es.monitor][k]))
       stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
       if stopped.all():
         pending = None
@@ -345,6 +349,14 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
       bar.update(1)
   bar.close()
   tb.close()
+  if best_ckpts:
+    # Saves on improvement are rate-limited (checkpoint.min_interval_s): each member's final
+    # best weights are written now if that skipped them.
+    mon, best = jax.device_get((state.monitor, state.best_params))
+    for k, c in enumerate(best_ckpts):
+      best_epoch = int(mon.best_epoch[k])
+      if best_epoch >= 0 and c.latest_epoch() != best_epoch:
+        c.save(best_epoch, member_slice(best, k), metric=float(mon.best[k]), force=True)
   for c in ([ckpt] if ckpt is not None else []) + best_ckpts:
     c.wait()
     c.close()
