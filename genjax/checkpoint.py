@@ -151,7 +151,7 @@ class Checkpointer:
       and has finished writing (orbax's `ContinuousCheckpointingPolicy`, which multi-host
       runs decide on process 0), unless forced; 0: no time limit. A save costs tens of
       milliseconds, more than a small model's epoch: every epoch saved made the default
-      K-fold experiment 4.5x slower.
+      K-fold experiment take 28.8 s instead of 8.0 s.
     async_save: write in the background (orbax async checkpointing).
 
   Use as a context manager, or call `close()`: it waits for pending writes.

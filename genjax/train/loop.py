@@ -352,11 +352,11 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   if best_ckpts:
     # Saves on improvement are rate-limited (checkpoint.min_interval_s): each member's final
     # best weights are written now if that skipped them.
-    mon, best = jax.device_get((state.monitor, state.best_params))
+    mon, best_params = jax.device_get((state.monitor, state.best_params))
     for k, c in enumerate(best_ckpts):
       best_epoch = int(mon.best_epoch[k])
       if best_epoch >= 0 and c.latest_epoch() != best_epoch:
-        c.save(best_epoch, member_slice(best, k), metric=float(mon.best[k]), force=True)
+        c.save(best_epoch, member_slice(best_params, k), metric=float(mon.best[k]), force=True)
   for c in ([ckpt] if ckpt is not None else []) + best_ckpts:
     c.wait()
     c.close()
