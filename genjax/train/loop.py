@@ -333,7 +333,8 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
           best_ckpts[k].save(epoch, member_slice(params, k),
                              metric=float(host[monitor_es.monitor][k]))
       stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
-      if stopped.all():
+      if stopped.all():  # drop the speculative epoch, but never leave it running (exit, reuse)
+        jax.block_until_ready(pending)
         pending = None
       epoch += 1
       if ckpt is not None:
