@@ -26,25 +26,70 @@ uint32, bool, ...). Typed PRNG key arrays (`jax.random.key`) round-trip with
 orbax 0.12.8, but the portable form is `jax.random.key_data(key)` (uint32),
 rewrapped with `jax.random.wrap_key_data` after restore; prefer that.
 
+Verification: each step holds, next to the state (orbax item `state`), a JSON
+record (item `checksum`): every leaf's key path, dtype and shape, and a CRC-32
+over every leaf's dtype, shape and bytes (tree-flatten order, from a host
+copy). `restore` checks the target against the recorded structure (a mismatch
+is a `ConfigError`), reads the state and recomputes the CRC; a step that fails
+its checksum or that orbax/tensorstore cannot read (missing, truncated or
+garbled files) raises `CorruptCheckpointError`, one line. `restore_latest`
+then falls back to the next older kept step, printing one warning line per
+skipped step, and deletes the skipped steps once an older one has restored
+(when none does, it deletes nothing and raises `CorruptCheckpointError`).
+Errors that say nothing about the data (out of memory, permission denied, a
+device error) propagate unchanged. The CRC costs a host copy of the state and
+about 4 ms per 10 MB, only when a save is actually started. Steps written
+before verification existed (orbax item `default`) restore unverified.
+
 Multi-host: orbax coordinates processes itself; every process constructs the
-`Checkpointer` on the same directory and calls the same methods.
+`Checkpointer` on the same directory and calls the same methods. Leaves that
+span processes are not fully addressable; a state with such leaves is
+checked for structure and orbax read errors only, not by CRC.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import inspect
+import itertools
+import logging
 import math
 import os
+import re
+import sys
+import time
+import zlib
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as ocm
 
 from genjax.errors import ConfigError
 
 _MODES = ("min", "max")
+_STATE, _CHECKSUM, _LEGACY = "state", "checksum", "default"  # orbax item names
+_FORMAT = "genjax-crc32-v1"
+# Errors about the machine or the storage service, not the data: never "corrupt".
+# (Tensorstore errors are ValueErrors whose message starts with the status code.)
+_NOT_DATA_ERRORS = (MemoryError, PermissionError, jax.errors.JaxRuntimeError)
+_NOT_DATA_CODES = ("RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "UNAVAILABLE",
+                   "DEADLINE_EXCEEDED", "UNAUTHENTICATED")
+
+
+class CorruptCheckpointError(ConfigError):
+  """A checkpoint step that cannot be read or fails its checksum (one line).
+
+  `reason` is the short cause (e.g. "checksum mismatch") without the location.
+  """
+
+  def __init__(self, message: str, reason: str = ""):
+    super().__init__(message)
+    self.reason = reason
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -120,22 +165,151 @@ def _ranking_key(mode: str):
 
 
 def _abstract(leaf: Any) -> Any:
-  """A restore template leaf: shape, dtype and (for arrays) sharding."""
+  """A restore template leaf: shape, dtype and (for arrays) sharding.
+
+  Non-jax leaves (Python scalars, numpy arrays) get the dtype `jnp.asarray`
+  would give them, without a device copy.
+  """
   if isinstance(leaf, jax.ShapeDtypeStruct):
     return leaf
   if isinstance(leaf, jax.Array):
     return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=leaf.sharding)
-  arr = jnp.asarray(leaf)
-  return jax.ShapeDtypeStruct(arr.shape, arr.dtype)
+  arr = np.asarray(leaf)
+  return jax.ShapeDtypeStruct(arr.shape, jax.dtypes.canonicalize_dtype(arr.dtype))
 
 
 def _as_array(leaf: Any) -> Any:
   return leaf if isinstance(leaf, jax.Array) else jnp.asarray(leaf)
 
 
-def _one_line(err: Exception, limit: int = 400) -> str:
+def _one_line(err: Any, limit: int = 400) -> str:
   text = " ".join(str(err).split())
   return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _leaf_specs(tree: Any) -> list[list]:
+  """`[key path, dtype, shape]` per leaf, in tree-flatten order, as restored."""
+  flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return [[jax.tree_util.keystr(path), str(a.dtype), list(a.shape)]
+          for path, a in ((path, _abstract(x)) for path, x in flat)]
+
+
+def _crc32(tree: Any) -> int | None:
+  """CRC-32 over every leaf's dtype, shape and bytes (host copy, flatten order).
+
+  Leaves are taken in the dtype a restore yields (`_abstract`); typed PRNG
+  keys by their key data. None when a leaf is not fully addressable (it spans
+  processes): such a state is not hashed.
+  """
+  leaves = []
+  for x in jax.tree.leaves(tree):
+    if isinstance(x, jax.Array):
+      if not x.is_fully_addressable:
+        return None
+      if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        x = jax.random.key_data(x)
+    leaves.append(x)
+  crc = 0
+  for x in jax.device_get(leaves):
+    x = np.asarray(x)
+    x = np.ascontiguousarray(x, dtype=jax.dtypes.canonicalize_dtype(x.dtype))
+    crc = zlib.crc32(f"{x.dtype}{x.shape}".encode(), crc)
+    crc = zlib.crc32(x.reshape(-1).view(np.uint8), crc)
+  return crc
+
+
+def _record(state: Any) -> dict:
+  """The JSON checksum record saved next to `state`."""
+  return {"format": _FORMAT, "crc32": _crc32(state), "leaves": _leaf_specs(state)}
+
+
+def _spec_text(spec: list | None) -> str:
+  if spec is None:
+    return "nothing"
+  path, dtype, shape = spec
+  return f"{path or '<root>'} {dtype}{tuple(shape)}"
+
+
+def _first_difference(saved: list, wanted: list) -> str:
+  for i, (s, w) in enumerate(itertools.zip_longest(saved, wanted)):
+    if s != w:
+      return (f"leaf {i}: saved {_spec_text(s)}, target {_spec_text(w)}; "
+              f"{len(saved)} leaves saved, {len(wanted)} in the target")
+  return "same leaves"
+
+
+def _error_chain(err: BaseException) -> list[BaseException]:
+  chain = [err]
+  while True:
+    nxt = chain[-1].__cause__
+    if nxt is None and not chain[-1].__suppress_context__:
+      nxt = chain[-1].__context__
+    if nxt is None or nxt in chain:
+      return chain
+    chain.append(nxt)
+
+
+def _is_data_error(err: Exception) -> bool:
+  """False for errors about the machine or storage service rather than the data."""
+  return not any(isinstance(e, _NOT_DATA_ERRORS) or str(e).startswith(_NOT_DATA_CODES)
+                 for e in _error_chain(err))
+
+
+def _short_reason(err: Exception, limit: int = 160) -> str:
+  """The innermost cause of a read error, as one short line (no tensorstore spec
+  or OCDBT location: the caller names the step)."""
+  e = _error_chain(err)[-1]
+  text = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+  text = text.split(" [tensorstore_spec=")[0]
+  text = re.sub(r' in OCDBT database at [^"]*"[^"]*"', "", text)
+  return _one_line(text, limit) or type(e).__name__
+
+
+class _DropAll(logging.Filter):
+  def filter(self, record):
+    return False
+
+
+def _is_read_debris(unraisable) -> bool:
+  """An abandoned orbax read coroutine, or a tensorstore callback into its closed loop."""
+  return (inspect.iscoroutine(unraisable.object)
+          or (isinstance(unraisable.exc_value, RuntimeError)
+              and "Event loop is closed" in str(unraisable.exc_value)))
+
+
+def _settle(wait_s: float = 0.1) -> None:
+  """After a failed read: lets tensorstore's reads in flight finish, collects orbax's."""
+  time.sleep(wait_s)
+  gc.collect()
+
+
+@contextlib.contextmanager
+def _quiet_read_failures():
+  """Hides what a failed orbax read leaves behind, so the error stays one line.
+
+  When one array read fails, orbax abandons its other reads: their coroutines
+  and tasks print tracebacks when collected ("Exception ignored in: <coroutine
+  ...>", "Task exception was never retrieved", ~60 lines each), and tensorstore
+  reads still in flight call back into the closed event loop ("Event loop is
+  closed"). The block drops those; call `_settle()` in it after a failure.
+  """
+  previous = sys.unraisablehook
+  asyncio_log, drop = logging.getLogger("asyncio"), _DropAll()
+
+  def hook(unraisable):
+    if not _is_read_debris(unraisable):
+      previous(unraisable)
+
+  sys.unraisablehook = hook
+  asyncio_log.addFilter(drop)
+  try:
+    yield
+  except BaseException:
+    _settle()
+    raise
+  finally:
+    asyncio_log.removeFilter(drop)
+    sys.unraisablehook = previous
 
 
 class Checkpointer:
@@ -187,7 +361,10 @@ class Checkpointer:
         save_decision_policy=(ocm.ContinuousCheckpointingPolicy(
             minimum_interval_secs=min_interval_s) if self._throttled else None),
     )
-    self._manager = ocp.CheckpointManager(self._directory, options=options)
+    # Named items lock orbax into multi-item mode; left to infer it, orbax would take
+    # a directory of pre-checksum steps (item "default") for single-item mode.
+    self._manager = ocp.CheckpointManager(
+        self._directory, options=options, item_names=(_STATE, _CHECKSUM, _LEGACY))
     self._closed = False
 
   @property
@@ -211,14 +388,17 @@ class Checkpointer:
     latest = self._manager.latest_step()
     if latest is not None and epoch <= latest:
       return False
+    # Ask the time policy first: the checksum (a host copy) is only paid for a save.
+    if self._throttled and not force and not self._manager.should_save(int(epoch)):
+      return False
     metrics = None
     if metric is not None:
       value = float(metric)
       if math.isfinite(value):
         metrics = {"metric": value, "epoch": int(epoch)}
-    return bool(self._manager.save(
-        int(epoch), args=ocp.args.StandardSave(state), metrics=metrics,
-        force=force or not self._throttled))
+    args = ocp.args.Composite(**{_STATE: ocp.args.StandardSave(state),
+                                 _CHECKSUM: ocp.args.JsonSave(_record(state))})
+    return bool(self._manager.save(int(epoch), args=args, metrics=metrics, force=True))
 
   def latest_epoch(self) -> int | None:
     """The newest saved epoch (including one still being written), or None."""
@@ -234,12 +414,17 @@ class Checkpointer:
     return sorted(self._manager.all_steps())
 
   def restore(self, epoch: int, target: Any) -> Any:
-    """Restores `epoch` into the structure of `target`.
+    """Restores `epoch` into the structure of `target`, verified by its checksum.
 
     `target`: a pytree with the saved state's structure whose leaves are arrays
     or `jax.ShapeDtypeStruct`s (their shape, dtype and sharding are used).
-    Returns the same structure with jax array leaves. Raises ConfigError if
-    the epoch is missing or does not match `target`.
+    Returns the same structure with jax array leaves.
+
+    Raises:
+      ConfigError: the epoch is missing, or its key paths, dtypes or shapes
+        differ from `target`'s.
+      CorruptCheckpointError: the step cannot be read (missing, truncated or
+        garbled files) or its data fail the checksum.
     """
     self._check_open()
     self.wait()
@@ -249,24 +434,57 @@ class Checkpointer:
           f"no checkpoint for epoch {epoch} in {self._directory} (have "
           f"{self.all_epochs()}); pass one of those epochs.")
     abstract = jax.tree.map(_abstract, target)
-    try:
-      restored = self._manager.restore(
-          epoch, args=ocp.args.StandardRestore(abstract))
-    except ValueError as e:
-      raise ConfigError(
-          f"checkpoint {self._directory}/{epoch} does not match the restore "
-          f"target ({_one_line(e)}); restore with the model/optimizer config "
-          "the run was saved with.") from e
-    return jax.tree.map(_as_array, restored)
+    if self._is_legacy(epoch):
+      return self._restore_unverified(epoch, abstract)
+    record = self._read(epoch, _CHECKSUM, ocp.args.JsonRestore())
+    if not (isinstance(record, dict) and record.get("format") == _FORMAT
+            and isinstance(record.get("leaves"), list)):
+      raise self._corrupt(epoch, "malformed checksum record")
+    wanted = _leaf_specs(abstract)
+    if record["leaves"] != wanted:
+      raise self._mismatch(epoch, _first_difference(record["leaves"], wanted))
+    state = jax.tree.map(
+        _as_array, self._read(epoch, _STATE, ocp.args.StandardRestore(abstract)))
+    saved_crc = record.get("crc32")
+    if saved_crc is not None and _crc32(state) not in (None, saved_crc):
+      raise self._corrupt(epoch, "checksum mismatch")
+    return state
 
   def restore_latest(self, target: Any) -> tuple[int, Any] | None:
-    """Returns `(epoch, state)` for the latest complete checkpoint, or None."""
+    """Returns `(epoch, state)` for the newest kept epoch that restores, or None.
+
+    Tries kept epochs newest first. A corrupt one (`CorruptCheckpointError`)
+    is skipped with one line on stderr,
+    `genjax: warning: checkpoint <dir>/<epoch> is unreadable (<reason>); skipped,
+    resuming from epoch <older>` (`...; skipped` when none is older); once an
+    older epoch restores, the skipped step directories are deleted (so later
+    saves, which never go back, can reuse their epochs). Returns None when
+    there are no checkpoints. Raises `CorruptCheckpointError` (deleting
+    nothing) when every kept epoch is corrupt, and `ConfigError` when an
+    epoch does not match `target`.
+    """
     self._check_open()
     self.wait()
-    epoch = self._manager.latest_step()
-    if epoch is None:
+    epochs = sorted(self._manager.all_steps(), reverse=True)
+    skipped = []
+    for i, epoch in enumerate(epochs):
+      try:
+        state = self.restore(epoch, target)
+      except CorruptCheckpointError as e:
+        older = f", resuming from epoch {epochs[i + 1]}" if i + 1 < len(epochs) else ""
+        self._warn(f"checkpoint {self._directory}/{epoch} is unreadable "
+                   f"({e.reason}); skipped{older}")
+        skipped.append(epoch)
+        continue
+      for bad in skipped:
+        self._manager.delete(bad)
+      return epoch, state
+    if not epochs:
       return None
-    return epoch, self.restore(epoch, target)
+    raise CorruptCheckpointError(
+        f"no usable checkpoint in {self._directory}: kept epochs {sorted(epochs)} are "
+        "unreadable or fail their checksum; rerun with --overwrite to start from scratch",
+        reason="every kept epoch is corrupt")
 
   def wait(self) -> None:
     """Blocks until pending asynchronous saves are written; re-raises errors."""
@@ -278,6 +496,53 @@ class Checkpointer:
     if not self._closed:
       self._closed = True
       self._manager.close()
+
+  def _read(self, epoch: int, item: str, args: Any, *, legacy: bool = False) -> Any:
+    """Reads one orbax item of `epoch`; a read error -> CorruptCheckpointError.
+
+    `legacy`: a ValueError means a target mismatch (ConfigError), as orbax
+    raises for a step without a structure record.
+    """
+    with _quiet_read_failures():
+      try:
+        return self._manager.restore(epoch, args=ocp.args.Composite(**{item: args}))[item]
+      except Exception as e:  # pylint: disable=broad-except
+        if not _is_data_error(e):
+          raise
+        if legacy and isinstance(e, ValueError):
+          error = self._mismatch(epoch, _one_line(e))
+        else:
+          error = self._corrupt(epoch, _short_reason(e))
+      _settle()  # Only reached after a failure, once `e` (and orbax's frames) are gone.
+    raise error
+
+  def _is_legacy(self, epoch: int) -> bool:
+    """Whether `epoch` was written before checksums (orbax item `default`)."""
+    step = os.path.join(self._directory, str(epoch))
+    return (os.path.isdir(os.path.join(step, _LEGACY))
+            and not os.path.exists(os.path.join(step, _STATE)))
+
+  def _restore_unverified(self, epoch: int, abstract: Any) -> Any:
+    state = self._read(epoch, _LEGACY, ocp.args.StandardRestore(abstract), legacy=True)
+    return jax.tree.map(_as_array, state)
+
+  def _mismatch(self, epoch: int, detail: str) -> ConfigError:
+    return ConfigError(
+        f"checkpoint {self._directory}/{epoch} does not match the restore "
+        f"target ({detail}); restore with the model/optimizer config "
+        "the run was saved with.")
+
+  def _corrupt(self, epoch: int, reason: str) -> CorruptCheckpointError:
+    others = [e for e in self.all_epochs() if e != epoch]
+    return CorruptCheckpointError(
+        f"checkpoint {self._directory}/{epoch} is unreadable ({reason}); restore "
+        f"another kept epoch {others} or rerun with --overwrite to start from scratch",
+        reason=reason)
+
+  @staticmethod
+  def _warn(message: str) -> None:
+    if jax.process_index() == 0:
+      print(f"genjax: warning: {message}", file=sys.stderr, flush=True)
 
   def _check_open(self) -> None:
     if self._closed:

@@ -9,9 +9,11 @@ dataset's sizes.
 
 from __future__ import annotations
 
+import os
+
 import ml_collections
 
-from genjax import checkpoint, early_stopping, models, optim, penalties
+from genjax import checkpoint, early_stopping, models, optim, penalties, run_identity
 from genjax.data import augment, standardize, validation
 from genjax.errors import ConfigError
 from genjax.train import parallel
@@ -88,6 +90,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   penalties.validate_config(config.penalties)
   early_stopping.from_config(config.early_stopping)   # raises on bad settings
   checkpoint.validate_config(config.checkpoint)
+  run_identity.check_output_name("checkpoint.subdir", config.checkpoint.subdir)
+  data_dir = config.data.data_dir
+  if data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    raise ConfigError(f"data.data_dir='{data_dir}' is a file, not a directory; pass TFDS's data "
+                      "directory, or '' for the default (~/tensorflow_datasets or $TFDS_DATA_DIR)")
   parallel.validate_config(config.parallel)
 
 

@@ -27,7 +27,8 @@ from ml_collections import config_dict
 
 from genjax.errors import ConfigError
 
-KNOWN_MONITORS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy")
+# train_*_running: the running mean over an epoch's training batches (training mode).
+KNOWN_MONITORS = ("val_loss", "val_accuracy", "train_loss_running", "train_accuracy_running")
 MODES = ("auto", "min", "max")
 
 # Stop-reason codes: `state.stop_reason` holds the index into this tuple.
@@ -153,6 +154,10 @@ class EarlyStopping:
 
   def validate(self) -> None:
     """Raises ConfigError on a bad setting; normalizes numbers to Python types."""
+    if self.monitor in ("train_loss", "train_accuracy"):
+      raise ConfigError(
+          f"early_stopping.monitor={self.monitor!r} is now '{self.monitor}_running' (the "
+          "running mean over an epoch's training batches); set that name")
     if self.monitor not in KNOWN_MONITORS:
       raise ConfigError(
           f"early_stopping.monitor={self.monitor!r} is unknown; use one of "

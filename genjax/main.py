@@ -14,23 +14,26 @@ problem and the fix, and exits with status 2 before anything compiles.
 
 from __future__ import annotations
 
+import ast
+import difflib
+import errno
 import gc
 import os
+import re
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from genjax.errors import ConfigError
+from genjax.errors import ConfigError, Interrupted
 
 COMMANDS = ("train", "sweep")
 
 # The defaults' path, not the module: jax and flax are imported later, once run() has paused the GC.
 _DEFAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "defaults.py")
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", _DEFAULTS,
-    "Experiment config: a Python file with get_config() (optionally FILE.py:ARG). "
-    "Override any field with --config.a.b=value.", lock_config=True)
+_CONFIG_HELP = ("Experiment config: a Python file with get_config() (optionally FILE.py:ARG). "
+                "Override any field with --config.a.b=value.")
+_CONFIG = None  # the --config flag: defined by parse_flags once the file is loaded
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config.json, metrics, "
                                "checkpoints, results.json and plots.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a workdir run whose config differs "
@@ -42,6 +45,10 @@ _ZIP_POINTS = flags.DEFINE_string("zip_points", None, "sweep (internal): this pr
                                   "structural group of exactly these points 'k=v,k=v;k=v' "
                                   "('' = one point, the config itself).")
 _JOBS = flags.DEFINE_integer("parallel_jobs", 1, "sweep: structural groups run at once.")
+_RESOLVED = flags.DEFINE_string("resolved_config", None, "sweep (internal): a group process's "
+                                "config, resolved by the sweep that started it (replaces the "
+                                "--config file's values; the file is still imported for its code).")
+SWEEP_FLAGS = ("sweep", "zip", "zip_points", "parallel_jobs", "resolved_config")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-host: HOST:PORT of "
                                    "process 0, which serves jax.distributed's coordinator.")
@@ -61,42 +68,235 @@ def fail(message: str) -> None:
   sys.exit(2)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-  """absl parsing where every bad flag or config file is one line and exit 2."""
+_CONFIG_ARG = re.compile(r"^-{1,2}config(=|$)")
+_OVERRIDE_ARG = re.compile(r"^-{1,2}(?:no)?config\.([^=]+)")
+
+
+def split_config_arg(argv: list[str]) -> tuple[str | None, list[str]]:
+  """(the --config value or None, argv without it): `--config=FILE` and `--config FILE`."""
+  spec, rest, i = None, list(argv[:1]), 1
+  while i < len(argv):
+    arg = argv[i]
+    if arg == "--":  # absl: what follows is positional
+      rest += argv[i:]
+      break
+    m = _CONFIG_ARG.match(arg)
+    if not m:
+      rest.append(arg)
+    elif m.group(1):
+      spec = arg.split("=", 1)[1]
+    elif i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+      spec, i = argv[i + 1], i + 1
+    else:
+      raise ConfigError("--config needs a value; pass --config=FILE.py[:ARG], e.g. "
+                        "--config=experiments/mnist1d_mlp.py")
+    i += 1
+  return spec, rest
+
+
+def config_spec() -> str:
+  """The loaded --config value ('FILE.py[:ARG]'; genjax/defaults.py when none was given)."""
+  from genjax import config_file
+  return config_file.loaded_spec() or _DEFAULTS
+
+
+def config_args(argv: list[str]) -> list[str]:
+  """--config=SPEC and the --config.a.b=v overrides of `argv`, for a sweep's group processes."""
+  spec, rest = split_config_arg(argv)
+  args = [f"--config={spec}"] if spec is not None else []
+  for i, arg in enumerate(rest):
+    if _OVERRIDE_ARG.match(arg):
+      args.append(arg)
+      if "=" not in arg and not arg.startswith(("-no", "--no")) and i + 1 < len(rest):
+        args.append(rest[i + 1])  # --config.a.b VALUE
+  return args
+
+
+def _overrides(argv: list[str]) -> list[tuple[str, str]]:
+  """(path, argument as given) of every --config.PATH override before a '--'."""
+  found = []
+  for arg in argv[1:]:
+    if arg == "--":
+      break
+    m = _OVERRIDE_ARG.match(arg)
+    if m:
+      found.append((m.group(1), arg))
+  return found
+
+
+def _check_override_key(config, path: str, text: str) -> None:
+  """ConfigError naming `text` when `path` is not a field of `config`."""
+  import ml_collections
+  from ml_collections.config_flags import config_path
+  node, parts = config, path.split(".")
+  for i, part in enumerate(parts):
+    where = ".".join(["config", *parts[:i]])
+    if not isinstance(node, ml_collections.ConfigDict):
+      try:  # indexing syntax config_path understands, e.g. a.b[0]
+        config_path.get_type(path, config)
+        return
+      except Exception:  # pylint: disable=broad-except
+        raise ConfigError(f"bad config override {text}: {where} is a {type(node).__name__}, "
+                          f"not a sub-config, so it has no field '{part}'; check the key "
+                          "against genjax/defaults.py") from None
+    if part not in node:
+      close = difflib.get_close_matches(part, [str(k) for k in node.keys()], n=1)
+      hint = f" (Did you mean '{close[0]}'?)" if close else ""
+      raise ConfigError(f"bad config override {text}: {where} has no key '{part}'{hint}; "
+                        "check the key against genjax/defaults.py")
+    node = node[part]
+
+
+def _example(path: str, old) -> str:
+  if isinstance(old, bool):
+    return f"--config.{path}={str(not old).lower()}"
+  if isinstance(old, tuple):
+    return f"--config.{path}='{old!r}'"
+  if isinstance(old, str):
+    return f"--config.{path}={old or 'NAME'}"
+  if isinstance(old, (int, float)):
+    return f"--config.{path}={old!r}"
+  return f"--config.{path}=VALUE"
+
+
+def _article(word: str) -> str:
+  return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
+def _tuple_mismatch(old, new) -> str | None:
+  """Why tuple `new` cannot replace `old`, whose elements are all numbers or all strings."""
+  if not isinstance(old, tuple) or not isinstance(new, tuple) or not old:
+    return None
+  number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+  for check, what in ((number, "numbers"), (lambda v: isinstance(v, str), "strings")):
+    if all(check(v) for v in old):
+      bad = [v for v in new if not check(v)]
+      return f"{bad[0]!r} is not one of the {what} it holds" if bad else None
+  return None
+
+
+def _guard_override(flag, config) -> None:
+  """Makes a bad value for override flag `flag` a one-line ConfigError naming it."""
+  from ml_collections.config_flags import config_path
+  parse, path = flag.parse, flag.name.split(".", 1)[1]
+
+  def guarded(argument):
+    try:
+      old = config_path.get_value(path, config)
+    except Exception:  # pylint: disable=broad-except
+      old = None
+    shown = argument if isinstance(argument, str) else repr(argument)
+    kind = type(old).__name__ if old is not None else "value"
+    fix = (f"config.{path} holds {_article(kind)} ({old!r}): give {_article(kind)}, e.g. "
+           f"{_example(path, old)}")
+    try:
+      parse(argument)
+    except (flags.Error, KeyError, AttributeError, TypeError, ValueError, OverflowError) as e:
+      reason = (": ".join(str(a) for a in e.args) if len(e.args) > 1 else str(e))
+      prefix = f"flag --{flag.name}={argument}: "
+      reason = reason[len(prefix):] if reason.startswith(prefix) else reason
+      reason = " ".join(reason.replace("\\n", " ").split()).rstrip(".")
+      if reason.startswith("("):  # a ValueError('text', value) shown as a tuple
+        import ast
+        try:
+          reason = ": ".join(str(a) for a in ast.literal_eval(reason))
+        except (ValueError, SyntaxError, TypeError):
+          pass
+      raise ConfigError(f"bad config override --config.{path}={shown}: {reason}; {fix}"
+                        ) from None
+    try:
+      new = config_path.get_value(path, config)
+    except Exception:  # pylint: disable=broad-except
+      return
+    reason = _tuple_mismatch(old, new)
+    if reason:  # ml_collections checks a tuple's type, not its elements': ('abc',) for (100, 100)
+      raise ConfigError(f"bad config override --config.{path}={shown}: {reason}; {fix}")
+  flag.parse = guarded
+
+
+def _define_config(config, spec: str, argv: list[str]) -> None:
+  """--config as an inline ConfigDict flag, so --config.a.b=v overrides it."""
+  global _CONFIG
+  for name in [n for n in flags.FLAGS if n == "config" or n.startswith("config.")]:
+    delattr(flags.FLAGS, name)  # a second parse_flags in one process
+  overrides = _overrides(argv)
+  for path, text in overrides:
+    _check_override_key(config, path, text)
   try:
+    _CONFIG = config_flags.DEFINE_config_dict("config", config, _CONFIG_HELP,
+                                              lock_config=True, sys_argv=argv)
+  except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
+    reason = " ".join(str(e).replace("\\n", " ").replace("\\", "").replace("'", "").split())
+    raise ConfigError(f"bad config override {' '.join(t for _, t in overrides)}: {reason}; "
+                      "check it against genjax/defaults.py") from None
+  flags.FLAGS["config"].default_as_str = repr(spec)
+  for name in [n for n in flags.FLAGS if n.startswith("config.")]:
+    _guard_override(flags.FLAGS[name], config)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl parsing where every bad flag, config file or override is one line and exit 2.
+
+  The config file is loaded here, once (`genjax.config_file`), then defined as
+  the inline ConfigDict flag --config, so that --config.a.b=v overrides apply.
+  """
+  from genjax import config_file
+  try:
+    argv = [*argv[:1], *flags.FLAGS.read_flags_from_files(argv[1:], force_gnu=False)]
+    spec, argv = split_config_arg(argv)
+    config, _ = config_file.load(_DEFAULTS if spec is None else spec)
+    _define_config(config, _DEFAULTS if spec is None else spec, argv)
     return flags.FLAGS(argv)
+  except ConfigError as e:
+    fail(str(e))
   except flags.Error as e:
-    text = str(e)
-    if "Traceback" in text:  # a config file's get_config raised: keep its own message
-      text = f"{text.split(':', 1)[0]}: {text.strip().splitlines()[-1].strip()}"
-    fail(" ".join(text.split()) + " (see genjax --helpfull)")
+    fail(" ".join(str(e).split()) + " (see genjax --helpfull)")
   except (KeyError, AttributeError, TypeError, ValueError) as e:
     reason = " ".join(str(e).replace("\\n", " ").replace("\\", "").replace("'", "").split())
-    overrides = [a for a in argv[1:] if a.startswith("--config.")]
+    overrides = [a for a in argv[1:] if _OVERRIDE_ARG.match(a)]
     fail(f"bad config override {' '.join(overrides)}: unknown key or wrong type ({reason}); "
          "check it against genjax/defaults.py")
 
 
 def load_config():
-  """The parsed --config with its overrides; config files load lazily, here."""
+  """The parsed --config with its overrides (parse_flags loaded and checked it)."""
+  if _CONFIG is None:
+    fail("no config was loaded; run genjax through genjax.main.run() (the genjax command)")
+  config = _CONFIG.value
+  if _RESOLVED.value is not None:
+    config = resolved_config(_RESOLVED.value)
+  from genjax import defaults
+  missing = [k for k in defaults.get_config() if k not in config]
+  if missing:
+    fail(f"--config={config_spec()}: get_config() returned a config without "
+         f"{', '.join('config.' + k for k in missing)}; build it from "
+         "genjax.defaults.get_config() and change what you need")
+  return config
+
+
+def resolved_config(path: str):
+  """The config a sweep wrote for one of its group processes (`repr` of `to_dict()`)."""
+  import ml_collections
   try:
-    config = _CONFIG.value
-    config.keys()  # a file that failed to load raises here
-    return config
-  except OSError as e:
-    reason = str(e).strip().splitlines()[-1].strip()
-    fail(f"cannot load --config={flags.FLAGS['config'].serialize().split('=', 1)[-1]}: {reason}; "
-         "pass an existing file, e.g. --config=experiments/mnist1d_mlp.py")
-  except (KeyError, AttributeError, TypeError, ValueError) as e:
-    fail(f"bad --config: {' '.join(str(e).split())}; check the key against genjax/defaults.py")
+    with open(path) as f:
+      return ml_collections.ConfigDict(ast.literal_eval(f.read()))
+  except (OSError, ValueError, SyntaxError) as e:
+    fail(f"--resolved_config={path} cannot be read ({' '.join(str(e).split())}); it is written "
+         "by genjax sweep for its group processes: rerun the sweep")
 
 
 def main(argv: list[str]) -> None:
   if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.ERROR)  # orbax/tfds chatter off unless -v is given
+    # orbax/tfds chatter off unless -v is given; genjax reports its own errors in one line.
+    logging.set_verbosity(logging.FATAL)
   command = argv[1] if len(argv) > 1 else "train"
   if command not in COMMANDS or len(argv) > 2:
     fail(f"unknown command {' '.join(argv[1:])!r}; usage: genjax train --config=FILE.py --workdir=DIR")
+  if command == "train":
+    given = [f"--{n}" for n in SWEEP_FLAGS if flags.FLAGS[n].present]
+    if given:
+      fail(f"{', '.join(given)} given to genjax train, which trains one config; run "
+           "genjax sweep to sweep")
   config = load_config()
   if not _WORKDIR.value:
     fail("--workdir is required; e.g. --workdir=runs/my_experiment")
@@ -110,50 +310,119 @@ def main(argv: list[str]) -> None:
                              timeout_s=_DISTRIBUTED_TIMEOUT.value)
   except ConfigError as e:
     fail(str(e))
-  from genjax import holdout, kfold, runtime  # Heavy imports after the flags are known good.
+  try:
+    run_command(command, config, argv)
+  except ConfigError as e:
+    stop(2, f"error: {e}")
+  except Interrupted as e:
+    stop(130, f"interrupted at epoch {e.epoch}; rerun the same command to resume")
+  except KeyboardInterrupt:
+    stop(130, "interrupted before training started; nothing was trained, rerun the same "
+         "command to start")
+  except Exception as e:  # pylint: disable=broad-except
+    fault = environment_fault(e)
+    if fault is None:
+      raise
+    stop(2, f"error: cannot write in --workdir={_WORKDIR.value}: {fault}; fix that (free "
+         "space, permissions), then rerun the same command to resume")
+
+
+def run_command(command: str, config, argv) -> None:
+  from genjax import distributed, holdout, kfold, runtime  # Heavy imports: the flags are good.
   import tensorflow_datasets as tfds
   tfds.display_progress_bar(False)
   runtime.enable_compilation_cache(_CACHE.value)
-  try:
-    if command == "sweep":
-      return run_sweep(config, argv)
-    driver = holdout if config.cv.method == "none" else kfold
-    results = driver.run(config, os.path.abspath(_WORKDIR.value),
+  if command == "sweep":
+    return run_sweep(config, argv)
+  driver = holdout if config.cv.method == "none" else kfold
+  results = driver.run(config, os.path.abspath(_WORKDIR.value),
                        overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
-  except ConfigError as e:
-    fail(str(e))
   if not distributed.is_primary():
     return
   from genjax import report
   print(report.results_table(results))
-  print(f"selected epoch {results['selected_epoch']} ({results['stop_reason']}), "
-        f"{results['epochs_run']} epochs, {results['wall_time_s']:.1f} s; "
-        f"outputs in {_WORKDIR.value}")
+  if "selected_epoch_median" in results:
+    selected = f"median selected epoch {results['selected_epoch_median']:g} over folds"
+  else:
+    selected = f"selected epoch {results['selected_epoch']}"
+  print(f"{selected} ({results['stop_reason']}), {results['epochs_run']} epochs, "
+        f"{results['wall_time_s']:.1f} s; outputs in {_WORKDIR.value}")
+
+
+def stop(status: int, message: str) -> None:
+  """One line on stderr, then exit `status` at once (2: bad input or a fault of the machine,
+  130: Ctrl-C). Background threads (orbax's writers, asyncio loops) that fail as the process
+  ends would print tracebacks on a normal interpreter exit: stderr is closed first."""
+  sys.stdout.flush()
+  print(f"genjax: {message}", file=sys.stderr, flush=True)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  os._exit(status)
+
+
+_FAULTS = ("No space left on device", "Disk quota exceeded", "Read-only file system",
+           "Permission denied", "Input/output error")
+
+
+def environment_fault(error: BaseException) -> str | None:
+  """A short reason when `error` (or what caused it) is a fault of the machine, else None."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno in (
+        errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO):
+      where = f" ({error.filename})" if error.filename else ""
+      return f"{error.strerror}{where}"
+    text = str(error)
+    for phrase in _FAULTS:
+      if phrase in text:
+        return phrase
+    error = error.__cause__ or error.__context__
+  return None
+
+
+def parse_zip_points(text: str) -> list[dict]:
+  """--zip_points 'k=v,k=v;k=v' -> [{k: v, ...}, ...] ('' = [{}]); ConfigError if malformed."""
+  from genjax import sweep
+  if not text:
+    return [{}]
+  fix = "write 'KEY=VALUE,KEY=VALUE;KEY=VALUE' (genjax sweep passes it to its group processes)"
+  points = []
+  for point in text.split(";"):
+    if not point.strip():
+      raise ConfigError(f"--zip_points={text!r} has an empty point; {fix}")
+    values = {}
+    for kv in point.split(","):
+      key, eq, value = kv.partition("=")
+      key = key.strip()
+      if not eq or not key or not value.strip():
+        raise ConfigError(f"--zip_points={text!r}: {kv.strip()!r} is not KEY=VALUE; {fix}")
+      if key in values:
+        raise ConfigError(f"--zip_points={text!r} sets {key} twice in one point; {fix}")
+      parsed = sweep.parse_values(value, key)
+      if len(parsed) != 1:
+        raise ConfigError(f"--zip_points={text!r}: {kv.strip()!r} needs one value; {fix}")
+      values[key] = parsed[0]
+    points.append(values)
+  return points
 
 
 def sweep_points(argv) -> list[dict]:
   """Points from --zip_points, --sweep/--zip flags, or the config file's get_sweep()."""
   from genjax import sweep
   if _ZIP_POINTS.value is not None:  # a group process: never expand get_sweep() again
-    if not _ZIP_POINTS.value:
-      return [{}]
-    return [dict((kv.split("=", 1)[0], sweep.parse_values(kv.split("=", 1)[1], kv)[0])
-                 for kv in point.split(",")) for point in _ZIP_POINTS.value.split(";")]
+    return parse_zip_points(_ZIP_POINTS.value)
   if _SWEEP.value or _ZIP.value:
     return sweep.grid(_SWEEP.value, _ZIP.value)
-  path = flags.FLAGS["config"].serialize().split("=", 1)[-1]
-  return sweep.config_sweep(path) or []
+  return sweep.config_sweep(config_spec()) or []
 
 
 def run_sweep(config, argv) -> None:
-  from genjax import sweep
-  base_args = [a for a in sys.argv[1:] if a.startswith("--config")]
-  try:
-    rows = sweep.run(config, os.path.abspath(_WORKDIR.value), sweep_points(argv),
-                     base_args=base_args, parallel_jobs=_JOBS.value,
-                     overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
-  except ConfigError as e:
-    fail(str(e))
+  from genjax import config_file, sweep
+  spec = config_file.loaded_spec()
+  rows = sweep.run(config, os.path.abspath(_WORKDIR.value), sweep_points(argv),
+                   config_file=spec, parallel_jobs=_JOBS.value,
+                   overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
   from genjax import distributed
   if not distributed.is_primary():
     return

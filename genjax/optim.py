@@ -19,6 +19,7 @@ value per member under `jax.vmap`, without recompiling per value.
 """
 
 import inspect
+import math
 import re
 
 import jax.numpy as jnp
@@ -72,6 +73,12 @@ def _fields(opt_cfg) -> dict:
 def validate_config(opt_cfg, num_epochs: int | None = None) -> None:
   """Raises ConfigError (one line: what, and the fix) on the first bad value."""
   c = _fields(opt_cfg)
+  for name in ("learning_rate", "weight_decay", "momentum", "b1", "b2", "eps",
+               "warmup_epochs", "final_lr_fraction", "grad_clip_norm"):
+    value = c[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+      raise ConfigError(f"optimizer {name}={value!r} must be a finite number; e.g. "
+                        f"--config.optimizer.{name}={default_config()[name]}")
   checks = [
       (c["name"] in NAMES, f"optimizer name {c['name']!r} is unknown; use one "
        f"of: {', '.join(NAMES)}"),

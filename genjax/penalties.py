@@ -22,6 +22,7 @@ math in its docstring, decorated with `@register("name", extra_field=default)`.
 """
 
 import dataclasses
+import math
 import re
 from typing import Any, Callable, NamedTuple
 
@@ -64,16 +65,39 @@ def register(name: str, *, kind: str = "loss", **fields):
   A "pre_lr" / "post_update" penalty is
   `fn(strength, learning_rate, mask, **fields) -> optax.GradientTransformation`
   where `strength` and `learning_rate` are schedules (step -> value).
+
+  Registering a name again from the same function — a new function object with
+  the same source file and qualified name, as when the module defining it is
+  executed a second time — replaces the entry. A different function under a
+  taken name, or the very same function object registered twice, raises.
   """
+  import os
+
   if kind not in KINDS:
     raise ValueError(f"penalty kind {kind!r} is not one of {KINDS}")
   clash = set(fields) & set(COMMON_FIELDS)
   if clash:
     raise ValueError(f"penalty fields {sorted(clash)} are common fields")
 
+  def origin(fn):
+    """(absolute source file, qualified name) of `fn`, or None when either is unknown."""
+    fn = getattr(fn, "__wrapped__", fn)
+    code = getattr(fn, "__code__", None)
+    filename = getattr(code, "co_filename", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if not filename or not qualname or filename.startswith("<"):
+      return None
+    return os.path.realpath(filename), qualname
+
   def decorator(fn):
     if name in _REGISTRY:
-      raise ValueError(f"penalty {name!r} is already registered")
+      old = _REGISTRY[name].fn
+      same = origin(fn)
+      if fn is old or same is None or same != origin(old):
+        raise ValueError(f"penalty {name!r} is already registered (by "
+                         f"{getattr(old, '__qualname__', '?')} in "
+                         f"{getattr(old, '__module__', '?')}); "
+                         "register yours under another name")
     _REGISTRY[name] = Penalty(name, fn, kind, dict(fields))
     return fn
   return decorator
@@ -169,9 +193,15 @@ def validate_config(penalties_cfg, params=None) -> None:
     if unknown:
       raise ConfigError(f"penalties.{name} has unknown field(s) {unknown}; "
                         f"valid: {sorted({**COMMON_FIELDS, **p.fields})}")
-    if not f["strength"] >= 0:
-      raise ConfigError(f"penalties.{name}.strength={f['strength']} must be "
-                        ">= 0 (0 turns the penalty off)")
+    if (isinstance(f["strength"], bool) or not isinstance(f["strength"], (int, float))
+        or not math.isfinite(f["strength"]) or f["strength"] < 0):
+      raise ConfigError(f"penalties.{name}.strength={f['strength']!r} must be a finite "
+                        "number >= 0 (0 turns the penalty off)")
+    try:   # the regex is checked even while the penalty is off (a sweep may turn it on)
+      re.compile(f["mask"])
+    except (re.error, TypeError) as e:
+      raise ConfigError(f"penalties.{name}.mask={f['mask']!r} is not a valid regular "
+                        f"expression ({e}); fix the regex, e.g. 'dense' or '' (kernels)") from None
     if f["schedule"] not in SCHEDULES:
       raise ConfigError(f"penalties.{name}.schedule={f['schedule']!r} is "
                         f"unknown; use one of: {', '.join(SCHEDULES)}")

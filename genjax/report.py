@@ -11,8 +11,10 @@ the writers here are no-ops on the other processes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import math
 import os
 from typing import Iterable
 
@@ -38,8 +40,11 @@ def _pyplot():
 
 
 def _jsonable(x):
+  """Plain Python for json; a non-finite float becomes None (strict JSON has no NaN)."""
   if hasattr(x, "item"):
-    return x.item()
+    x = x.item()
+  if isinstance(x, float) and not math.isfinite(x):
+    return None
   if isinstance(x, dict):
     return {k: _jsonable(v) for k, v in x.items()}
   if isinstance(x, (list, tuple)):
@@ -47,34 +52,50 @@ def _jsonable(x):
   return x
 
 
+@contextlib.contextmanager
+def _atomic(path: str):
+  """A file written to `path.tmp` and renamed onto `path` when complete; on any error (a full
+  disk) the temporary file is removed and `path` keeps its old content."""
+  tmp = path + ".tmp"
+  try:
+    with open(tmp, "w") as f:
+      yield f
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
 @primary_only
 def write_json(path: str, obj) -> None:
   """Writes atomically (temp file + rename), so a kill never leaves half a file."""
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(_jsonable(obj), f, indent=2, sort_keys=True)
+  with _atomic(path) as f:
+    json.dump(_jsonable(obj), f, indent=2, sort_keys=True, allow_nan=False)
     f.write("\n")
-  os.replace(tmp, path)
 
 
 @primary_only
 def write_metrics(path: str, rows: Iterable[dict]) -> None:
   """Rewrites metrics.jsonl with `rows` (one JSON object per line), atomically."""
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
+  with _atomic(path) as f:
     for row in rows:
-      f.write(json.dumps(_jsonable(row), sort_keys=True) + "\n")
-  os.replace(tmp, path)
+      f.write(json_line(row))
+
+
+def json_line(row: dict) -> str:
+  """One metrics.jsonl line: strict JSON (null for a non-finite value), keys sorted."""
+  return json.dumps(_jsonable(row), sort_keys=True, allow_nan=False) + "\n"
 
 
 def read_metrics(path: str) -> list[dict]:
+  """metrics.jsonl's rows; null (a non-finite value when written) reads back as NaN."""
   if not os.path.exists(path):
     return []
   rows = []
   with open(path) as f:
     for line in f:
       try:
-        rows.append(json.loads(line))
+        rows.append({k: float("nan") if v is None else v for k, v in json.loads(line).items()})
       except json.JSONDecodeError:  # a line cut short by a kill: the epoch reruns on resume
         break
   return rows
@@ -88,7 +109,7 @@ def plot_learning_curves(path: str, rows: list[dict], *, best_epoch: int | None 
   epochs = [r["epoch"] for r in rows]
   fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
   for ax, metric in zip(axes, ("loss", "accuracy")):
-    ax.plot(epochs, [r[f"train_{metric}"] for r in rows], label="train")
+    ax.plot(epochs, [r[f"train_{metric}_running"] for r in rows], label="train (running mean)")
     ax.plot(epochs, [r[f"val_{metric}"] for r in rows], label="validation")
     if best_epoch is not None:
       ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"selected (epoch {best_epoch})")
@@ -135,9 +156,9 @@ def plot_fold_curves(path: str, rows: list[dict], *, title: str = "") -> None:
       fr = [r for r in rows if r["fold"] == k]
       c = colors[i % len(colors)]
       ax.plot([r["epoch"] for r in fr], [r[f"val_{metric}"] for r in fr], color=c, label=f"fold {k}")
-      ax.plot([r["epoch"] for r in fr], [r[f"train_{metric}"] for r in fr], color=c, ls="--", lw=0.8)
+      ax.plot([r["epoch"] for r in fr], [r[f"train_{metric}_running"] for r in fr], color=c, ls="--", lw=0.8)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{metric} (solid: validation, dashed: train)")
+    ax.set_ylabel(f"{metric} (solid: validation, dashed: train running mean)")
     ax.grid(alpha=0.3)
   axes[1].legend(fontsize="small", ncol=2)
   if title:

@@ -57,10 +57,19 @@ def parse_values(text: str, key: str) -> list:
     except ValueError:
       raise ConfigError(f"--sweep {key}: cannot read '{text}'; e.g. logspace(-5,-2,4)") from None
     fn = m.group(1)
+    if not all(np.isfinite(a) for a in args):
+      raise ConfigError(f"--sweep {key}: {fn} takes finite numbers, got '{text}'")
     if fn == "range":
-      return [int(v) for v in range(*[int(a) for a in args])]
-    if len(args) != 3 or args[2] < 1:
-      raise ConfigError(f"--sweep {key}: {fn} takes (start, stop, count), got '{text}'")
+      if not 1 <= len(args) <= 3 or not all(a.is_integer() for a in args):
+        raise ConfigError(f"--sweep {key}: range takes 1 to 3 integers (start, stop[, step]), "
+                          f"got '{text}'; e.g. range(0,4)")
+      if len(args) == 3 and args[2] == 0:
+        raise ConfigError(f"--sweep {key}: range step must not be 0, got '{text}'; "
+                          "e.g. range(1,5,1)")
+      return list(range(*[int(a) for a in args]))
+    if len(args) != 3 or args[2] < 1 or not args[2].is_integer():
+      raise ConfigError(f"--sweep {key}: {fn} takes (start, stop, count) with a whole count "
+                        f">= 1, got '{text}'; e.g. {fn}(-5,-2,4)")
     values = np.linspace(args[0], args[1], int(args[2]))
     return [float(v) for v in (10.0 ** values if fn == "logspace" else values)]
   try:  # Python literals, tuples included: "0,1e-4" or "(32,),(64,64)"
@@ -119,15 +128,37 @@ def grid(product: list[str], zipped: list[str] = ()) -> list[dict]:
 
 
 def config_sweep(config_path: str) -> list[dict] | None:
-  """The points of `get_sweep([arg])` in a config file, or None when it has none."""
-  path, _, arg = config_path.partition(":")
-  spec = importlib.util.spec_from_file_location("genjax_sweep_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  """The points of `get_sweep([arg])` in config file `config_path` ('FILE.py[:ARG]'),
+  or None when it has none.
+
+  The file is the module `genjax.config_file` already executed for --config (never
+  executed twice); a get_sweep that raises, or returns anything but a list of
+  {key: value} points, is a one-line ConfigError.
+  """
+  from genjax import config_file
+  module = config_file.module_for(config_path)
   if not hasattr(module, "get_sweep"):
     return None
-  points = module.get_sweep(arg) if arg else module.get_sweep()
-  return [dict(p) for p in points]
+  _, arg = config_file.split_spec(config_path)
+  points = config_file.optional_call(module, "get_sweep", arg)
+  label = os.path.basename(module.__file__)
+  example = "return [{'model.dropout': 0.0}, {'model.dropout': 0.2}]"
+  if not isinstance(points, (list, tuple)):
+    raise ConfigError(f"{label}: get_sweep() returned {type(points).__name__}, not a list of "
+                      f"{{key: value}} points; {example}")
+  result = []
+  for i, point in enumerate(points):
+    if hasattr(point, "to_dict"):  # an ml_collections.ConfigDict
+      point = point.to_dict()
+    if not isinstance(point, dict):
+      raise ConfigError(f"{label}: get_sweep() point {i} is a {type(point).__name__} "
+                        f"({point!r}), not a {{key: value}} dict; {example}")
+    bad = [k for k in point if not isinstance(k, str) or not k]
+    if bad:
+      raise ConfigError(f"{label}: get_sweep() point {i} has key {bad[0]!r}, not a config key "
+                        f"such as 'model.dropout'; {example}")
+    result.append(dict(point))
+  return result
 
 
 def is_numeric(key: str) -> bool:
@@ -214,13 +245,22 @@ def point_name(point: dict) -> str:
                   for k, v in point.items()) or "base"
 
 
-def run(config, workdir: str, points: list[dict], *, base_args: list[str],
+def run(config, workdir: str, points: list[dict], *, config_file: str | None = None,
         parallel_jobs: int = 1, overwrite: bool = False, progress: bool = True) -> list[dict]:
-  """Runs every point; writes the sweep tables and plots into `workdir`. Returns the rows."""
+  """Runs every point; writes the sweep tables and plots into `workdir`. Returns the rows.
+
+  Every point and every structural group is checked before anything compiles. Structural
+  groups run as `genjax sweep` processes, each given this `config` resolved (never the file's
+  values again); `config_file` (the `--config` file, if any) is only imported by them, so
+  that penalties or models it registers exist there too.
+  """
   from genjax import sweep_run  # The training side (heavy imports).
 
   if not points:
     raise ConfigError("the sweep has no points; pass --sweep=KEY=VALUES or define get_sweep()")
+  if isinstance(parallel_jobs, bool) or not isinstance(parallel_jobs, int) or parallel_jobs < 1:
+    raise ConfigError(f"--parallel_jobs={parallel_jobs!r} must be an integer >= 1 (structural "
+                      "groups run at once), e.g. --parallel_jobs=2")
   for p in points:
     apply_point(config, p)        # every key and type checked before anything runs
   groups = split(points)
@@ -230,50 +270,89 @@ def run(config, workdir: str, points: list[dict], *, base_args: list[str],
                       "job per structural value, or sweep only numeric keys")
   if len(groups) == 1:
     structural, numeric = groups[0]
-    rows = sweep_run.run_group(apply_point(config, structural), workdir, numeric,
-                               structural=structural, overwrite=overwrite, progress=progress)
-  else:
-    rows = _run_processes(groups, workdir, base_args, parallel_jobs, overwrite)
-  sweep_run.write_outputs(workdir, rows)
+    return sweep_run.run_group(apply_point(config, structural), workdir, numeric,
+                               structural=structural, overwrite=overwrite, progress=progress,
+                               points=points)
+  for i, (structural, numeric) in enumerate(groups):   # every group checked before any runs
+    sweep_run.plan_group(apply_point(config, structural), _group_dir(workdir, i), numeric)
+  outputs = sweep_run.OUTPUTS + tuple(
+      name for i in range(len(groups)) for name in (f"group{i:02d}", f"group{i:02d}.log",
+                                                     f"group{i:02d}.config"))
+  from genjax.train import loop
+  with loop.claim_workdir(workdir, config, kind="sweep", points=points, outputs=outputs,
+                          overwrite=overwrite) as claim:
+    done = loop.completed(claim, "sweep.json")
+    if done is not None:
+      return done["rows"]
+    t_start = time.time()
+    rows = _run_processes(config, groups, workdir, config_file, parallel_jobs)
+    sweep_run.write_outputs(workdir, rows)
+    from genjax import report
+    report.write_json(os.path.join(workdir, "sweep.json"),
+                      {"rows": rows, "wall_time_s": time.time() - t_start,
+                       "groups": len(groups)})
   return rows
 
 
-def _run_processes(groups, workdir, base_args, parallel_jobs, overwrite) -> list[dict]:
+def _group_dir(workdir: str, i: int) -> str:
+  return os.path.join(workdir, f"group{i:02d}")
+
+
+def _zip_points(numeric: list[dict]) -> str:
+  """--zip_points for a group process: 'k=v,k=v;k=v,...' ('' = the config as its one point)."""
+  keys = sorted(numeric[0]) if numeric and numeric[0] else []
+  return ";".join(",".join(f"{k}={p[k]!r}" for k in keys) for p in numeric) if keys else ""
+
+
+def _last_error(log_path: str) -> str:
+  try:
+    with open(log_path) as f:
+      lines = [line.strip() for line in f if line.strip()]
+  except OSError:
+    return ""
+  errors = [line for line in lines if line.startswith("genjax: error:")]
+  return (errors or lines or [""])[-1].removeprefix("genjax: error: ")
+
+
+def _run_processes(config, groups, workdir, config_file, parallel_jobs) -> list[dict]:
   """One `genjax sweep` process per structural group, `parallel_jobs` at a time."""
   from genjax import sweep_run
 
-  os.makedirs(workdir, exist_ok=True)
   pending, running, rows = list(enumerate(groups)), [], {}
-  while pending or running:
-    while pending and len(running) < max(parallel_jobs, 1):
-      i, (structural, numeric) = pending.pop(0)
-      sub = os.path.join(workdir, f"group{i:02d}")
-      args = [sys.executable, "-m", "genjax.main", "sweep", *base_args, f"--workdir={sub}",
-              "--progress=false", *(["--overwrite"] if overwrite else []),
-              *[f"--config.{k}={v}" for k, v in structural.items()]]
-      keys = sorted(numeric[0]) if numeric and numeric[0] else []
-      args.append("--zip_points=" + ";".join(      # '' = the group's config as its one point
-          ",".join(f"{k}={p[k]!r}" for k in keys) for p in numeric) if keys else "--zip_points=")
-      log = open(os.path.join(workdir, f"group{i:02d}.log"), "w")
-      running.append((i, structural, sub, subprocess.Popen(args, stdout=log, stderr=log), log))
-      print(f"sweep: started group {i} ({point_name(structural)}) in {sub}", flush=True)
-    time.sleep(0.2)
-    for item in list(running):
-      i, structural, sub, proc, log = item
-      if proc.poll() is None:
-        continue
-      running.remove(item)
-      log.close()
-      if proc.returncode != 0:
-        for _, _, _, other, other_log in running:   # stop the rest: nothing left orphaned
-          other.kill()
-          other.wait()
-          other_log.close()
-        raise ConfigError(f"sweep group {i} ({point_name(structural)}) failed with status "
-                          f"{proc.returncode}; see {os.path.join(workdir, f'group{i:02d}.log')}")
-      rows[i] = []
-      for row in sweep_run.read_rows(sub):
-        row["point"] = {**structural, **row["point"]}
-        row["name"] = point_name(row["point"])
-        rows[i].append(row)
+  try:
+    while pending or running:
+      while pending and len(running) < parallel_jobs:
+        i, (structural, numeric) = pending.pop(0)
+        sub = _group_dir(workdir, i)
+        resolved = os.path.join(workdir, f"group{i:02d}.config")
+        with open(resolved, "w") as f:   # the group's config, resolved here: never re-read
+          f.write(repr(apply_point(config, structural).to_dict()) + "\n")
+        args = [sys.executable, "-m", "genjax.main", "sweep",
+                *([f"--config={config_file}"] if config_file else []),
+                f"--resolved_config={resolved}", f"--workdir={sub}", "--progress=false",
+                f"--zip_points={_zip_points(numeric)}"]
+        log = open(os.path.join(workdir, f"group{i:02d}.log"), "w")
+        running.append((i, structural, subprocess.Popen(args, stdout=log, stderr=log), log))
+        print(f"sweep: started group {i} ({point_name(structural)}) in {sub}", flush=True)
+      time.sleep(0.2)
+      for item in list(running):
+        i, structural, proc, log = item
+        if proc.poll() is None:
+          continue
+        running.remove(item)
+        log.close()
+        if proc.returncode != 0:
+          path = os.path.join(workdir, f"group{i:02d}.log")
+          raise ConfigError(f"sweep group {i} ({point_name(structural)}) failed with status "
+                            f"{proc.returncode}: {_last_error(path)} (log: {path})")
+        rows[i] = []
+        for row in sweep_run.read_rows(_group_dir(workdir, i)):
+          row["point"] = {**structural, **row["point"]}
+          row["name"] = point_name(row["point"])
+          rows[i].append(row)
+  finally:
+    for _, _, other, other_log in running:   # stop the rest: nothing left orphaned
+      other.terminate()
+      other.wait()
+      other_log.close()
   return [row for i in sorted(rows) for row in rows[i]]  # in the order the points were given

@@ -8,15 +8,17 @@ and `hparams` holding the point's numeric values.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax import kfold, penalties, report
+from genjax import defaults, kfold, penalties, report, run_identity
 from genjax.data import augment, label_noise, validation
 from genjax.errors import ConfigError
 from genjax import sweep
@@ -59,10 +61,19 @@ def _check_memory(s, members: int) -> None:
                       "per --sweep axis, or fewer cv.folds")
 
 
-def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
-              overwrite: bool = False, progress: bool = True) -> list[dict]:
-  """Trains every numeric point × fold of one structural group as one program."""
-  t_start = time.time()
+@dataclasses.dataclass
+class GroupPlan:
+  """A structural group, checked: its base config, data, member plans and names."""
+  base: Any
+  setup: loop.Setup
+  plans: list[MemberPlan]
+  folds: list[MemberPlan]
+  names: list[str]
+
+
+def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
+  """Every check of one structural group — each point's values, data, masks, memory —
+  before anything compiles or is written. Raises ConfigError (one line)."""
   # A value shared by every point is plain config; only varying values become member arrays.
   fixed = {k: v for k, v in numeric[0].items() if all(p[k] == v for p in numeric)}
   config = sweep.apply_point(config, fixed)
@@ -77,8 +88,10 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
   swept_noise = sweep.LABEL_NOISE in keys
   if swept_noise:  # each point corrupts the clean labels itself (label_noise.corrupt)
     base.data.label_noise = 0.0
+  for point in numeric:   # every point's values, as `genjax train` would check them alone
+    defaults.validate(sweep.apply_point(config, point))
   s = loop.setup(base, workdir)
-  for point in hparams:   # every point's values, checked before anything compiles
+  for point in hparams:
     checked = sweep.apply_point(base, point)
     augment.validate(checked.data.augment, s.splits.input_shape)
     if swept_noise:
@@ -97,15 +110,45 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
     plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=dict(point))
              for point in hparams for f in folds]
   loop.validate_plans(s, plans)
+  for point in numeric:   # masks of every point's penalties (strength 0 included)
+    penalties.validate_config(sweep.apply_point(config, point).penalties, s.model.param_shapes)
   _check_memory(s, len(plans))
-  resume = loop.prepare_workdir(workdir, base, overwrite=overwrite,
-                                outputs=OUTPUTS + (base.checkpoint.subdir,))
   names = [f"{point_name(p)}/fold{f.member_id}" for p in numeric for f in folds]
-  t = loop.train_members(s, plans, workdir, resume=resume, progress=progress,
-                         label=f"sweep {len(numeric)} points x {len(folds)} folds",
-                         member_names=names)
+  return GroupPlan(base, s, plans, folds, names)
 
-  m = len(plans)
+
+def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
+              overwrite: bool = False, progress: bool = True,
+              points: list[dict] | None = None) -> list[dict]:
+  """Trains every numeric point × fold of one structural group as one program.
+
+  `points` (default: the group's own) is what the workdir's identity records. A rerun of a
+  finished group returns its stored rows and writes nothing.
+  """
+  t_start = time.time()
+  g = plan_group(config, workdir, numeric)
+  outputs = OUTPUTS + (g.base.checkpoint.subdir,)
+  identity_points = points if points is not None else [{**structural, **p} for p in numeric]
+  with loop.claim_workdir(workdir, g.base, kind="sweep", points=identity_points,
+                          outputs=outputs, overwrite=overwrite) as claim:
+    done = loop.completed(claim, "sweep.json")
+    if done is not None:
+      return done["rows"]
+    t = loop.train_members(g.setup, g.plans, workdir, resume=claim.resume, progress=progress,
+                           label=f"sweep {len(numeric)} points x {len(g.folds)} folds",
+                           member_names=g.names)
+    rows = _rows(g, t, numeric, structural)
+    write_outputs(workdir, rows)
+    report.write_json(os.path.join(workdir, "sweep.json"),
+                      {"rows": rows, "wall_time_s": time.time() - t_start,
+                       "members": len(g.plans), "epochs_run": t.epochs_run,
+                       "provenance": run_identity.provenance(g.base)})
+  return rows
+
+
+def _rows(g: GroupPlan, t, numeric: list[dict], structural: dict) -> list[dict]:
+  """Per point: validation mean ± std over folds, its fold ensemble's test, gap, epochs."""
+  s, m = g.setup, len(g.plans)
   # Each member is scored on its own labels (noisy ones under swept label noise).
   y_train, y_axis = (s.y_train, None) if t.plan.labels is None else (t.plan.labels, 0)
   evaluate = jax.jit(jax.vmap(t.evaluate, in_axes=(0, 0, None, y_axis, 0, 0)))
@@ -120,7 +163,7 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
   probs = np.asarray(jax.nn.softmax(predict(t.selected_params, t.plan, x_test, test_idx), -1))
   y = np.asarray(y_test)
 
-  rows, k = [], len(folds)
+  rows, k = [], len(g.folds)
   for i, point in enumerate(numeric):
     members = list(range(i * k, (i + 1) * k))
     # The test split, once per point: its fold ensemble (or its one hold-out model).
@@ -138,13 +181,10 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
         "test_loss": float(-np.mean(np.log(p_mean[np.arange(n_test), y] + 1e-12))),
         "gap_accuracy": float(np.mean([train["accuracy"][j] - val["accuracy"][j]
                                        for j in members])),
-        "best_epoch": float(np.median(t.selected_epoch[members])),
+        "best_epoch_median": float(np.median(t.selected_epoch[members])),
         "stop_reasons": ",".join(sorted({x["stop_reason"] for x in info})),
-        "curve": _mean_curve(t.rows, names[i * k:(i + 1) * k]),
+        "curve": _mean_curve(t.rows, g.names[i * k:(i + 1) * k]),
     })
-  report.write_json(os.path.join(workdir, "sweep.json"),
-                    {"rows": rows, "wall_time_s": time.time() - t_start, "members": m,
-                     "epochs_run": t.epochs_run})
   return rows
 
 
@@ -164,7 +204,7 @@ def read_rows(workdir: str) -> list[dict]:
 
 COLUMNS = [("val_accuracy_mean", "val acc"), ("val_accuracy_std", "± std"),
            ("test_accuracy", "test acc"), ("gap_accuracy", "gap (acc)"),
-           ("best_epoch", "best epoch"), ("stop_reasons", "stop")]
+           ("best_epoch_median", "best epoch (median)"), ("stop_reasons", "stop")]
 
 
 @report.primary_only
@@ -182,7 +222,7 @@ def write_outputs(workdir: str, rows: list[dict]) -> None:
     return ([str(r["point"].get(k, "")) for k in keys] +
             [f"{100 * r['val_accuracy_mean']:.2f}%", f"{100 * r['val_accuracy_std']:.2f}",
              f"{100 * r['test_accuracy']:.2f}%", f"{100 * r['gap_accuracy']:+.2f} pt",
-             f"{r['best_epoch']:g}", r["stop_reasons"]])
+             f"{r['best_epoch_median']:g}", r["stop_reasons"]])
 
   header = keys + [h for _, h in COLUMNS]
   md_cell = lambda c: c.replace("|", "\\|") if c else "–"  # noqa: E731

@@ -4,7 +4,8 @@ Each NAME is a workdir under RUNS_DIR holding results.json and metrics.jsonl,
 optionally `NAME=REF` with a reference test accuracy (e.g. a paper's) to print beside it;
 one row per run: validation and test accuracy of the selected weights, the
 generalization gap (train − validation accuracy, validation − train loss), the
-selected epoch and the kernels' final L2 norm and sparsity.
+selected epoch (the folds' median, labelled, under cross-validation) and the kernels' L2
+norm and sparsity of the selected weights (not the last epoch's).
 """
 
 from __future__ import annotations
@@ -13,23 +14,23 @@ import json
 import os
 import sys
 
-from genjax import report
-
 
 def run_row(workdir: str) -> dict:
+  """One table row from a finished run's results.json (every number at the selected weights)."""
   with open(os.path.join(workdir, "results.json")) as f:
     results = json.load(f)
-  rows = report.read_metrics(os.path.join(workdir, "metrics.jsonl"))
-  last = rows[-1] if rows else {}
+  weights = results["selected_weights"]
+  median = "selected_epoch_median" in results   # cross-validation: the folds' median
+  epoch = results["selected_epoch_median" if median else "selected_epoch"]
   return {
       "train_accuracy": results["train"]["accuracy"],
       "val_accuracy": results["val"]["accuracy"],
       "test_accuracy": results["test"]["accuracy"],
       "gap_accuracy": results["generalization_gap"]["accuracy"],
       "gap_loss": results["generalization_gap"]["loss"],
-      "selected_epoch": results["selected_epoch"],
-      "weight_l2_norm": last.get("weight_l2_norm", float("nan")),
-      "weight_sparsity": last.get("weight_sparsity", float("nan")),
+      "selected_epoch": f"{epoch:g} (median)" if median else str(epoch),
+      "weight_l2_norm": weights["l2_norm"],
+      "weight_sparsity": weights["sparsity"],
   }
 
 

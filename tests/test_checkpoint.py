@@ -1,8 +1,10 @@
-"""Tests for genjax.checkpoint: round-trips, retention on disk, crash safety."""
+"""Tests for genjax.checkpoint: round-trips, retention on disk, crash safety, verification."""
 
+import json
 import math
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,10 +14,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
+from absl import logging as absl_logging
 
 from genjax import checkpoint
-from genjax.checkpoint import Checkpointer
+from genjax.checkpoint import Checkpointer, CorruptCheckpointError
 from genjax.errors import ConfigError
 
 NAN = float("nan")
@@ -344,3 +348,210 @@ def test_sigkill_mid_save_leaves_latest_complete_checkpoint(tmp_path):
   # Some kill should have landed inside a write (not asserted: timing-based).
   assert prev_latest > 0
   print(f"kills that left a tmp dir: {stale_tmp_seen}/{len(moments)}")
+
+
+# Verification: real orbax steps on disk, corrupted the ways disks and kills corrupt them.
+
+_WARNING = "genjax: warning: checkpoint {d}/{epoch} is unreadable ({reason}); skipped{older}\n"
+
+
+@pytest.fixture
+def cli_verbosity():
+  """absl at ERROR, as `genjax.main` sets it unless -v is given."""
+  old = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  yield
+  absl_logging.set_verbosity(old)
+
+
+def _random_state(seed):
+  rng = np.random.default_rng(seed)
+  return {"w": jnp.asarray(rng.standard_normal(4096), jnp.float32),  # incompressible: stored raw
+          "i": jnp.arange(5, dtype=jnp.int32) + seed,
+          "u": jnp.array([1, 2], jnp.uint32) * seed,
+          "b": jnp.array([True, seed % 2 == 1]),
+          "lr": 0.1, "n": seed}
+
+
+def _saved(tmp_path, epochs=(0, 1)):
+  directory = tmp_path / "ck"
+  with Checkpointer(directory, keep_latest=len(epochs)) as ck:
+    for e in epochs:
+      assert ck.save(e, _random_state(e), metric=float(e))
+  return directory
+
+
+def _data_files(step):
+  """The step's tensorstore data files, largest (the array "w") first."""
+  d = step / "state" / "ocdbt.process_0" / "d"
+  return sorted(d.iterdir(), key=lambda p: -p.stat().st_size)
+
+
+def _flip_bytes(path, n=4):
+  data = bytearray(path.read_bytes())
+  for k in range(len(data) // 2, len(data) // 2 + n):
+    data[k] ^= 0xFF
+  path.write_bytes(bytes(data))
+
+
+def _orbax_read(directory, epoch):
+  """The state item read by orbax alone, without genjax's verification."""
+  abstract = jax.eval_shape(lambda: jax.tree.map(jnp.asarray, _random_state(0)))
+  mgr = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+  try:
+    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+    return mgr.restore(epoch, args=args).state
+  finally:
+    mgr.close()
+
+
+def test_checksum_record_is_saved_and_verified_on_a_clean_round_trip(tmp_path, capfd):
+  d = _saved(tmp_path)
+  record = json.loads((d / "1" / "checksum" / "metadata").read_text())
+  assert record["format"] == "genjax-crc32-v1"
+  assert record["crc32"] == checkpoint._crc32(_random_state(1))
+  assert record["leaves"][-1] == ["['w']", "float32", [4096]]
+  assert [leaf[0] for leaf in record["leaves"]] == ["['b']", "['i']", "['lr']", "['n']", "['u']",
+                                                    "['w']"]
+  with Checkpointer(d, keep_latest=2) as ck:
+    _assert_tree_equal(ck.restore(0, _random_state(5)), _random_state(0))
+    epoch, state = ck.restore_latest(jax.eval_shape(lambda: jax.tree.map(jnp.asarray,
+                                                                         _random_state(5))))
+    assert epoch == 1
+    _assert_tree_equal(state, _random_state(1))
+  assert capfd.readouterr().err == ""
+
+
+def test_flipped_bytes_read_fine_by_orbax_fail_the_checksum_and_fall_back(tmp_path, capfd,
+                                                                          cli_verbosity):
+  d = _saved(tmp_path)
+  _flip_bytes(_data_files(d / "1")[0])
+  raw = _orbax_read(d, 1)  # orbax reads it without an error, with wrong values ...
+  assert not np.array_equal(np.asarray(raw["w"]), np.asarray(_random_state(1)["w"]))
+  np.testing.assert_array_equal(np.asarray(raw["i"]), np.asarray(_random_state(1)["i"]))
+  with Checkpointer(d, keep_latest=2) as ck:
+    with pytest.raises(CorruptCheckpointError, match="checksum mismatch") as e:
+      ck.restore(1, _random_state(0))  # ... only the checksum catches it
+    assert isinstance(e.value, ConfigError) and "\n" not in str(e.value)
+    assert str(e.value).startswith(f"checkpoint {d}/1 is unreadable (checksum mismatch)")
+    capfd.readouterr()
+    epoch, state = ck.restore_latest(_random_state(0))
+    assert epoch == 0
+    _assert_tree_equal(state, _random_state(0))
+    assert ck.all_epochs() == [0]
+    assert ck.save(1, _random_state(1), metric=1.0)  # the deleted epoch can be saved again
+  assert capfd.readouterr().err == _WARNING.format(
+      d=d, epoch=1, reason="checksum mismatch", older=", resuming from epoch 0")
+  assert _steps_on_disk(d) == [0, 1]
+
+
+def _truncate(path):
+  path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+
+
+_READ_ERRORS = {  # name: (corrupt step dir, a word of the reason)
+    "truncated_data_file": (lambda s: _truncate(_data_files(s)[0]), "OUT_OF_RANGE"),
+    "deleted_data_file": (lambda s: _data_files(s)[0].unlink(), "Error reading"),
+    "deleted_all_data_files": (lambda s: [p.unlink() for p in _data_files(s)], "Error reading"),
+    "deleted_state_metadata": (lambda s: (s / "state" / "_METADATA").unlink(), "_METADATA"),
+    "deleted_ocdbt_manifest": (lambda s: (s / "state" / "manifest.ocdbt").unlink(), "NOT_FOUND"),
+    "deleted_checksum_record": (lambda s: (s / "checksum" / "metadata").unlink(), "not found"),
+    "deleted_checksum_item": (lambda s: shutil.rmtree(s / "checksum"),
+                              '"checksum" was not found'),
+    "garbled_checksum_record": (lambda s: (s / "checksum" / "metadata").write_text("{\"crc"),
+                                "Unterminated string"),
+    "garbled_state_metadata": (lambda s: (s / "state" / "_METADATA").write_bytes(b"\x00\x17"),
+                               "char 0"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_READ_ERRORS))
+def test_unreadable_latest_step_falls_back_to_the_older_one(tmp_path, capfd, cli_verbosity, kind):
+  corrupt, word = _READ_ERRORS[kind]
+  d = _saved(tmp_path)
+  corrupt(d / "1")
+  with Checkpointer(d, keep_latest=2) as ck:
+    epoch, state = ck.restore_latest(_random_state(0))
+    assert epoch == 0
+    _assert_tree_equal(state, _random_state(0))
+    assert ck.all_epochs() == [0]
+  assert _steps_on_disk(d) == [0]
+  err = capfd.readouterr().err  # exactly one line: no traceback, no orbax chatter
+  prefix = f"genjax: warning: checkpoint {d}/1 is unreadable ("
+  suffix = "); skipped, resuming from epoch 0\n"
+  assert err.startswith(prefix) and err.endswith(suffix) and err.count("\n") == 1, err
+  assert word in err[len(prefix):-len(suffix)], err
+
+
+def test_every_kept_step_corrupt_is_one_line_error_and_deletes_nothing(tmp_path, capfd,
+                                                                       cli_verbosity):
+  d = _saved(tmp_path)
+  _flip_bytes(_data_files(d / "1")[0])
+  _truncate(_data_files(d / "0")[0])
+  with Checkpointer(d, keep_latest=2) as ck:
+    with pytest.raises(CorruptCheckpointError) as e:
+      ck.restore_latest(_random_state(0))
+  assert str(e.value) == (
+      f"no usable checkpoint in {d}: kept epochs [0, 1] are unreadable or fail their checksum; "
+      "rerun with --overwrite to start from scratch")
+  assert isinstance(e.value, ConfigError)
+  lines = capfd.readouterr().err.splitlines()
+  assert lines[0] == _WARNING.format(d=d, epoch=1, reason="checksum mismatch",
+                                     older=", resuming from epoch 0").rstrip("\n")
+  assert lines[1].startswith(f"genjax: warning: checkpoint {d}/0 is unreadable (OUT_OF_RANGE")
+  assert lines[1].endswith("); skipped") and len(lines) == 2
+  assert _steps_on_disk(d) == [0, 1]  # nothing is lost if the verdict is wrong
+
+
+def test_structure_mismatch_stays_a_config_error_and_deletes_nothing(tmp_path):
+  d = _saved(tmp_path)
+  with Checkpointer(d, keep_latest=2) as ck:
+    for target, detail in ((dict(_random_state(0), extra=jnp.ones(2)), "target ['extra']"),
+                           (dict(_random_state(0), w=jnp.ones(3)), "target ['w'] float32(3,)"),
+                           (dict(_random_state(0), i=jnp.ones(5, jnp.float32)), "['i'] float32")):
+      with pytest.raises(ConfigError, match="does not match the restore target") as e:
+        ck.restore_latest(target)
+      assert not isinstance(e.value, CorruptCheckpointError)
+      assert detail in str(e.value) and "\n" not in str(e.value)
+  assert _steps_on_disk(d) == [0, 1]
+
+
+def test_errors_about_the_machine_are_not_corruption(tmp_path, monkeypatch):
+  d = _saved(tmp_path)
+  with Checkpointer(d, keep_latest=2) as ck:
+    def restore(*args, **kwargs):
+      raise ValueError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 4 GiB")
+    monkeypatch.setattr(ck._manager, "restore", restore)
+    with pytest.raises(ValueError, match="RESOURCE_EXHAUSTED") as e:
+      ck.restore_latest(_random_state(0))
+    assert not isinstance(e.value, ConfigError)
+  assert _steps_on_disk(d) == [0, 1]
+
+
+def test_steps_written_before_checksums_restore_unverified(tmp_path):
+  d = tmp_path / "ck"
+  mgr = ocp.CheckpointManager(d, options=ocp.CheckpointManagerOptions(create=True))
+  mgr.save(0, args=ocp.args.StandardSave(_random_state(0)))  # the old layout: item "default"
+  mgr.wait_until_finished()
+  mgr.close()
+  with Checkpointer(d) as ck:
+    epoch, state = ck.restore_latest(_random_state(9))
+    assert epoch == 0
+    _assert_tree_equal(state, _random_state(0))
+    with pytest.raises(ConfigError, match="does not match"):
+      ck.restore(0, dict(_random_state(0), extra=jnp.ones(2)))
+    assert ck.save(1, _random_state(1), metric=None)
+    _assert_tree_equal(ck.restore_latest(_random_state(9))[1], _random_state(1))
+
+
+def test_checksum_is_computed_only_for_saves_that_start(tmp_path, monkeypatch):
+  """A time-throttled save that orbax would skip costs no host copy or CRC."""
+  calls = []
+  record = checkpoint._record
+  monkeypatch.setattr(checkpoint, "_record", lambda state: calls.append(1) or record(state))
+  with Checkpointer(tmp_path, min_interval_s=100, keep_latest=5) as ck:
+    assert [ck.save(e, _random_state(e), metric=1.0) for e in range(4)] == [True] + [False] * 3
+    assert ck.save(4, _random_state(4), metric=1.0, force=True)
+    assert ck.all_epochs() == [0, 4]
+    _assert_tree_equal(ck.restore(4, _random_state(0)), _random_state(4))
+  assert len(calls) == 2

@@ -26,7 +26,7 @@ def test_train_end_to_end_writes_all_outputs(tmp_path):
     assert (workdir / name).stat().st_size > 0, name
   rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert [r["epoch"] for r in rows] == [0, 1, 2]
-  assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+  assert {"train_loss_running", "train_accuracy_running", "val_loss", "val_accuracy"} <= set(rows[0])
   results = json.loads((workdir / "results.json").read_text())
   for split in ("val", "test"):
     assert 0.0 <= results[split]["accuracy"] <= 1.0 and results[split]["loss"] > 0

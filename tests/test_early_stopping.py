@@ -140,7 +140,7 @@ def test_keras_baseline_case_other_stop_keeps_best():
 @pytest.mark.parametrize("patience", [0, 1, 2, 3])
 def test_keras_patience_case(patience):
   losses = [10.0, 9.0, 8.0, 9.0, 8.9, 8.8, 8.7, 8.6, 8.5]
-  _, state = feed(EarlyStopping(monitor="train_loss", patience=patience), losses)
+  _, state = feed(EarlyStopping(monitor="train_loss_running", patience=patience), losses)
   assert int(state.stopped_epoch) == max(patience, 1) + 2
 
 
@@ -259,7 +259,7 @@ def test_keep_best_and_restore():
 
 def test_auto_mode_and_hashable():
   assert EarlyStopping(monitor="val_loss").resolved_mode == "min"
-  assert EarlyStopping(monitor="train_accuracy").resolved_mode == "max"
+  assert EarlyStopping(monitor="train_accuracy_running").resolved_mode == "max"
   assert EarlyStopping(monitor="val_loss", mode="max").resolved_mode == "max"
   assert hash(EarlyStopping()) == hash(EarlyStopping())
   assert EarlyStopping(patience=np.int64(3)).patience == 3

@@ -85,7 +85,7 @@ def test_fold_inside_vmapped_program_equals_fold_alone(tmp_path):
     rows_t = [r for r in together.rows if r["fold"] == k]
     assert [r["epoch"] for r in rows_t] == [r["epoch"] for r in alone.rows]
     for a, b in zip(rows_t, alone.rows):
-      for key in ("train_loss", "val_loss", "val_accuracy"):
+      for key in ("train_loss_running", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(a[key], b[key], rtol=2e-4, atol=1e-5)
     assert int(alone.selected_epoch[0]) == int(together.selected_epoch[k])
     for x, y in zip(jax.tree.leaves(loop.member_slice(together.selected_params, k)),

@@ -200,7 +200,7 @@ def test_multihost_sweep_runs_one_structural_group(two_processes):
   config = ml_collections.ConfigDict({"model": {"name": "mlp"}})
   points = [{"model.name": "mlp"}, {"model.name": "cnn1d"}]
   with pytest.raises(ConfigError, match="one structural group"):
-    sweep.run(config, "/nonexistent", points, base_args=[])
+    sweep.run(config, "/nonexistent", points)
 
 
 def test_only_process_zero_writes(two_processes, tmp_path):

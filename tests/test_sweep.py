@@ -77,7 +77,7 @@ def test_point_inside_the_grid_equals_the_point_alone(tmp_path):
                         progress=False)
     assert row["val_accuracy_mean"] == pytest.approx(alone["val"]["accuracy"], abs=3e-3)
     assert row["test_accuracy"] == pytest.approx(alone["test"]["accuracy"], abs=3e-3)
-    assert row["best_epoch"] == alone["selected_epoch"]
+    assert row["best_epoch_median"] == alone["selected_epoch"]
 
 
 def test_label_noise_and_augment_strengths_are_vmapped_like_the_point_alone(tmp_path):

@@ -17,7 +17,6 @@ import functools
 import gc
 import json
 import os
-import shutil
 from typing import Any, Callable
 
 import flax.struct
@@ -26,9 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from genjax import checkpoint, defaults, distributed, early_stopping, models, optim, penalties, report
+from genjax import (checkpoint, defaults, distributed, early_stopping, models, optim, penalties,
+                    report, run_identity)
 from genjax.data import augment, datasets, label_noise
-from genjax.errors import ConfigError
+from genjax.errors import ConfigError, Interrupted
 from genjax.train import parallel
 from genjax.train.members import MemberPlan, init_keys, stack_plans
 from genjax.train.steps import Plan, TrainState, make_epoch_fns
@@ -79,54 +79,33 @@ class Trained:
   predict: Callable
 
 
-def check_workdir(workdir: str) -> None:
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise ConfigError(f"--workdir '{workdir}' is a file, not a directory; pass a directory path")
+def claim_workdir(workdir: str, config, *, kind: str, outputs: tuple[str, ...],
+                  overwrite: bool, points: list[dict] | None = None) -> run_identity.Claim:
+  """Locks `workdir` for this run and decides whether it resumes (`run_identity.claim`).
 
-
-def _config_json(config) -> str:
-  return json.dumps(json.loads(config.to_json_best_effort()), indent=2, sort_keys=True)
-
-
-def prepare_workdir(workdir: str, config, *, overwrite: bool, outputs: tuple[str, ...]) -> bool:
-  """Creates/checks the workdir; returns True when it holds a run of this config to resume.
-
-  A workdir whose config.json differs is refused (ConfigError) unless
-  `overwrite`, which removes that run's `outputs` explicitly (and says so).
-  In a multi-host run every process reads the (shared) workdir and reaches the
-  same verdict before process 0 alone writes.
+  Call after every check that can refuse the run, before anything is written.
   """
-  check_workdir(workdir)
-  path = os.path.join(workdir, "config.json")
-  new = _config_json(config)
-  old = None
-  if os.path.exists(path):
-    with open(path) as f:
-      old = f.read()
-  if old is not None and old.strip() != new.strip() and not overwrite:
-    raise ConfigError(f"workdir '{workdir}' holds a run with a different config; "
-                      "pass --overwrite to replace it, or choose another --workdir")
-  resume = old is not None and old.strip() == new.strip()
-  distributed.barrier("genjax-workdir-read")
-  if distributed.is_primary() and not resume:
-    os.makedirs(workdir, exist_ok=True)
-    if old is not None:
-      for name in outputs:
-        target = os.path.join(workdir, name)
-        if os.path.isdir(target):
-          shutil.rmtree(target)
-        elif os.path.exists(target):
-          os.remove(target)
-      print(f"--overwrite: removed the previous run's outputs in {workdir}", flush=True)
-    with open(path, "w") as f:
-      f.write(new + "\n")
-  distributed.barrier("genjax-workdir-ready")
-  return resume
+  run = run_identity.identity(kind, config, points)
+  config_json = json.dumps(run["config"], indent=2, sort_keys=True)
+  return run_identity.claim(workdir, run, config_json=config_json, outputs=outputs,
+                            overwrite=overwrite)
+
+
+def completed(claim: run_identity.Claim, name: str) -> dict | None:
+  """The stored `name` (e.g. results.json) of a finished run being resumed, else None.
+
+  A rerun of a finished run reads its results and writes nothing.
+  """
+  path = os.path.join(claim.workdir, name)
+  if not claim.resume or not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
 
 
 def setup(config, workdir: str) -> Setup:
   """Validates the config and workdir, loads the data, builds the model. Writes nothing."""
-  check_workdir(workdir)
+  run_identity.check_workdir(workdir)
   defaults.validate(config)
   es = early_stopping.from_config(config.early_stopping)
   splits = datasets.load(config.data.name, data_dir=config.data.data_dir or None)
@@ -184,9 +163,12 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   """Trains every member of `plans` at once; returns the trained state and metric rows.
 
   Rows go to `<workdir>/metrics.jsonl` (a `fold` field when there are several
-  members, a `member` field when `member_names` are given) and to TensorBoard
-  event files under `<workdir>/tensorboard/<member>`; the run state is
-  checkpointed under `ckpt_subdir`.
+  members, a `member` field when `member_names` are given; strict JSON, null for a
+  non-finite value; validation metrics only when members have a validation part) and to
+  TensorBoard event files under `<workdir>/tensorboard/<member>`; the run state is
+  checkpointed under `ckpt_subdir`. `num_epochs` (default config.num_epochs) caps the
+  epochs; schedules always span config.num_epochs. Ctrl-C raises `Interrupted(epoch)`
+  once the checkpoints written so far are complete.
   """
   config = s.config
   num_epochs = num_epochs or config.num_epochs
@@ -197,8 +179,10 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   plan = stack_plans(plans, s.splits.train_x, mode=config.data.standardize, seed=config.seed)
   template = s.model.param_shapes   # shapes only, for masks
   steps_per_epoch = -(-max(len(p.train_idx) for p in plans) // config.batch_size)
+  # Schedules span config.num_epochs even when `num_epochs` is shorter (a K-fold refit): the
+  # refit then follows the folds' learning-rate and strength trajectory for its epochs.
   tx = optim.make_optimizer(config.optimizer, config.penalties, template,
-                            steps_per_epoch=steps_per_epoch, num_epochs=num_epochs)
+                            steps_per_epoch=steps_per_epoch, num_epochs=config.num_epochs)
   penalty_fn = penalties.penalty_loss_fn(config.penalties, template)
   augmenter = augment.build(config.data.augment, s.splits.input_shape, s.splits.num_classes)
   layout = parallel.resolve(config.parallel, num_members=m, batch_size=config.batch_size)
@@ -307,47 +291,48 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   # speculative epoch e + 1 is dropped unread: results never depend on it.
   ahead = lambda st, e: run_epoch(st, plan, s.x_train, s.y_train, e) if e < num_epochs else None  # noqa: E731
   pending = None if stopped.all() else ahead(state, epoch)
-  with open(metrics_path if distributed.is_primary() else os.devnull, "a") as metrics_file:
-    while pending is not None:
-      state, metrics = pending
-      pending = ahead(state, epoch + 1)
-      host = distributed.to_host(metrics)
-      improved = np.asarray(host.pop("_improved"))
-      new_rows = []
-      for k in range(m):
-        if stopped[k]:
-          continue
-        row = {"epoch": epoch, **({"fold": ids[k]} if m > 1 else {}),
-               **({"member": names[k]} if member_names else {}),
-               **{name: float(v[k]) for name, v in host.items()}}
-        new_rows.append(row)
-        tb.write(k, epoch, row)
-      for row in new_rows:
-        metrics_file.write(json.dumps(row, sort_keys=True) + "\n")
-      metrics_file.flush()
-      rows.extend(new_rows)
-      better = np.flatnonzero(improved)[:len(best_ckpts)]
-      if len(better):  # sliced on the host: a device slice would queue behind epoch e + 1
-        params = jax.device_get(state.train.params)
-        for k in better:
-          best_ckpts[k].save(epoch, member_slice(params, k),
-                             metric=float(host[monitor_es.monitor][k]))
-      stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
-      if stopped.all():  # drop the speculative epoch, but never leave it running (exit, reuse)
-        jax.block_until_ready(pending)
-        pending = None
-      epoch += 1
-      if ckpt is not None:
-        value = float(np.mean([r[monitor_es.monitor] for r in new_rows]))
-        ckpt.save(epoch, state, metric=value, force=epoch == num_epochs or stopped.all())
-      mean = lambda key: np.mean([r[key] for r in new_rows])  # noqa: E731
-      shown = {"loss": f"{mean('train_loss'):.3f}"}
-      if has_val:
-        shown.update(val_loss=f"{mean('val_loss'):.3f}", val_acc=f"{mean('val_accuracy'):.3f}")
-      if m > 1:
-        shown["training"] = f"{m - int(stopped.sum())}/{m}"
-      bar.set_postfix(shown)
-      bar.update(1)
+  try:
+    with open(metrics_path if distributed.is_primary() else os.devnull, "a") as metrics_file:
+      while pending is not None:
+        state, metrics = pending
+        pending = ahead(state, epoch + 1)
+        host = distributed.to_host(metrics)
+        improved = np.asarray(host.pop("_improved"))
+        active = np.flatnonzero(~stopped)
+        value = float(np.mean(host[monitor_es.monitor][active]))
+        if not has_val:   # no validation part: no placeholder validation metrics
+          host = {k: v for k, v in host.items() if not k.startswith("val_")}
+        new_rows = []
+        for k in active:
+          row = {"epoch": epoch, **({"fold": ids[k]} if m > 1 else {}),
+                 **({"member": names[k]} if member_names else {}),
+                 **{name: float(v[k]) for name, v in host.items()}}
+          new_rows.append(row)
+          tb.write(k, epoch, row)
+        for row in new_rows:
+          metrics_file.write(report.json_line(row))
+        metrics_file.flush()
+        rows.extend(new_rows)
+        better = np.flatnonzero(improved)[:len(best_ckpts)]
+        if len(better):  # sliced on the host: a device slice would queue behind epoch e + 1
+          params = jax.device_get(state.train.params)
+          for k in better:
+            best_ckpts[k].save(epoch, member_slice(params, k),
+                               metric=float(host[monitor_es.monitor][k]))
+        stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
+        if stopped.all():  # drop the speculative epoch, but never leave it running (exit, reuse)
+          jax.block_until_ready(pending)
+          pending = None
+        epoch += 1
+        if ckpt is not None:
+          ckpt.save(epoch, state, metric=value, force=epoch == num_epochs or stopped.all())
+        bar.set_postfix(_progress_fields(new_rows, has_val, m, stopped))
+        bar.update(1)
+  except KeyboardInterrupt:
+    bar.close()
+    for c in ([ckpt] if ckpt is not None else []) + best_ckpts:
+      c.close()   # a save under way completes: the rerun resumes from it
+    raise Interrupted(epoch) from None
   bar.close()
   tb.close()
   if best_ckpts:
@@ -379,6 +364,16 @@ def train_members(s: Setup, plans: list[MemberPlan], workdir: str, *, resume: bo
   return Trained(plan=plan, state=state, rows=rows, epochs_run=epoch,
                  selected_params=selected, selected_epoch=selected_epoch, monitor=mon,
                  evaluate=evaluate, predict=predict)
+
+
+def _progress_fields(rows: list[dict], has_val: bool, m: int, stopped: np.ndarray) -> dict:
+  mean = lambda key: np.mean([r[key] for r in rows])  # noqa: E731
+  shown = {"loss": f"{mean('train_loss_running'):.3f}"}
+  if has_val:
+    shown.update(val_loss=f"{mean('val_loss'):.3f}", val_acc=f"{mean('val_accuracy'):.3f}")
+  if m > 1:
+    shown["training"] = f"{m - int(stopped.sum())}/{m}"
+  return shown
 
 
 def hparam_routes(hparams: dict, config) -> tuple[dict, dict]:
@@ -415,6 +410,11 @@ def stop_info(es, mon, k: int) -> dict:
                       if stopped else "max_epochs"),
       "best_monitor_value": float(np.asarray(mon.best)[k]) if es is not None else None,
   }
+
+
+def weight_summary(params) -> dict:
+  """Kernel L2 norm, L1 norm and sparsity of one member's (selected) parameters."""
+  return {k: float(v) for k, v in jax.device_get(penalties.weight_stats(params, "")).items()}
 
 
 def member_slice(tree, k: int):

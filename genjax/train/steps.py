@@ -138,8 +138,9 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
   def train_epoch(state: TrainState, plan: Plan, x_all, y_all, epoch, frozen=False):
     """One epoch: shuffle, then `lax.scan` of `train_step` over all batches.
 
-    Returns (state, {"train_loss", "train_accuracy"}) where the metrics are the
-    weighted means over the epoch's training-mode predictions (as Keras reports).
+    Returns (state, {"train_loss_running", "train_accuracy_running"}): the weighted means
+    over the epoch's training-mode predictions (dropout, augmentation on; the weights
+    change between batches), as Keras reports them. Not a clean evaluation of any one model.
     """
     key = epoch_key(plan.key, epoch)
     order = shuffled_order(jax.random.fold_in(key, _SHUFFLE), plan.train_idx, plan.train_weight)
@@ -155,7 +156,8 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
 
     state, (loss_sum, correct_sum, count) = jax.lax.scan(body, state, (idx, w))
     count = jnp.maximum(count.sum(), 1.0)
-    return state, {"train_loss": loss_sum.sum() / count, "train_accuracy": correct_sum.sum() / count}
+    return state, {"train_loss_running": loss_sum.sum() / count,
+                   "train_accuracy_running": correct_sum.sum() / count}
 
   def evaluate(params, plan: Plan, x_all, y_all, idx, weight):
     """Weighted mean loss and accuracy (evaluation mode) over `idx`, scanned in batches."""
