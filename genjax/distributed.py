@@ -187,6 +187,14 @@ def to_host(tree):
   return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
 
 
+def broadcast_int(value: int) -> int:
+  """Process 0's `value` on every process (a collective; the value itself in one process)."""
+  if _PROCESS.count == 1:
+    return int(value)
+  from jax.experimental import multihost_utils
+  return int(multihost_utils.broadcast_one_to_all(np.int32(value)))
+
+
 def barrier(name: str) -> None:
   """Waits until every process reaches `name` (no-op in a single process)."""
   if _PROCESS.count > 1:

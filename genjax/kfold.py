@@ -26,7 +26,7 @@ import numpy as np
 from genjax import report, run_identity
 from genjax.data import validation
 from genjax.errors import ConfigError
-from genjax.train import loop
+from genjax.train import loop, parallel
 from genjax.train.members import MemberPlan
 
 OUTPUTS = ("metrics.jsonl", "metrics_refit.jsonl", "results.json", "learning_curves.png",
@@ -74,6 +74,8 @@ def run(config, workdir: str, *, overwrite: bool = False, progress: bool = True)
   s = loop.setup(config, workdir)
   plans = fold_plans(config, s.splits.train_y)
   loop.validate_plans(s, plans)
+  if config.cv.refit:   # the refit's one member and its device layout, checked now too
+    parallel.resolve(config.parallel, num_members=1, batch_size=config.batch_size)
   outputs = OUTPUTS + (config.checkpoint.subdir, config.checkpoint.subdir + "_refit")
   with loop.claim_workdir(workdir, config, kind="train", overwrite=overwrite,
                           outputs=outputs) as claim:

@@ -100,18 +100,6 @@ def config_spec() -> str:
   return config_file.loaded_spec() or _DEFAULTS
 
 
-def config_args(argv: list[str]) -> list[str]:
-  """--config=SPEC and the --config.a.b=v overrides of `argv`, for a sweep's group processes."""
-  spec, rest = split_config_arg(argv)
-  args = [f"--config={spec}"] if spec is not None else []
-  for i, arg in enumerate(rest):
-    if _OVERRIDE_ARG.match(arg):
-      args.append(arg)
-      if "=" not in arg and not arg.startswith(("-no", "--no")) and i + 1 < len(rest):
-        args.append(rest[i + 1])  # --config.a.b VALUE
-  return args
-
-
 def _overrides(argv: list[str]) -> list[tuple[str, str]]:
   """(path, argument as given) of every --config.PATH override before a '--'."""
   found = []
@@ -249,6 +237,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     return flags.FLAGS(argv)
   except ConfigError as e:
     fail(str(e))
+  except KeyboardInterrupt:
+    stop(130, "interrupted while loading the config; nothing was started")
   except flags.Error as e:
     fail(" ".join(str(e).split()) + " (see genjax --helpfull)")
   except (KeyError, AttributeError, TypeError, ValueError) as e:
@@ -317,8 +307,8 @@ def main(argv: list[str]) -> None:
   except Interrupted as e:
     stop(130, f"interrupted at epoch {e.epoch}; rerun the same command to resume")
   except KeyboardInterrupt:
-    stop(130, "interrupted before training started; nothing was trained, rerun the same "
-         "command to start")
+    stop(130, "interrupted outside training; rerun the same command to resume from what "
+         "was saved")
   except Exception as e:  # pylint: disable=broad-except
     fault = environment_fault(e)
     if fault is None:

@@ -64,7 +64,8 @@ def check_output_name(setting: str, name) -> None:
     raise ConfigError(f"{setting}={name!r} must be a plain directory name inside the workdir "
                       "(letters, digits, '_', '-', '.'; no '/', '..' or absolute path), e.g. "
                       "'checkpoints'")
-  if name in RESERVED or _GROUP.match(name) or name.endswith("_refit") and name[:-6] in RESERVED:
+  if (name in RESERVED or _GROUP.match(name) or name.endswith(".tmp")
+      or name.endswith("_refit") and name[:-6] in RESERVED):
     raise ConfigError(f"{setting}={name!r} is the name of one of genjax's outputs; choose "
                       "another name, e.g. 'checkpoints'")
 
@@ -107,6 +108,8 @@ def genjax_source_hash() -> str:
     dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
     for name in sorted(f for f in filenames if f.endswith(".py")):
       path = os.path.join(dirpath, name)
+      if not os.path.isfile(path):   # e.g. an editor's dangling lock link
+        continue
       h.update(os.path.relpath(path, root).encode() + b"\0")
       with open(path, "rb") as f:
         h.update(f.read() + b"\0")
@@ -170,9 +173,18 @@ def config_dict(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
+def input_files(config) -> dict:
+  """{setting: sha256} of the input files a config names (`cv.groups`), by content."""
+  out = {}
+  if config.cv.method == "group_kfold" and config.cv.groups and os.path.isfile(config.cv.groups):
+    out["cv.groups"] = _sha256(config.cv.groups)
+  return out
+
+
 def identity(kind: str, config, points: list[dict] | None = None) -> dict:
   return {"kind": kind, "config": config_dict(config),
-          "points": json.loads(json.dumps(points or [])), "code": code_fingerprint()}
+          "points": json.loads(json.dumps(points or [])), "code": code_fingerprint(),
+          "inputs": input_files(config)}
 
 
 def _flat(d, prefix=""):
@@ -198,6 +210,9 @@ def difference(old: dict, new: dict) -> str | None:
   if old.get("points") != new.get("points"):
     return (f"its sweep points differ ({len(old.get('points', []))} stored points, "
             f"{len(new.get('points', []))} now; values changed)")
+  if old.get("inputs") != new.get("inputs"):
+    changed = sorted(set(old.get("inputs", {})) | set(new.get("inputs", {})))
+    return f"an input file's content differs ({', '.join(changed)})"
   oc, nc = old.get("code", {}), new.get("code", {})
   if oc.get("genjax_version") != nc.get("genjax_version") or (
       oc.get("genjax_source") != nc.get("genjax_source")):
@@ -226,12 +241,22 @@ class WorkdirLock:
 
   def acquire(self) -> None:
     while True:
-      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+      try:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+      except OSError as e:
+        if e.errno == errno.ELOOP:
+          raise ConfigError(f"'{self.path}' is a symbolic link; remove it (genjax keeps its "
+                            "lock file inside the workdir)") from None
+        raise
       try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
       except OSError as e:
         holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
         os.close(fd)
+        if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+          raise ConfigError(f"the filesystem of '{self.path}' does not support file locks "
+                            f"({e.strerror}); put the workdir on a filesystem that does "
+                            "(a local disk, NFS with locking)") from None
         if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
           raise
         raise ConfigError(f"workdir '{os.path.dirname(self.path)}' is in use by another genjax "
@@ -290,7 +315,12 @@ def remove_outputs(workdir: str) -> list[str]:
     target = os.path.join(workdir, name)
     if os.path.isdir(target) and not os.path.islink(target):
       if os.path.exists(os.path.join(target, MANIFEST)):   # a sub-run: only its own outputs
-        remove_outputs(target)
+        sub_lock = WorkdirLock(target)
+        sub_lock.acquire()   # refused while a process (an orphaned group) still runs there
+        try:
+          remove_outputs(target)
+        finally:
+          sub_lock.release()
         with contextlib.suppress(OSError):
           os.rmdir(target)
       else:
@@ -324,59 +354,89 @@ class Claim:
     self.release()
 
 
+_FRESH, _RESUME, _REFUSED = 0, 1, 2
+
+
 def claim(workdir: str, run: dict, *, config_json: str, outputs: tuple[str, ...],
           overwrite: bool) -> Claim:
   """Locks `workdir` and decides resume / fresh start / refusal; writes run.json, config.json
-  and manifest.json for a fresh start. In a multi-host run process 0 locks and writes; every
-  process reads the shared workdir and reaches the same verdict.
+  and manifest.json for a fresh start.
 
   Resume only when the stored identity equals `run` and not `overwrite`; `overwrite` removes
-  the stored run's manifest outputs and starts from scratch; anything else is refused.
+  the stored run's manifest outputs and starts from scratch; anything else is refused
+  (ConfigError). In a multi-host run process 0 alone locks, reads and writes, and tells the
+  others its verdict, so every process resumes, starts or stops alike.
   """
   workdir = os.path.abspath(workdir)
   check_workdir(workdir)
-  lock = None
+  lock, verdict, error = None, _REFUSED, None
   if distributed.is_primary():
-    os.makedirs(workdir, exist_ok=True)
-    lock = WorkdirLock(workdir)
-    lock.acquire()
-  try:
-    distributed.barrier("genjax-workdir-locked")
-    resume = _verdict(workdir, run, overwrite)
-    distributed.barrier("genjax-workdir-read")
-    if distributed.is_primary() and not resume:
-      if os.path.exists(os.path.join(workdir, MANIFEST)):
-        removed = remove_outputs(workdir)
-        if overwrite and removed:
-          print(f"--overwrite: removed the previous run's outputs in {workdir}: "
-                f"{', '.join(removed)}", flush=True)
-      names = sorted(set(outputs) | {IDENTITY, CONFIG})
-      _write_json(os.path.join(workdir, MANIFEST), {"outputs": names})
-      with open(os.path.join(workdir, CONFIG), "w") as f:
-        f.write(config_json + "\n")
-      _write_json(os.path.join(workdir, IDENTITY), run)
-    distributed.barrier("genjax-workdir-ready")
-  except BaseException:
+    try:
+      os.makedirs(workdir, exist_ok=True)
+      lock = WorkdirLock(workdir)
+      lock.acquire()
+      verdict = _RESUME if _decide(workdir, run, outputs, overwrite) else _FRESH
+      if verdict == _FRESH:
+        _start_fresh(workdir, run, config_json, outputs, overwrite)
+    except BaseException as e:   # told to the other processes before it is raised here
+      error = e
+  verdict = distributed.broadcast_int(verdict)
+  if error is not None or verdict == _REFUSED:
     if lock is not None:
       lock.release()
-    raise
-  return Claim(workdir, resume, lock)
+    if error is not None:
+      raise error
+    raise ConfigError(f"process 0 refused workdir '{workdir}' (its message says why)")
+  distributed.barrier("genjax-workdir-ready")
+  return Claim(workdir, verdict == _RESUME, lock)
 
 
-def _verdict(workdir: str, run: dict, overwrite: bool) -> bool:
+def _start_fresh(workdir: str, run: dict, config_json: str, outputs, overwrite: bool) -> None:
+  if os.path.exists(os.path.join(workdir, MANIFEST)):
+    removed = remove_outputs(workdir)
+    if overwrite and removed:
+      print(f"--overwrite: removed the previous run's outputs in {workdir}: "
+            f"{', '.join(removed)}", flush=True)
+  names = sorted(set(outputs) | {IDENTITY, CONFIG})
+  _write_json(os.path.join(workdir, MANIFEST), {"outputs": names})
+  with open(os.path.join(workdir, CONFIG), "w") as f:
+    f.write(config_json + "\n")
+  _write_json(os.path.join(workdir, IDENTITY), run)
+
+
+def _decide(workdir: str, run: dict, outputs, overwrite: bool) -> bool:
   """True: resume. False: start fresh. Raises ConfigError for a refusal."""
-  stored = _read_json(os.path.join(workdir, IDENTITY))
-  has_manifest = os.path.exists(os.path.join(workdir, MANIFEST))
-  if stored is None:
-    if os.path.exists(os.path.join(workdir, CONFIG)) and not has_manifest:
-      raise ConfigError(f"workdir '{workdir}' holds a run of an older genjax (no {IDENTITY} or "
-                        f"{MANIFEST}), which cannot be resumed or overwritten safely; move it "
-                        "away, or choose another --workdir")
-    return False   # empty, or only a manifest of a run killed before run.json: start fresh
+  fix = "pass --overwrite to replace it, or choose another --workdir"
+  identity_path, manifest_path = (os.path.join(workdir, n) for n in (IDENTITY, MANIFEST))
+  has_identity, has_manifest = os.path.lexists(identity_path), os.path.lexists(manifest_path)
+  manifest = _read_json(manifest_path) if has_manifest else None
+  if has_manifest and not (isinstance(manifest, dict)
+                           and isinstance(manifest.get("outputs"), list)):
+    raise ConfigError(f"workdir '{workdir}': {MANIFEST} is unreadable, so which files are "
+                      "genjax's is unknown; remove the workdir yourself, or choose another "
+                      "--workdir")
+  if not has_identity and os.path.exists(os.path.join(workdir, CONFIG)) and not has_manifest:
+    raise ConfigError(f"workdir '{workdir}' holds a run of an older genjax (no {IDENTITY} or "
+                      f"{MANIFEST}), which cannot be resumed or overwritten safely; move it "
+                      "away, or choose another --workdir")
+  owned = set(manifest["outputs"]) if manifest else set()
+  for name in sorted(set(outputs) | {IDENTITY, CONFIG}):
+    path = os.path.join(workdir, name)
+    if os.path.islink(path):
+      raise ConfigError(f"workdir '{workdir}': '{name}' is a symbolic link; genjax writes its "
+                        "outputs only as plain files inside the workdir: remove the link")
+    if name not in owned and name != IDENTITY and os.path.lexists(path):
+      raise ConfigError(f"workdir '{workdir}' already holds '{name}', which no genjax run "
+                        "there wrote; move it away, or choose another --workdir")
+  if not has_identity:
+    return False   # empty, or a run killed before it wrote run.json: nothing of it to keep
+  stored = _read_json(identity_path)
+  if not isinstance(stored, dict):
+    raise ConfigError(f"workdir '{workdir}': {IDENTITY} is unreadable, so the run it holds "
+                      f"is unknown; {fix}")
   if overwrite:
     return False
   diff = difference(stored, run)
   if diff is not None:
-    raise ConfigError(f"workdir '{workdir}' holds another run: {diff}; pass --overwrite to "
-                      "replace it, or choose another --workdir")
+    raise ConfigError(f"workdir '{workdir}' holds another run: {diff}; {fix}")
   return True

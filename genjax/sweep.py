@@ -28,7 +28,6 @@ TensorBoard event files per member under tensorboard/.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import itertools
 import os
 import re
@@ -261,6 +260,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
   if isinstance(parallel_jobs, bool) or not isinstance(parallel_jobs, int) or parallel_jobs < 1:
     raise ConfigError(f"--parallel_jobs={parallel_jobs!r} must be an integer >= 1 (structural "
                       "groups run at once), e.g. --parallel_jobs=2")
+  points = [{k: _plain(v) for k, v in p.items()} for p in points]
   for p in points:
     apply_point(config, p)        # every key and type checked before anything runs
   groups = split(points)
@@ -274,6 +274,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
                                structural=structural, overwrite=overwrite, progress=progress,
                                points=points)
   for i, (structural, numeric) in enumerate(groups):   # every group checked before any runs
+    _resolved_text(apply_point(config, structural))
     sweep_run.plan_group(apply_point(config, structural), _group_dir(workdir, i), numeric)
   outputs = sweep_run.OUTPUTS + tuple(
       name for i in range(len(groups)) for name in (f"group{i:02d}", f"group{i:02d}.log",
@@ -288,10 +289,23 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     rows = _run_processes(config, groups, workdir, config_file, parallel_jobs)
     sweep_run.write_outputs(workdir, rows)
     from genjax import report
+    from genjax import run_identity
     report.write_json(os.path.join(workdir, "sweep.json"),
                       {"rows": rows, "wall_time_s": time.time() - t_start,
-                       "groups": len(groups)})
+                       "groups": len(groups), "provenance": run_identity.provenance(config)})
   return rows
+
+
+def _plain(value):
+  """numpy scalars (and tuples of them) as Python values: JSON-able, repr-able records."""
+  if isinstance(value, (list, tuple)):
+    return tuple(_plain(v) for v in value)
+  if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+    return value.item()
+  if not isinstance(value, (bool, int, float, str)) and value is not None:
+    raise ConfigError(f"sweep value {value!r} is a {type(value).__name__}; give numbers, "
+                      "strings, booleans or tuples of them")
+  return value
 
 
 def _group_dir(workdir: str, i: int) -> str:
@@ -302,6 +316,38 @@ def _zip_points(numeric: list[dict]) -> str:
   """--zip_points for a group process: 'k=v,k=v;k=v,...' ('' = the config as its one point)."""
   keys = sorted(numeric[0]) if numeric and numeric[0] else []
   return ";".join(",".join(f"{k}={p[k]!r}" for k in keys) for p in numeric) if keys else ""
+
+
+def _resolved_text(config) -> str:
+  """The config as a Python literal a group process reads back (`ast.literal_eval`)."""
+  text = repr(config.to_dict())
+  try:
+    ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    raise ConfigError("the config holds a value that is not a plain number, string, boolean "
+                      "or tuple (e.g. a numpy scalar), which a structural sweep cannot pass to "
+                      "its group processes; use Python values in get_config()") from None
+  return text
+
+
+def _inherited_flags() -> list[str]:
+  """The parent's --compilation_cache_dir and -v, for its group processes."""
+  from absl import flags
+  out = []
+  for name in ("compilation_cache_dir", "verbosity"):
+    if name in flags.FLAGS and flags.FLAGS[name].present:
+      out.append(flags.FLAGS[name].serialize())
+  return out
+
+
+def _die_with_parent() -> None:
+  """Group processes get SIGTERM when the sweep process dies (Linux), leaving no orphan."""
+  try:
+    import ctypes
+    import signal
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+  except (OSError, AttributeError):
+    pass
 
 
 def _last_error(log_path: str) -> str:
@@ -326,13 +372,14 @@ def _run_processes(config, groups, workdir, config_file, parallel_jobs) -> list[
         sub = _group_dir(workdir, i)
         resolved = os.path.join(workdir, f"group{i:02d}.config")
         with open(resolved, "w") as f:   # the group's config, resolved here: never re-read
-          f.write(repr(apply_point(config, structural).to_dict()) + "\n")
+          f.write(_resolved_text(apply_point(config, structural)) + "\n")
         args = [sys.executable, "-m", "genjax.main", "sweep",
                 *([f"--config={config_file}"] if config_file else []),
                 f"--resolved_config={resolved}", f"--workdir={sub}", "--progress=false",
-                f"--zip_points={_zip_points(numeric)}"]
-        log = open(os.path.join(workdir, f"group{i:02d}.log"), "w")
-        running.append((i, structural, subprocess.Popen(args, stdout=log, stderr=log), log))
+                f"--zip_points={_zip_points(numeric)}", *_inherited_flags()]
+        log = open(os.path.join(workdir, f"group{i:02d}.log"), "a")   # a resume appends
+        running.append((i, structural, subprocess.Popen(
+            args, stdout=log, stderr=log, preexec_fn=_die_with_parent), log))
         print(f"sweep: started group {i} ({point_name(structural)}) in {sub}", flush=True)
       time.sleep(0.2)
       for item in list(running):

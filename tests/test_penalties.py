@@ -216,7 +216,7 @@ def test_weight_stats_values_and_jit():
 
 
 @pytest.mark.parametrize("edit,match", [
-    (lambda c: setattr(c.l2, "strength", -1.0), "strength=-1.0 must be >= 0"),
+    (lambda c: setattr(c.l2, "strength", -1.0), "strength=-1.0 must be a finite number >= 0"),
     (lambda c: c.update({"nonsense": {"strength": 1.0}}), "unknown penalty"),
     (lambda c: setattr(c.elastic_net, "l1_ratio", 1.5), "l1_ratio=1.5"),
     (lambda c: (setattr(c.l1, "strength", 1.0), setattr(c.l1, "mask", "zzz")),

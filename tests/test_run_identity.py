@@ -343,7 +343,7 @@ def _wait_rows(proc, path, n, timeout=240):
 def test_a_workdir_in_use_is_refused_naming_the_holder_and_a_killed_holder_never_blocks(
     tmp_path):
   workdir = tmp_path / "run"
-  epochs = 15
+  epochs = 10   # SIGSTOP keeps it running as long as needed; the resumed rerun stays short
   cmd = ["train", EXP, f"--config.num_epochs={epochs}", "--config.model.widths=(16,)",
          "--progress=false", "--config.checkpoint.min_interval_s=0",
          "--config.early_stopping.enabled=false", f"--workdir={workdir}"]
@@ -410,7 +410,7 @@ config = defaults.get_config()
 config.num_epochs = 2
 config.early_stopping.enabled = False
 rows = sweep.run(config, sys.argv[1], [{"model.widths": (8,)}, {"model.widths": (16,)}],
-                 progress=False)
+                 parallel_jobs=2, progress=False)
 print(json.dumps([r["point"] for r in rows]))
 '''
 

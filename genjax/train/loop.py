@@ -404,7 +404,9 @@ def stop_info(es, mon, k: int) -> dict:
   """best_epoch / stopped_epoch / stop_reason / best monitored value of member k."""
   stopped = bool(np.asarray(mon.should_stop)[k])
   return {
-      "best_epoch": int(np.asarray(mon.best_epoch)[k]) if es is not None else None,
+      # None when early stopping is off or no epoch was ever recorded (e.g. a NaN loss).
+      "best_epoch": (int(np.asarray(mon.best_epoch)[k])
+                     if es is not None and int(np.asarray(mon.best_epoch)[k]) >= 0 else None),
       "stopped_epoch": int(np.asarray(mon.stopped_epoch)[k]) if stopped else None,
       "stop_reason": (early_stopping.STOP_REASONS[int(np.asarray(mon.stop_reason)[k])]
                       if stopped else "max_epochs"),
