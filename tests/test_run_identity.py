@@ -598,3 +598,69 @@ def test_check_output_name_message_is_one_line():
     with pytest.raises(ConfigError) as e:
       run_identity.check_output_name("checkpoint.subdir", name)
     assert "\n" not in str(e.value)
+
+
+# ------------------------------------------------------------ found in review of this file ---
+
+def test_an_unreadable_run_json_is_refused_and_nothing_is_deleted(train_run, tmp_path):
+  for content in ("{broken", "[]"):
+    workdir = copy_run(train_run, tmp_path / f"w{len(content)}")
+    with open(os.path.join(workdir, "run.json"), "w") as f:
+      f.write(content)
+    before = tree(workdir)
+    refused(genjax(*TRAIN, "--config.seed=5", f"--workdir={workdir}"), "run.json is unreadable")
+    assert tree(workdir) == before
+
+
+def test_outputs_that_exist_before_a_first_run_are_never_claimed(tmp_path):
+  workdir = tmp_path / "run"
+  (workdir / "tensorboard").mkdir(parents=True)
+  (workdir / "tensorboard" / "my_notes.txt").write_text("mine\n")
+  refused(genjax(*TRAIN, f"--workdir={workdir}"), "'tensorboard'", "no genjax run")
+  assert (workdir / "tensorboard" / "my_notes.txt").read_text() == "mine\n"
+  assert sorted(os.listdir(workdir)) == ["tensorboard"]
+
+
+def test_symlinked_outputs_are_refused_and_their_targets_untouched(train_run, tmp_path):
+  outside = tmp_path / "outside.txt"
+  outside.write_text("keep\n")
+  for name in (".genjax.lock", "config.json"):
+    workdir = copy_run(train_run, tmp_path / f"w{name}")
+    path = os.path.join(workdir, name)
+    if os.path.exists(path):
+      os.remove(path)
+    os.symlink(outside, path)
+    refused(genjax(*TRAIN, "--overwrite", f"--workdir={workdir}"), "symbolic link")
+    assert outside.read_text() == "keep\n"
+
+
+def test_numpy_values_from_get_sweep_are_plain_in_the_records(tmp_path):
+  config = tmp_path / "np_sweep.py"
+  config.write_text(
+      "import numpy as np\n"
+      "from genjax import defaults\n"
+      "def get_config():\n"
+      "  c = defaults.get_config()\n"
+      "  c.num_epochs = 1\n"
+      "  c.checkpoint.enabled = False\n"
+      "  return c\n"
+      "def get_sweep():\n"
+      "  return [{'model.widths': (w,), 'model.dropout': d}\n"
+      "          for w in np.array([8, 16]) for d in np.array([0.0, 0.1])]\n")
+  workdir = tmp_path / "sw"
+  ok(genjax("sweep", f"--config={config}", "--progress=false", f"--workdir={workdir}"))
+  points = read_json(workdir / "run.json")["points"]
+  assert points[0] == {"model.widths": [8], "model.dropout": 0.0}
+  assert read_json(workdir / "group01" / "config.json")["model"]["widths"] == [16]
+
+
+def test_refit_device_layout_is_checked_before_the_folds_train(tmp_path):
+  workdir = tmp_path / "cv"
+  env = dict(_env(), XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  out = subprocess.run([sys.executable, "-m", "genjax.main", *TRAIN, "--config.cv.method=kfold",
+                        "--config.cv.folds=2", "--config.cv.refit=true",
+                        "--config.batch_size=99", "--config.parallel.axis=members",
+                        f"--workdir={workdir}"],
+                       cwd=CODE["dir"], env=env, capture_output=True, text=True, timeout=300)
+  refused(out)
+  assert not workdir.exists()
