@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -97,9 +98,11 @@ def _installation_dirs() -> tuple[str, ...]:
   paths = sysconfig.get_paths()
   dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, paths.get("stdlib", ""),
           paths.get("platstdlib", ""), paths.get("purelib", ""), paths.get("platlib", "")}
-  return tuple(os.path.realpath(d) + os.sep for d in dirs if d)
+  dirs = {d for d in dirs if d}
+  return tuple(sorted({p + os.sep for d in dirs for p in (os.path.abspath(d), os.path.realpath(d))}))
 
 
+@functools.lru_cache(maxsize=1)
 def genjax_source_hash() -> str:
   """sha256 over genjax's own .py files (relative path and content), in sorted order."""
   root = os.path.dirname(os.path.abspath(__file__))
@@ -123,8 +126,8 @@ def user_modules() -> dict[str, str]:
   out = {}
   for module in list(sys.modules.values()):
     path = getattr(module, "__file__", None)
-    if not path or not path.endswith(".py"):
-      continue
+    if not path or not path.endswith(".py") or os.path.abspath(path).startswith(skip):
+      continue   # (the cheap test first: thousands of modules are installed ones)
     path = os.path.realpath(path)
     if path.startswith(skip) or not os.path.isfile(path):
       continue
