@@ -130,13 +130,13 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
 
 
 def from_config(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike,
-                *, mode: str = "min") -> Checkpointer | None:
-  """Builds a Checkpointer in `workdir/cfg.subdir`, or None if disabled."""
+                *, mode: str = "min", subdir: str | None = None) -> Checkpointer | None:
+  """Builds a Checkpointer in `workdir/cfg.subdir` (or `workdir/subdir`), None if disabled."""
   validate_config(cfg)
   if not cfg.enabled:
     return None
   return Checkpointer(
-      os.path.join(os.fspath(workdir), cfg.subdir), mode=mode,
+      os.path.join(os.fspath(workdir), subdir or cfg.subdir), mode=mode,
       keep_best=cfg.keep_best, keep_latest=cfg.keep_latest,
       save_every=cfg.save_every, min_interval_s=cfg.min_interval_s, async_save=cfg.async_save)
 

@@ -13,10 +13,10 @@ import os
 
 import ml_collections
 
-from genjax import checkpoint, early_stopping, models, optim, penalties, run_identity
+from genjax import checkpoint, early_stopping, metrics, models, optim, penalties, workdir
 from genjax.data import augment, standardize, validation
 from genjax.errors import ConfigError
-from genjax.train import parallel
+from genjax.train import callbacks, parallel
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -49,6 +49,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_size = 100
   config.eval_batch_size = 1000
   config.num_epochs = 100
+  config.metrics = ""             # extra evaluation metrics, e.g. "top5_accuracy,ece" (genjax.metrics)
+  config.callbacks = ""           # registered user callbacks, e.g. "my_logger" (genjax.train.callbacks)
   return config
 
 
@@ -90,12 +92,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   penalties.validate_config(config.penalties)
   early_stopping.from_config(config.early_stopping)   # raises on bad settings
   checkpoint.validate_config(config.checkpoint)
-  run_identity.check_output_name("checkpoint.subdir", config.checkpoint.subdir)
+  workdir.check_output_name("checkpoint.subdir", config.checkpoint.subdir)
   data_dir = config.data.data_dir
   if data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
     raise ConfigError(f"data.data_dir='{data_dir}' is a file, not a directory; pass TFDS's data "
                       "directory, or '' for the default (~/tensorflow_datasets or $TFDS_DATA_DIR)")
   parallel.validate_config(config.parallel)
+  metrics.parse(config.metrics)
+  callbacks.validate(config)
 
 
 def validate_against_data(config, splits, num_train: int) -> None:

@@ -8,52 +8,54 @@ exactly once, on the test split. `results.json` is written last: a finished run 
 
 from __future__ import annotations
 
-import os
 import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from genjax import report, run_identity
-from genjax.data import validation
-from genjax.train import loop
-from genjax.train.members import MemberPlan
+from genjax import experiment, report, results as results_lib, run_identity, workdir as wd
 
-OUTPUTS = ("metrics.jsonl", "results.json", "learning_curves.png", "tensorboard")
+OUTPUTS = ("metrics.jsonl", "results.json", "learning_curves.png", "tensorboard",
+           experiment.SELECTED)
+
+
+def train(config, workdir: str | None, *, overwrite: bool = False,
+          progress: bool = True) -> experiment.Outcome:
+  """Trains `config` on a hold-out plan. With a workdir: writes config.json, metrics.jsonl,
+  results.json, the selected weights and plots, and a rerun of a finished run returns its
+  stored results (`Outcome.program` None) and writes nothing. Without: writes nothing."""
+  t_start = time.time()
+  s = experiment.prepare(config, workdir)
+  plans = experiment.member_plans(config, s.splits.train_y)
+  experiment.validate_plans(s, plans)
+  with wd.claim_workdir(workdir, config, kind="train", overwrite=overwrite,
+                        outputs=OUTPUTS + (config.checkpoint.subdir,)) as claim:
+    done = wd.completed(claim, "results.json")
+    if done is not None:
+      return experiment.Outcome(done, s)
+    program, fitted = experiment.train(s, plans, workdir, resume=claim.resume,
+                                       progress=progress)
+    results = _results(s, program, fitted)
+    results["wall_time_s"] = time.time() - t_start
+    if workdir is not None:
+      experiment.save_selected(workdir, program, fitted)
+      report.write_json(wd.path(workdir, "results.json"), results)
+      report.plot_learning_curves(wd.path(workdir, "learning_curves.png"), fitted.rows,
+                                  best_epoch=results["selected_epoch"],
+                                  title=f"{s.splits.name} / {config.model.name}")
+  return experiment.Outcome(results, s, program, fitted)
 
 
 def run(config, workdir: str, *, overwrite: bool = False, progress: bool = True) -> dict:
-  """Trains `config` on a hold-out plan; writes config.json, metrics.jsonl, results.json, plots.
-
-  A rerun of a finished run returns its stored results and writes nothing.
-  """
-  t_start = time.time()
-  s = loop.setup(config, workdir)
-  train_idx, val_idx = validation.holdout_split(s.splits.train_y, config.data.validation_fraction,
-                                                config.seed)
-  plans = [MemberPlan(0, train_idx, val_idx)]
-  loop.validate_plans(s, plans)
-  with loop.claim_workdir(workdir, config, kind="train", overwrite=overwrite,
-                          outputs=OUTPUTS + (config.checkpoint.subdir,)) as claim:
-    done = loop.completed(claim, "results.json")
-    if done is not None:
-      return done
-    t = loop.train_members(s, plans, workdir, resume=claim.resume, progress=progress)
-    results = _results(s, t, len(train_idx), len(val_idx))
-    results["wall_time_s"] = time.time() - t_start
-    report.write_json(os.path.join(workdir, "results.json"), results)
-    report.plot_learning_curves(os.path.join(workdir, "learning_curves.png"), t.rows,
-                                best_epoch=results["selected_epoch"],
-                                title=f"{s.splits.name} / {config.model.name}")
-  return results
+  """`train` with a workdir; returns results.json's content."""
+  return train(config, workdir, overwrite=overwrite, progress=progress).results
 
 
-def _results(s, t, n_train: int, n_val: int) -> dict:
+def _results(s, program, fitted) -> dict:
   """The selected weights evaluated once on train, validation and test; run facts."""
-  params = loop.member_slice(t.selected_params, 0)
-  plan = loop.member_slice(t.plan, 0)
-  evaluate = jax.jit(t.evaluate)
+  params = results_lib.member_slice(fitted.selected_params, 0)
+  plan = results_lib.member_slice(program.plan, 0)
+  evaluate = jax.jit(program.evaluate)
   x_test, y_test = s.x_test()
   n_test = len(s.splits.test_y)
   final = {
@@ -64,21 +66,18 @@ def _results(s, t, n_train: int, n_val: int) -> dict:
                        jnp.ones(n_test, jnp.float32)),
   }
   final = {k: {m: float(v) for m, v in d.items()} for k, d in jax.device_get(final).items()}
+  member = program.plans[0]
   return {
       **final,
-      "epochs_run": t.epochs_run,
-      "selected_epoch": int(t.selected_epoch[0]),
-      **loop.stop_info(s.es, t.monitor, 0),
+      "epochs_run": fitted.epochs_run,
+      "selected_epoch": int(fitted.selected_epoch[0]),
+      **results_lib.stop_info(program.early_stopping, fitted.monitor, 0),
       "monitor": s.monitor.monitor,
-      "generalization_gap": {
-          "accuracy": final["train"]["accuracy"] - final["val"]["accuracy"],
-          "loss": final["val"]["loss"] - final["train"]["loss"],
-      },
-      "selected_weights": loop.weight_summary(params),
-      "num_params": int(sum(np.size(p) for p in jax.tree.leaves(params))),
-      "dataset": {"name": s.splits.name, "train": n_train, "val": n_val,
-                  "test": n_test, "num_classes": s.splits.num_classes,
-                  "input_shape": list(s.splits.input_shape)},
+      "generalization_gap": results_lib.gap(final["train"], final["val"]),
+      "selected_weights": results_lib.weight_summary(params),
+      "num_params": results_lib.num_params(params),
+      "dataset": results_lib.dataset_facts(s, train=len(member.train_idx),
+                                           val=len(member.val_idx)),
       "devices": jax.device_count(),
       "provenance": run_identity.provenance(s.config),
   }

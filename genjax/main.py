@@ -15,7 +15,6 @@ problem and the fix, and exits with status 2 before anything compiles.
 from __future__ import annotations
 
 import ast
-import difflib
 import errno
 import gc
 import os
@@ -25,6 +24,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from genjax import overrides
 from genjax.errors import ConfigError, Interrupted
 
 COMMANDS = ("train", "sweep")
@@ -112,114 +112,24 @@ def _overrides(argv: list[str]) -> list[tuple[str, str]]:
   return found
 
 
-def _check_override_key(config, path: str, text: str) -> None:
-  """ConfigError naming `text` when `path` is not a field of `config`."""
-  import ml_collections
-  from ml_collections.config_flags import config_path
-  node, parts = config, path.split(".")
-  for i, part in enumerate(parts):
-    where = ".".join(["config", *parts[:i]])
-    if not isinstance(node, ml_collections.ConfigDict):
-      try:  # indexing syntax config_path understands, e.g. a.b[0]
-        config_path.get_type(path, config)
-        return
-      except Exception:  # pylint: disable=broad-except
-        raise ConfigError(f"bad config override {text}: {where} is a {type(node).__name__}, "
-                          f"not a sub-config, so it has no field '{part}'; check the key "
-                          "against genjax/defaults.py") from None
-    if part not in node:
-      close = difflib.get_close_matches(part, [str(k) for k in node.keys()], n=1)
-      hint = f" (Did you mean '{close[0]}'?)" if close else ""
-      raise ConfigError(f"bad config override {text}: {where} has no key '{part}'{hint}; "
-                        "check the key against genjax/defaults.py")
-    node = node[part]
-
-
-def _example(path: str, old) -> str:
-  if isinstance(old, bool):
-    return f"--config.{path}={str(not old).lower()}"
-  if isinstance(old, tuple):
-    return f"--config.{path}='{old!r}'"
-  if isinstance(old, str):
-    return f"--config.{path}={old or 'NAME'}"
-  if isinstance(old, (int, float)):
-    return f"--config.{path}={old!r}"
-  return f"--config.{path}=VALUE"
-
-
-def _article(word: str) -> str:
-  return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
-
-
-def _tuple_mismatch(old, new) -> str | None:
-  """Why tuple `new` cannot replace `old`, whose elements are all numbers or all strings."""
-  if not isinstance(old, tuple) or not isinstance(new, tuple) or not old:
-    return None
-  number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-  for check, what in ((number, "numbers"), (lambda v: isinstance(v, str), "strings")):
-    if all(check(v) for v in old):
-      bad = [v for v in new if not check(v)]
-      return f"{bad[0]!r} is not one of the {what} it holds" if bad else None
-  return None
-
-
-def _guard_override(flag, config) -> None:
-  """Makes a bad value for override flag `flag` a one-line ConfigError naming it."""
-  from ml_collections.config_flags import config_path
-  parse, path = flag.parse, flag.name.split(".", 1)[1]
-
-  def guarded(argument):
-    try:
-      old = config_path.get_value(path, config)
-    except Exception:  # pylint: disable=broad-except
-      old = None
-    shown = argument if isinstance(argument, str) else repr(argument)
-    kind = type(old).__name__ if old is not None else "value"
-    fix = (f"config.{path} holds {_article(kind)} ({old!r}): give {_article(kind)}, e.g. "
-           f"{_example(path, old)}")
-    try:
-      parse(argument)
-    except (flags.Error, KeyError, AttributeError, TypeError, ValueError, OverflowError) as e:
-      reason = (": ".join(str(a) for a in e.args) if len(e.args) > 1 else str(e))
-      prefix = f"flag --{flag.name}={argument}: "
-      reason = reason[len(prefix):] if reason.startswith(prefix) else reason
-      reason = " ".join(reason.replace("\\n", " ").split()).rstrip(".")
-      if reason.startswith("("):  # a ValueError('text', value) shown as a tuple
-        import ast
-        try:
-          reason = ": ".join(str(a) for a in ast.literal_eval(reason))
-        except (ValueError, SyntaxError, TypeError):
-          pass
-      raise ConfigError(f"bad config override --config.{path}={shown}: {reason}; {fix}"
-                        ) from None
-    try:
-      new = config_path.get_value(path, config)
-    except Exception:  # pylint: disable=broad-except
-      return
-    reason = _tuple_mismatch(old, new)
-    if reason:  # ml_collections checks a tuple's type, not its elements': ('abc',) for (100, 100)
-      raise ConfigError(f"bad config override --config.{path}={shown}: {reason}; {fix}")
-  flag.parse = guarded
-
-
 def _define_config(config, spec: str, argv: list[str]) -> None:
   """--config as an inline ConfigDict flag, so --config.a.b=v overrides it."""
   global _CONFIG
   for name in [n for n in flags.FLAGS if n == "config" or n.startswith("config.")]:
     delattr(flags.FLAGS, name)  # a second parse_flags in one process
-  overrides = _overrides(argv)
-  for path, text in overrides:
-    _check_override_key(config, path, text)
+  given = _overrides(argv)
+  for path, text in given:
+    overrides.check_key(config, path, text)
   try:
     _CONFIG = config_flags.DEFINE_config_dict("config", config, _CONFIG_HELP,
                                               lock_config=True, sys_argv=argv)
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
     reason = " ".join(str(e).replace("\\n", " ").replace("\\", "").replace("'", "").split())
-    raise ConfigError(f"bad config override {' '.join(t for _, t in overrides)}: {reason}; "
+    raise ConfigError(f"bad config override {' '.join(t for _, t in given)}: {reason}; "
                       "check it against genjax/defaults.py") from None
   flags.FLAGS["config"].default_as_str = repr(spec)
   for name in [n for n in flags.FLAGS if n.startswith("config.")]:
-    _guard_override(flags.FLAGS[name], config)
+    overrides.guard(flags.FLAGS[name], config)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -242,25 +152,28 @@ def parse_flags(argv: list[str]) -> list[str]:
   except flags.Error as e:
     fail(" ".join(str(e).split()) + " (see genjax --helpfull)")
   except (KeyError, AttributeError, TypeError, ValueError) as e:
+    given = [a for a in argv[1:] if _OVERRIDE_ARG.match(a)]
+    if not given:
+      raise   # not an override's fault: a genjax bug, shown with its traceback
     reason = " ".join(str(e).replace("\\n", " ").replace("\\", "").replace("'", "").split())
-    overrides = [a for a in argv[1:] if _OVERRIDE_ARG.match(a)]
-    fail(f"bad config override {' '.join(overrides)}: unknown key or wrong type ({reason}); "
+    fail(f"bad config override {' '.join(given)}: unknown key or wrong type ({reason}); "
          "check it against genjax/defaults.py")
 
 
 def load_config():
   """The parsed --config with its overrides (parse_flags loaded and checked it)."""
   if _CONFIG is None:
-    fail("no config was loaded; run genjax through genjax.main.run() (the genjax command)")
+    raise ConfigError("no config was loaded; run genjax through genjax.main.run() (the genjax "
+                      "command)")
   config = _CONFIG.value
   if _RESOLVED.value is not None:
     config = resolved_config(_RESOLVED.value)
   from genjax import defaults
   missing = [k for k in defaults.get_config() if k not in config]
   if missing:
-    fail(f"--config={config_spec()}: get_config() returned a config without "
-         f"{', '.join('config.' + k for k in missing)}; build it from "
-         "genjax.defaults.get_config() and change what you need")
+    raise ConfigError(f"--config={config_spec()}: get_config() returned a config without "
+                      f"{', '.join('config.' + k for k in missing)}; build it from "
+                      "genjax.defaults.get_config() and change what you need")
   return config
 
 
@@ -271,37 +184,19 @@ def resolved_config(path: str):
     with open(path) as f:
       return ml_collections.ConfigDict(ast.literal_eval(f.read()))
   except (OSError, ValueError, SyntaxError) as e:
-    fail(f"--resolved_config={path} cannot be read ({' '.join(str(e).split())}); it is written "
+    raise ConfigError(f"--resolved_config={path} cannot be read ({' '.join(str(e).split())}); it is written "
          "by genjax sweep for its group processes: rerun the sweep")
 
 
 def main(argv: list[str]) -> None:
+  """Runs the command; every error is caught here, once: ConfigError (bad input) and a fault
+  of the machine (disk full, read-only, ...) are one line and exit 2, Ctrl-C exits 130, any
+  other exception is a genjax bug and keeps its traceback."""
   if not flags.FLAGS["verbosity"].present:
     # orbax/tfds chatter off unless -v is given; genjax reports its own errors in one line.
     logging.set_verbosity(logging.FATAL)
-  command = argv[1] if len(argv) > 1 else "train"
-  if command not in COMMANDS or len(argv) > 2:
-    fail(f"unknown command {' '.join(argv[1:])!r}; usage: genjax train --config=FILE.py --workdir=DIR")
-  if command == "train":
-    given = [f"--{n}" for n in SWEEP_FLAGS if flags.FLAGS[n].present]
-    if given:
-      fail(f"{', '.join(given)} given to genjax train, which trains one config; run "
-           "genjax sweep to sweep")
-  config = load_config()
-  if not _WORKDIR.value:
-    fail("--workdir is required; e.g. --workdir=runs/my_experiment")
-  from genjax import distributed
   try:
-    if distributed.validate_flags(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
-                                  _DISTRIBUTED.value):
-      if _DISTRIBUTED_TIMEOUT.value <= 0:
-        fail(f"--distributed_timeout={_DISTRIBUTED_TIMEOUT.value:g} must be > 0 seconds")
-      distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
-                             timeout_s=_DISTRIBUTED_TIMEOUT.value)
-  except ConfigError as e:
-    fail(str(e))
-  try:
-    run_command(command, config, argv)
+    _main(argv)
   except ConfigError as e:
     stop(2, f"error: {e}")
   except Interrupted as e:
@@ -317,16 +212,39 @@ def main(argv: list[str]) -> None:
          "space, permissions), then rerun the same command to resume")
 
 
+def _main(argv: list[str]) -> None:
+  command = argv[1] if len(argv) > 1 else "train"
+  if command not in COMMANDS or len(argv) > 2:
+    raise ConfigError(f"unknown command {' '.join(argv[1:])!r}; usage: genjax train "
+                      "--config=FILE.py --workdir=DIR")
+  if command == "train":
+    given = [f"--{n}" for n in SWEEP_FLAGS if flags.FLAGS[n].present]
+    if given:
+      raise ConfigError(f"{', '.join(given)} given to genjax train, which trains one config; "
+                        "run genjax sweep to sweep")
+  config = load_config()
+  if not _WORKDIR.value:
+    raise ConfigError("--workdir is required; e.g. --workdir=runs/my_experiment")
+  from genjax import distributed
+  if distributed.validate_flags(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                                _DISTRIBUTED.value):
+    if _DISTRIBUTED_TIMEOUT.value <= 0:
+      raise ConfigError(f"--distributed_timeout={_DISTRIBUTED_TIMEOUT.value:g} must be > 0 "
+                        "seconds")
+    distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                           timeout_s=_DISTRIBUTED_TIMEOUT.value)
+  run_command(command, config, argv)
+
+
 def run_command(command: str, config, argv) -> None:
-  from genjax import distributed, holdout, kfold, runtime  # Heavy imports: the flags are good.
+  from genjax import api, distributed, runtime  # Heavy imports: the flags are good.
   import tensorflow_datasets as tfds
   tfds.display_progress_bar(False)
   runtime.enable_compilation_cache(_CACHE.value)
   if command == "sweep":
     return run_sweep(config, argv)
-  driver = holdout if config.cv.method == "none" else kfold
-  results = driver.run(config, os.path.abspath(_WORKDIR.value),
-                       overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
+  results = api.train(config, os.path.abspath(_WORKDIR.value), overwrite=_OVERWRITE.value,
+                      progress=_PROGRESS.value)
   if not distributed.is_primary():
     return
   from genjax import report
@@ -373,7 +291,7 @@ def environment_fault(error: BaseException) -> str | None:
 
 def parse_zip_points(text: str) -> list[dict]:
   """--zip_points 'k=v,k=v;k=v' -> [{k: v, ...}, ...] ('' = [{}]); ConfigError if malformed."""
-  from genjax import sweep
+  from genjax import sweep_grid
   if not text:
     return [{}]
   fix = "write 'KEY=VALUE,KEY=VALUE;KEY=VALUE' (genjax sweep passes it to its group processes)"
@@ -389,7 +307,7 @@ def parse_zip_points(text: str) -> list[dict]:
         raise ConfigError(f"--zip_points={text!r}: {kv.strip()!r} is not KEY=VALUE; {fix}")
       if key in values:
         raise ConfigError(f"--zip_points={text!r} sets {key} twice in one point; {fix}")
-      parsed = sweep.parse_values(value, key)
+      parsed = sweep_grid.parse_values(value, key)
       if len(parsed) != 1:
         raise ConfigError(f"--zip_points={text!r}: {kv.strip()!r} needs one value; {fix}")
       values[key] = parsed[0]
@@ -399,18 +317,18 @@ def parse_zip_points(text: str) -> list[dict]:
 
 def sweep_points(argv) -> list[dict]:
   """Points from --zip_points, --sweep/--zip flags, or the config file's get_sweep()."""
-  from genjax import sweep
+  from genjax import sweep_grid
   if _ZIP_POINTS.value is not None:  # a group process: never expand get_sweep() again
     return parse_zip_points(_ZIP_POINTS.value)
   if _SWEEP.value or _ZIP.value:
-    return sweep.grid(_SWEEP.value, _ZIP.value)
-  return sweep.config_sweep(config_spec()) or []
+    return sweep_grid.grid(_SWEEP.value, _ZIP.value)
+  return sweep_grid.config_sweep(config_spec()) or []
 
 
 def run_sweep(config, argv) -> None:
-  from genjax import config_file, sweep
+  from genjax import config_file, sweep_driver
   spec = config_file.loaded_spec()
-  rows = sweep.run(config, os.path.abspath(_WORKDIR.value), sweep_points(argv),
+  rows = sweep_driver.run(config, os.path.abspath(_WORKDIR.value), sweep_points(argv),
                    config_file=spec, parallel_jobs=_JOBS.value,
                    overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
   from genjax import distributed
@@ -425,7 +343,7 @@ def run() -> None:
   """Console-script entry point.
 
   Start-up (imports, the config file, data loading) allocates long-lived objects only, so
-  Python's cyclic GC is paused until training, which runs with it on (`loop.train_members`):
+  Python's cyclic GC is paused until training, which runs with it on (`genjax.train.fit.fit`):
   a short run takes ~15% less time.
   """
   enabled = gc.isenabled()

@@ -4,6 +4,7 @@
 
   clip_by_global_norm(c)                        if grad_clip_norm > 0
   base scaling   u = adam(g) | trace(g) | g     adam/adamw | momentum | sgd
+                                                (`OPTIMIZERS`, one factory each)
   decayed weights u ← u + wd·w (mask)           adamw's weight_decay; penalty
                                                 "weight_decay" (pre_lr stage)
   learning rate  u ← −lr·shape(t)·u             shape from `schedule`
@@ -16,11 +17,23 @@ The whole chain is wrapped in `optax.inject_hyperparams`: `learning_rate`
 `<penalty>_strength` for each enabled transform penalty live in
 `opt_state.hyperparams` as arrays. `set_hyperparams` overrides them, e.g. one
 value per member under `jax.vmap`, without recompiling per value.
+
+To add an optimizer, register its base scaling (the transforms between gradient
+clipping and the learning rate), reading the fields of `default_config()`:
+
+  @register("rmsprop")
+  def rmsprop(c):
+    return [optax.scale_by_rms(decay=c["b2"], eps=c["eps"])]
+
+`--config.optimizer.name=rmsprop` then builds clip -> scale_by_rms -> penalties ->
+learning rate. Learning-rate shapes are registered in `LR_SCHEDULES` likewise.
 """
 
+import dataclasses
 import inspect
 import math
 import re
+from typing import Callable
 
 import jax.numpy as jnp
 import ml_collections
@@ -28,19 +41,118 @@ import optax
 
 from genjax import penalties
 from genjax.errors import ConfigError
+from genjax.registry import Registry
 
-NAMES = ("sgd", "momentum", "adam", "adamw")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "warmup_constant")
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+  """A registered optimizer: `scaling(c) -> [optax.GradientTransformation, ...]`, the base
+  scaling built from the resolved optimizer fields `c` (a dict of `default_config()`'s
+  fields). `decoupled_weight_decay`: it takes `optimizer.weight_decay` as an injected
+  hyperparameter, applied as u ← u + wd·w on kernels right after `scaling` (AdamW's place)."""
+  name: str
+  scaling: Callable[[dict], list]
+  decoupled_weight_decay: bool = False
+
+
+OPTIMIZERS: Registry[Optimizer] = Registry("optimizer", config_key="optimizer.name")
+
+# Learning-rate shapes: `shape(total=, warmup=, end=) -> schedule step -> [0, 1]`, with
+# total/warmup in steps and end = final_lr_fraction (the learning rate is lr · shape(t)).
+LR_SCHEDULES: Registry[Callable[..., optax.Schedule]] = Registry(
+    "learning-rate schedule", config_key="optimizer.schedule")
+
+
+def register(name: str, *, decoupled_weight_decay: bool = False):
+  """Decorator registering `scaling(c) -> [transforms]` (a list, or one transform) as
+  optimizer `name` (see `Optimizer`); ValueError if another definition holds the name."""
+  def decorator(scaling):
+    OPTIMIZERS.register(name, Optimizer(name, scaling, decoupled_weight_decay),
+                        origin=scaling)
+    return scaling
+  return decorator
+
+
+def _ordered(registry: Registry) -> tuple[str, ...]:
+  return tuple(name for name, _ in registry.items())
+
+
+def __getattr__(attr):
+  """`NAMES` / `SCHEDULES`: the registered optimizer / schedule names, registration order."""
+  if attr == "NAMES":
+    return _ordered(OPTIMIZERS)
+  if attr == "SCHEDULES":
+    return _ordered(LR_SCHEDULES)
+  raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+@register("sgd")
+def _sgd(c):
+  """u = g."""
+  del c
+  return []
+
+
+@register("momentum")
+def _momentum(c):
+  """u = trace(g): heavy-ball (or Nesterov) momentum, as `optax.sgd(momentum=)`."""
+  return [optax.trace(c["momentum"], nesterov=c["nesterov"])]
+
+
+@register("adam")
+def _adam(c):
+  """u = adam(g), as `optax.adam`."""
+  return [optax.scale_by_adam(c["b1"], c["b2"], c["eps"])]
+
+
+@register("adamw", decoupled_weight_decay=True)
+def _adamw(c):
+  """u = adam(g) + wd·w (kernels), as `optax.adamw`."""
+  return [optax.scale_by_adam(c["b1"], c["b2"], c["eps"])]
+
+
+@LR_SCHEDULES.register("constant")
+def _constant(*, total, warmup, end):
+  """1."""
+  del total, warmup, end
+  return optax.constant_schedule(1.0)
+
+
+@LR_SCHEDULES.register("cosine")
+def _cosine(*, total, warmup, end):
+  """f + (1 − f)·½(1 + cos(π·t/T)), T = total, f = end."""
+  del warmup
+  return optax.cosine_decay_schedule(1.0, total, alpha=end)
+
+
+@LR_SCHEDULES.register("warmup_cosine")
+def _warmup_cosine(*, total, warmup, end):
+  """t/W for t < W = warmup, then cosine from 1 to `end` by step `total`."""
+  if warmup == 0:
+    return _cosine(total=total, warmup=warmup, end=end)
+  if warmup >= total:  # All warmup: nothing left to decay.
+    return optax.linear_schedule(0.0, 1.0, warmup)
+  return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, total, end)
+
+
+@LR_SCHEDULES.register("warmup_constant")
+def _warmup_constant(*, total, warmup, end):
+  """min(t/W, 1), W = warmup."""
+  if warmup == 0:
+    return _constant(total=total, warmup=warmup, end=end)
+  return optax.linear_schedule(0.0, 1.0, warmup)
 
 
 def default_config() -> ml_collections.ConfigDict:
   """Optimizer defaults.
 
-  name: sgd | momentum | adam | adamw. `momentum` and `nesterov` are used by
-  "momentum" only; `b1`, `b2`, `eps` by adam/adamw; `weight_decay` is adamw's
-  own decoupled decay on kernels (ignored by the others: use the penalty
+  name: sgd | momentum | adam | adamw, or another name registered in `OPTIMIZERS`.
+  `momentum` and `nesterov` are used by "momentum" only; `b1`, `b2`, `eps` by
+  adam/adamw; `weight_decay` is adamw's own decoupled decay on kernels (ignored
+  by optimizers without `decoupled_weight_decay`: use the penalty
   `penalties.weight_decay` for decoupled decay with any optimizer).
-  schedule: constant | cosine | warmup_cosine | warmup_constant, with
+  schedule: constant | cosine | warmup_cosine | warmup_constant (or another
+  name registered in `LR_SCHEDULES`), with
   `warmup_epochs` of linear warmup from 0 and `final_lr_fraction` the cosine
   end value as a fraction of the peak. grad_clip_norm: 0 = off.
   """
@@ -80,10 +192,10 @@ def validate_config(opt_cfg, num_epochs: int | None = None) -> None:
       raise ConfigError(f"optimizer {name}={value!r} must be a finite number; e.g. "
                         f"--config.optimizer.{name}={default_config()[name]}")
   checks = [
-      (c["name"] in NAMES, f"optimizer name {c['name']!r} is unknown; use one "
-       f"of: {', '.join(NAMES)}"),
-      (c["schedule"] in SCHEDULES, f"optimizer schedule {c['schedule']!r} is "
-       f"unknown; use one of: {', '.join(SCHEDULES)}"),
+      (c["name"] in OPTIMIZERS, f"optimizer name {c['name']!r} is unknown; use one "
+       f"of: {', '.join(_ordered(OPTIMIZERS))}"),
+      (c["schedule"] in LR_SCHEDULES, f"optimizer schedule {c['schedule']!r} is "
+       f"unknown; use one of: {', '.join(_ordered(LR_SCHEDULES))}"),
       (c["learning_rate"] > 0, f"optimizer learning_rate={c['learning_rate']} "
        "must be > 0"),
       (c["weight_decay"] >= 0, f"optimizer weight_decay={c['weight_decay']} "
@@ -113,18 +225,9 @@ def _schedule_shape(c: dict, steps_per_epoch: int, num_epochs: int):
   if steps_per_epoch < 1 or num_epochs < 1:
     raise ConfigError(f"steps_per_epoch={steps_per_epoch} and num_epochs="
                       f"{num_epochs} must both be >= 1")
-  total = steps_per_epoch * num_epochs
-  warmup = c["warmup_epochs"] * steps_per_epoch
-  name, end = c["schedule"], c["final_lr_fraction"]
-  if name == "constant" or (name == "warmup_constant" and warmup == 0):
-    return optax.constant_schedule(1.0)
-  if name == "warmup_constant":
-    return optax.linear_schedule(0.0, 1.0, warmup)
-  if name == "cosine" or warmup == 0:
-    return optax.cosine_decay_schedule(1.0, total, alpha=end)
-  if warmup >= total:  # All warmup: nothing left to decay.
-    return optax.linear_schedule(0.0, 1.0, warmup)
-  return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, total, end)
+  return LR_SCHEDULES.get(c["schedule"])(total=steps_per_epoch * num_epochs,
+                                          warmup=c["warmup_epochs"] * steps_per_epoch,
+                                          end=c["final_lr_fraction"])
 
 
 def learning_rate_schedule(opt_cfg, steps_per_epoch: int,
@@ -158,8 +261,9 @@ def make_optimizer(opt_cfg, penalties_cfg, params, *, steps_per_epoch: int,
   c = _fields(opt_cfg)
   shape = _schedule_shape(c, steps_per_epoch, num_epochs)
   tx_names = penalties.enabled(penalties_cfg, ("pre_lr", "post_update"))
+  opt = OPTIMIZERS.get(c["name"])
   init = {"learning_rate": c["learning_rate"]}
-  if c["name"] == "adamw":
+  if opt.decoupled_weight_decay:
     init["weight_decay"] = c["weight_decay"]
   for name in tx_names:
     init[hyperparam_name(name)] = float(penalties_cfg[name].strength)
@@ -174,11 +278,9 @@ def make_optimizer(opt_cfg, penalties_cfg, params, *, steps_per_epoch: int,
     parts = []
     if c["grad_clip_norm"] > 0:
       parts.append(optax.clip_by_global_norm(c["grad_clip_norm"]))
-    if c["name"] in ("adam", "adamw"):
-      parts.append(optax.scale_by_adam(c["b1"], c["b2"], c["eps"]))
-    elif c["name"] == "momentum":
-      parts.append(optax.trace(c["momentum"], nesterov=c["nesterov"]))
-    if c["name"] == "adamw":
+    scaling = opt.scaling(c)
+    parts += [scaling] if isinstance(scaling, optax.GradientTransformation) else list(scaling)
+    if opt.decoupled_weight_decay:
       parts.append(optax.add_decayed_weights(hp["weight_decay"], kernel_mask))
     parts += pre_lr
     parts.append(optax.scale_by_learning_rate(lr))

@@ -1,9 +1,11 @@
 """Regularization penalties: a registry of loss terms and optax transforms.
 
-Two kinds of penalty, each registered by name with `register`:
+Two kinds of penalty, each registered by name with `register` (into `PENALTIES`):
 
-* *loss* penalties add `λ_t · Σ_{w ∈ mask} R(w)` to the training loss
-  (`l2`, `l1`, `elastic_net`, `group_lasso`); `R` is a function of one leaf.
+* *loss* penalties add a term to the training loss. Scope "leaf" (`l2`, `l1`,
+  `elastic_net`, `group_lasso`): `λ_t · Σ_{w ∈ mask} R(w)`, `R` a function of one
+  leaf. Scope "tree" (`orthogonality`): `λ_t · R(θ, mask)`, `R` a function of the
+  whole parameter tree θ and its boolean mask tree, so it may couple layers.
 * *transform* penalties are optax `GradientTransformation`s placed in the
   optimizer chain by `genjax.optim.make_optimizer`: stage "pre_lr" goes after
   the adaptive scaling and before the learning rate (`weight_decay`, where
@@ -12,13 +14,26 @@ Two kinds of penalty, each registered by name with `register`:
 
 Every penalty has the config fields `strength` (λ; 0 = off), `mask` (regex over
 "/"-joined parameter paths; "" = kernels only), `schedule` (a name in
-`SCHEDULES`: λ_t = λ · shape(t)) and `schedule_steps`, plus its own extra
+`STRENGTH_SCHEDULES`: λ_t = λ · shape(t)) and `schedule_steps`, plus its own extra
 fields. `default_config()` is built from the registry, so a penalty registered
 before the config is built is settable from any config or flag, e.g.
-`--config.penalties.group_lasso.strength=1e-3`.
+`--config.penalties.group_lasso.strength=1e-3`. Loss penalties of either scope
+take per-member strengths in `penalty_loss(params, step, strengths)` (sweeps).
 
-To add a penalty, copy `group_lasso` below: a function of one leaf with the
-math in its docstring, decorated with `@register("name", extra_field=default)`.
+To add a penalty, write one function with the math in its docstring:
+
+  @register("cubic", power=3.0)                 # scope "leaf": R of one masked leaf
+  def cubic(w, power):
+    '''R(w) = Σ|w|^power.'''
+    return jnp.sum(jnp.abs(w) ** power)
+
+  @register("norm_balance", scope="tree")       # scope "tree": R of the whole tree
+  def norm_balance(params, mask):
+    '''R(θ) = (‖W_a‖² − ‖W_b‖²)²: W_a, W_b the first two masked leaves.'''
+    (_, a), (_, b), *_ = selected(params, mask).items()
+    return (jnp.sum(a ** 2) - jnp.sum(b ** 2)) ** 2
+
+then set `--config.penalties.cubic.strength=1e-3` (and `.mask`, `.schedule`, `.power`).
 """
 
 import dataclasses
@@ -32,97 +47,86 @@ import ml_collections
 import optax
 
 from genjax.errors import ConfigError
+from genjax.registry import Registry
 
 KINDS = ("loss", "pre_lr", "post_update")
+SCOPES = ("leaf", "tree")
 COMMON_FIELDS = {"strength": 0.0, "mask": "", "schedule": "constant",
                  "schedule_steps": 0}
 
 # Strength shapes, each in [0, 1]: λ_t = λ · shape(schedule_steps)(t).
-SCHEDULES = {
-    "constant": lambda n: optax.constant_schedule(1.0),
-    "linear_warmup": lambda n: optax.linear_schedule(0.0, 1.0, n),
-    "linear_decay": lambda n: optax.linear_schedule(1.0, 0.0, n),
-    "cosine_decay": lambda n: optax.cosine_decay_schedule(1.0, n),
-}
+STRENGTH_SCHEDULES: Registry[Callable[[int], optax.Schedule]] = Registry(
+    "penalty strength schedule", config_key="penalties.NAME.schedule")
+STRENGTH_SCHEDULES.register("constant", lambda n: optax.constant_schedule(1.0))
+STRENGTH_SCHEDULES.register("linear_warmup", lambda n: optax.linear_schedule(0.0, 1.0, n))
+STRENGTH_SCHEDULES.register("linear_decay", lambda n: optax.linear_schedule(1.0, 0.0, n))
+STRENGTH_SCHEDULES.register("cosine_decay", lambda n: optax.cosine_decay_schedule(1.0, n))
 
 
 @dataclasses.dataclass(frozen=True)
 class Penalty:
-  """A registered penalty: `fn`, its `kind` and its extra config fields."""
+  """A registered penalty: `fn`, its `kind`, its extra config `fields` and, for loss
+  penalties, its `scope` ("leaf": `fn(w, **fields)`; "tree": `fn(params, mask, **fields)`)."""
   name: str
   fn: Callable[..., Any]
   kind: str
   fields: dict
+  scope: str = "leaf"
 
 
-_REGISTRY: dict[str, Penalty] = {}
+PENALTIES: Registry[Penalty] = Registry("penalty", config_key="penalties")
 
 
-def register(name: str, *, kind: str = "loss", **fields):
+def register(name: str, *, kind: str = "loss", scope: str = "leaf", **fields):
   """Decorator registering a penalty under `name`, with extra config `fields`.
 
-  A "loss" penalty is `fn(w, **fields) -> R(w)` for one parameter leaf `w`.
-  A "pre_lr" / "post_update" penalty is
+  A "loss" penalty of scope "leaf" is `fn(w, **fields) -> R(w)` for one masked
+  parameter leaf `w` (summed over the masked leaves); of scope "tree" it is
+  `fn(params, mask, **fields) -> R` for the whole parameter tree and the tree of
+  bools `make_mask(params, cfg.mask)`. A "pre_lr" / "post_update" penalty is
   `fn(strength, learning_rate, mask, **fields) -> optax.GradientTransformation`
   where `strength` and `learning_rate` are schedules (step -> value).
 
-  Registering a name again from the same function — a new function object with
-  the same source file and qualified name, as when the module defining it is
-  executed a second time — replaces the entry. A different function under a
-  taken name, or the very same function object registered twice, raises.
+  A taken name raises ValueError unless `fn` is the same definition again (a
+  re-executed file: the entry is replaced); see `genjax.registry`.
   """
-  import os
-
   if kind not in KINDS:
     raise ValueError(f"penalty kind {kind!r} is not one of {KINDS}")
+  if scope not in SCOPES or (scope == "tree" and kind != "loss"):
+    raise ValueError(f"penalty scope {scope!r} is not one of {SCOPES} (\"tree\" is for "
+                     "kind=\"loss\" only)")
   clash = set(fields) & set(COMMON_FIELDS)
   if clash:
     raise ValueError(f"penalty fields {sorted(clash)} are common fields")
 
-  def origin(fn):
-    """(absolute source file, qualified name) of `fn`, or None when either is unknown."""
-    fn = getattr(fn, "__wrapped__", fn)
-    code = getattr(fn, "__code__", None)
-    filename = getattr(code, "co_filename", None)
-    qualname = getattr(fn, "__qualname__", None)
-    if not filename or not qualname or filename.startswith("<"):
-      return None
-    return os.path.realpath(filename), qualname
-
   def decorator(fn):
-    if name in _REGISTRY:
-      old = _REGISTRY[name].fn
-      same = origin(fn)
-      if fn is old or same is None or same != origin(old):
-        raise ValueError(f"penalty {name!r} is already registered (by "
-                         f"{getattr(old, '__qualname__', '?')} in "
-                         f"{getattr(old, '__module__', '?')}); "
-                         "register yours under another name")
-    _REGISTRY[name] = Penalty(name, fn, kind, dict(fields))
+    PENALTIES.register(name, Penalty(name, fn, kind, dict(fields), scope), origin=fn)
     return fn
   return decorator
 
 
 def unregister(name: str) -> None:
   """Removes a registered penalty (for tests and interactive use)."""
-  _REGISTRY.pop(name, None)
+  PENALTIES.unregister(name)
 
 
 def get(name: str) -> Penalty:
-  if name not in _REGISTRY:
+  """The registered penalty `name`; ConfigError listing the registered ones otherwise."""
+  if name not in PENALTIES:
     raise ConfigError(f"unknown penalty {name!r}; registered penalties are: "
                       f"{', '.join(names())}")
-  return _REGISTRY[name]
+  return PENALTIES.get(name)
 
 
 def names() -> list[str]:
-  return list(_REGISTRY)
+  """Registered penalty names, in registration order."""
+  return [name for name, _ in PENALTIES.items()]
 
 
 def default_config() -> ml_collections.ConfigDict:
   """One sub-config per registered penalty, every strength 0 (off)."""
   return ml_collections.ConfigDict({
-      name: {**COMMON_FIELDS, **p.fields} for name, p in _REGISTRY.items()})
+      name: {**COMMON_FIELDS, **p.fields} for name, p in PENALTIES.items()})
 
 
 # ---------------------------------------------------------------- masks ---
@@ -165,6 +169,13 @@ def _masked_leaves(params, mask):
           if m]
 
 
+def selected(params, mask) -> dict:
+  """{"/"-joined path: leaf} of the leaves where the bool tree `mask` is True, in
+  `jax.tree.leaves` order: what a tree penalty usually iterates over."""
+  return {path: w for path, w, m in zip(param_paths(params), jax.tree.leaves(params),
+                                        jax.tree.leaves(mask)) if m}
+
+
 # --------------------------------------------------------------- config ---
 
 def _resolved(cfg, name):
@@ -180,7 +191,7 @@ def _resolved(cfg, name):
 def enabled(penalties_cfg, kinds=KINDS) -> list[str]:
   """Names of the penalties of `kinds` whose config strength is > 0."""
   cfg = penalties_cfg
-  return [n for n in cfg if n in _REGISTRY and _REGISTRY[n].kind in kinds
+  return [n for n in cfg if n in PENALTIES and PENALTIES.get(n).kind in kinds
           and _resolved(cfg, n)["strength"] > 0]
 
 
@@ -202,9 +213,10 @@ def validate_config(penalties_cfg, params=None) -> None:
     except (re.error, TypeError) as e:
       raise ConfigError(f"penalties.{name}.mask={f['mask']!r} is not a valid regular "
                         f"expression ({e}); fix the regex, e.g. 'dense' or '' (kernels)") from None
-    if f["schedule"] not in SCHEDULES:
+    if f["schedule"] not in STRENGTH_SCHEDULES:
+      shapes = ", ".join(n for n, _ in STRENGTH_SCHEDULES.items())
       raise ConfigError(f"penalties.{name}.schedule={f['schedule']!r} is "
-                        f"unknown; use one of: {', '.join(SCHEDULES)}")
+                        f"unknown; use one of: {shapes}")
     if f["schedule"] != "constant" and f["schedule_steps"] <= 0:
       raise ConfigError(f"penalties.{name}.schedule_steps must be > 0 for "
                         f"schedule={f['schedule']!r}")
@@ -216,7 +228,7 @@ def validate_config(penalties_cfg, params=None) -> None:
 
 
 def _strength_schedule(f, strength):
-  shape = SCHEDULES[f["schedule"]](f["schedule_steps"])
+  shape = STRENGTH_SCHEDULES.get(f["schedule"])(f["schedule_steps"])
   return lambda step: strength * shape(step)
 
 
@@ -234,10 +246,12 @@ def _check_strengths(strengths, kinds):
 def penalty_loss_fn(penalties_cfg, params):
   """Returns `penalty_loss(params, step, strengths=None) -> scalar`.
 
-  penalty_loss = Σ_p λ_p · shape_p(step) · Σ_{w ∈ mask_p} R_p(w), summed over
-  the loss penalties with config strength > 0 and those named in `strengths`
-  (a dict name -> λ, possibly traced arrays, overriding config strengths).
-  Returns 0.0 when none is enabled.
+  penalty_loss = Σ_p λ_p · shape_p(step) · R_p, summed over the loss penalties
+  with config strength > 0 and those named in `strengths` (a dict name -> λ,
+  possibly traced arrays, overriding config strengths), where
+  R_p = Σ_{w ∈ mask_p} R_p(w) for scope "leaf" and R_p(params, mask_p) for
+  scope "tree" (mask_p = make_mask(params, cfg.p.mask)). Returns 0.0 when none
+  is enabled.
   """
   validate_config(penalties_cfg, params)
   on = enabled(penalties_cfg, ("loss",))
@@ -250,8 +264,11 @@ def penalty_loss_fn(penalties_cfg, params):
       f = _resolved(penalties_cfg, name) if name in penalties_cfg else {
           **COMMON_FIELDS, **get(name).fields}
       lam = _strength_schedule(f, strengths.get(name, f["strength"]))(step)
-      leaves = _masked_leaves(params, make_mask(params, f["mask"]))
-      reg = sum(get(name).fn(w, **_extra(name, f)) for w in leaves)
+      p, mask = get(name), make_mask(params, f["mask"])
+      if p.scope == "tree":
+        reg = p.fn(params, mask, **_extra(name, f))
+      else:
+        reg = sum(p.fn(w, **_extra(name, f)) for w in _masked_leaves(params, mask))
       total = total + lam * reg
     return total
   return penalty_loss
@@ -363,6 +380,31 @@ def proximal_l1(strength, learning_rate, mask=None):
 def l1_prox(strength, learning_rate, mask):
   """Proximal L1 (ISTA step): w ← S_{lr_t·λ_t}(w + u); see `proximal_l1`."""
   return proximal_l1(strength, learning_rate, mask)
+
+
+# -------------------------------------------------- tree loss penalties ---
+
+@register("orthogonality", scope="tree")
+def orthogonality(params, mask):
+  """Soft orthogonality of every masked kernel, summed across layers:
+
+    R(θ) = Σ_{W ∈ mask, ndim(W) ≥ 2} ‖ŴᵀŴ − I_m‖_F²,  Ŵ = W.reshape(-1, m), m = W.shape[-1]
+
+  i.e. a dense kernel (in, out) or a conv kernel (..., in, out) flattened to
+  (fan_in, out), whose m output columns are pushed towards an orthonormal set
+  (exactly reachable only when m ≤ fan_in; otherwise R > 0 at its minimum).
+  Masked leaves with fewer than 2 dimensions (biases, scalars) contribute 0.
+  ∇_W R = 4·Ŵ(ŴᵀŴ − I) (reshaped back). The Gram matrix uses float32 "highest"
+  matmul precision, so the value does not depend on the accelerator's default.
+  """
+  total = jnp.zeros(())
+  for w in _masked_leaves(params, mask):
+    if jnp.ndim(w) < 2:
+      continue
+    flat = jnp.reshape(w, (-1, w.shape[-1]))
+    gram = jnp.matmul(flat.T, flat, precision=jax.lax.Precision.HIGHEST)
+    total = total + jnp.sum(jnp.square(gram - jnp.eye(gram.shape[0], dtype=gram.dtype)))
+  return total
 
 
 # ---------------------------------------------------------------- stats ---

@@ -15,28 +15,19 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from genjax import defaults, kfold, penalties, report, run_identity
-from genjax.data import augment, label_noise, validation
+from genjax import defaults, experiment, hparams, penalties, report, results as results_lib
+from genjax import run_identity, workdir as wd
+from genjax.data import augment, label_noise
 from genjax.errors import ConfigError
-from genjax import sweep
-from genjax.sweep import point_name
-from genjax.train import loop
+from genjax.sweep_grid import apply_point, point_name
 from genjax.train.members import MemberPlan
 
 OUTPUTS = ("metrics.jsonl", "sweep.json", "sweep.csv", "sweep.md", "sweep.tex", "sweep_metrics.png",
            "sweep_curves.png", "tensorboard")
 # Refuse a grid whose train states would need more than this fraction of memory.
 MEMORY_FRACTION = 0.5
-
-
-def _fold_plans(config, labels):
-  if config.cv.method == "none":
-    tr, va = validation.holdout_split(labels, config.data.validation_fraction, config.seed)
-    return [MemberPlan(0, tr, va)]
-  return kfold.fold_plans(config, labels)
 
 
 def _check_memory(s, members: int) -> None:
@@ -65,7 +56,7 @@ def _check_memory(s, members: int) -> None:
 class GroupPlan:
   """A structural group, checked: its base config, data, member plans and names."""
   base: Any
-  setup: loop.Setup
+  setup: experiment.Setup
   plans: list[MemberPlan]
   folds: list[MemberPlan]
   names: list[str]
@@ -76,42 +67,37 @@ def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
   before anything compiles or is written. Raises ConfigError (one line)."""
   # A value shared by every point is plain config; only varying values become member arrays.
   fixed = {k: v for k, v in numeric[0].items() if all(p[k] == v for p in numeric)}
-  config = sweep.apply_point(config, fixed)
-  hparams = [{k: v for k, v in p.items() if k not in fixed} for p in numeric]
-  keys = sorted(hparams[0]) if hparams else []
+  config = apply_point(config, fixed)
+  points = [{k: v for k, v in p.items() if k not in fixed} for p in numeric]
   base = config.copy_and_resolve_references()
-  for key in keys:  # transform penalties must be in the optimizer chain to be swept
-    if key.startswith("penalties."):
-      name = key.split(".")[1]
-      if penalties.get(name).kind != "loss" and max(p[key] for p in hparams) > 0:
-        base.penalties[name].strength = float(max(p[key] for p in hparams))
-  swept_noise = sweep.LABEL_NOISE in keys
-  if swept_noise:  # each point corrupts the clean labels itself (label_noise.corrupt)
-    base.data.label_noise = 0.0
+  hparams.prepare_base(base, points)   # each swept key's adjustment of the shared config
+  noise_key = next((k for k in (points[0] if points else {}) if hparams.route(k)[0] == "labels"),
+                   None)
+  swept_noise = noise_key is not None
   for point in numeric:   # every point's values, as `genjax train` would check them alone
-    defaults.validate(sweep.apply_point(config, point))
-  s = loop.setup(base, workdir)
-  for point in hparams:
-    checked = sweep.apply_point(base, point)
+    defaults.validate(apply_point(config, point))
+  s = experiment.prepare(base, workdir)
+  for point in points:
+    checked = apply_point(base, point)
     augment.validate(checked.data.augment, s.splits.input_shape)
     if swept_noise:
       label_noise.check_fraction(checked.data.label_noise)
   if swept_noise:
     # Per point: its noisy labels, and folds drawn from them as `genjax train` would.
     plans = []
-    for point in hparams:
-      noisy = label_noise.corrupt(s.splits.train_y, s.splits.num_classes,
-                                  point[sweep.LABEL_NOISE], base.seed)
+    for point in points:
+      noisy = label_noise.corrupt(s.splits.train_y, s.splits.num_classes, point[noise_key],
+                                  base.seed)
       plans += [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=dict(point),
-                           labels=noisy) for f in _fold_plans(base, noisy)]
-    folds = plans[:len(plans) // len(hparams)]
+                           labels=noisy) for f in experiment.member_plans(base, noisy)]
+    folds = plans[:len(plans) // len(points)]
   else:
-    folds = _fold_plans(base, s.splits.train_y)
+    folds = experiment.member_plans(base, s.splits.train_y)
     plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=dict(point))
-             for point in hparams for f in folds]
-  loop.validate_plans(s, plans)
+             for point in points for f in folds]
+  experiment.validate_plans(s, plans)
   for point in numeric:   # masks of every point's penalties (strength 0 included)
-    penalties.validate_config(sweep.apply_point(config, point).penalties, s.model.param_shapes)
+    penalties.validate_config(apply_point(config, point).penalties, s.model.param_shapes)
   _check_memory(s, len(plans))
   names = [f"{point_name(p)}/fold{f.member_id}" for p in numeric for f in folds]
   return GroupPlan(base, s, plans, folds, names)
@@ -129,47 +115,38 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
   g = plan_group(config, workdir, numeric)
   outputs = OUTPUTS + (g.base.checkpoint.subdir,)
   identity_points = points if points is not None else [{**structural, **p} for p in numeric]
-  with loop.claim_workdir(workdir, g.base, kind="sweep", points=identity_points,
-                          outputs=outputs, overwrite=overwrite) as claim:
-    done = loop.completed(claim, "sweep.json")
+  with wd.claim_workdir(workdir, g.base, kind="sweep", points=identity_points,
+                        outputs=outputs, overwrite=overwrite) as claim:
+    done = wd.completed(claim, "sweep.json")
     if done is not None:
       return done["rows"]
-    t = loop.train_members(g.setup, g.plans, workdir, resume=claim.resume, progress=progress,
-                           label=f"sweep {len(numeric)} points x {len(g.folds)} folds",
-                           member_names=g.names)
-    rows = _rows(g, t, numeric, structural)
+    program, fitted = experiment.train(
+        g.setup, g.plans, workdir, resume=claim.resume, progress=progress,
+        label=f"sweep {len(numeric)} points x {len(g.folds)} folds", member_names=g.names)
+    rows = _rows(g, program, fitted, numeric, structural)
     write_outputs(workdir, rows)
     report.write_json(os.path.join(workdir, "sweep.json"),
                       {"rows": rows, "wall_time_s": time.time() - t_start,
-                       "members": len(g.plans), "epochs_run": t.epochs_run,
+                       "members": len(g.plans), "epochs_run": fitted.epochs_run,
                        "provenance": run_identity.provenance(g.base)})
   return rows
 
 
-def _rows(g: GroupPlan, t, numeric: list[dict], structural: dict) -> list[dict]:
+def _rows(g: GroupPlan, program, fitted, numeric: list[dict], structural: dict) -> list[dict]:
   """Per point: validation mean ± std over folds, its fold ensemble's test, gap, epochs."""
-  s, m = g.setup, len(g.plans)
+  s = g.setup
   # Each member is scored on its own labels (noisy ones under swept label noise).
-  y_train, y_axis = (s.y_train, None) if t.plan.labels is None else (t.plan.labels, 0)
-  evaluate = jax.jit(jax.vmap(t.evaluate, in_axes=(0, 0, None, y_axis, 0, 0)))
-  predict = jax.jit(jax.vmap(t.predict, in_axes=(0, 0, None, 0)))
-  val = jax.device_get(evaluate(t.selected_params, t.plan, s.x_train, y_train,
-                                t.plan.val_idx, t.plan.val_weight))
-  train = jax.device_get(evaluate(t.selected_params, t.plan, s.x_train, y_train,
-                                  t.plan.train_idx, t.plan.train_weight))
-  x_test, y_test = s.x_test()
-  n_test = len(s.splits.test_y)
-  test_idx = jnp.broadcast_to(jnp.arange(n_test, dtype=jnp.int32), (m, n_test))
-  probs = np.asarray(jax.nn.softmax(predict(t.selected_params, t.plan, x_test, test_idx), -1))
-  y = np.asarray(y_test)
-
+  val = results_lib.evaluate_members(program, fitted, "val")
+  train = results_lib.evaluate_members(program, fitted, "train")
+  probs = results_lib.test_probabilities(program, fitted, s)
+  y_test = s.x_test()[1]
   rows, k = [], len(g.folds)
   for i, point in enumerate(numeric):
     members = list(range(i * k, (i + 1) * k))
     # The test split, once per point: its fold ensemble (or its one hold-out model).
-    p_mean = probs[members].mean(0)
+    test = results_lib.ensemble_test(probs[i * k:(i + 1) * k], y_test)
     val_acc = [float(val["accuracy"][j]) for j in members]
-    info = [loop.stop_info(s.es, t.monitor, j) for j in members]
+    info = [results_lib.stop_info(s.es, fitted.monitor, j) for j in members]
     rows.append({
         "point": {**structural, **point},
         "name": point_name({**structural, **point}),
@@ -177,13 +154,13 @@ def _rows(g: GroupPlan, t, numeric: list[dict], structural: dict) -> list[dict]:
         "val_accuracy_mean": float(np.mean(val_acc)),
         "val_accuracy_std": float(np.std(val_acc, ddof=1)) if k > 1 else 0.0,
         "val_loss_mean": float(np.mean([val["loss"][j] for j in members])),
-        "test_accuracy": float(np.mean(p_mean.argmax(-1) == y)),
-        "test_loss": float(-np.mean(np.log(p_mean[np.arange(n_test), y] + 1e-12))),
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
         "gap_accuracy": float(np.mean([train["accuracy"][j] - val["accuracy"][j]
                                        for j in members])),
-        "best_epoch_median": float(np.median(t.selected_epoch[members])),
+        "best_epoch_median": float(np.median(fitted.selected_epoch[members])),
         "stop_reasons": ",".join(sorted({x["stop_reason"] for x in info})),
-        "curve": _mean_curve(t.rows, g.names[i * k:(i + 1) * k]),
+        "curve": _mean_curve(fitted.rows, g.names[i * k:(i + 1) * k]),
     })
   return rows
 

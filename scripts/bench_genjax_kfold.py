@@ -28,7 +28,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from genjax import kfold, runtime  # noqa: E402
-from genjax.train import loop  # noqa: E402
+from genjax import experiment  # noqa: E402
 
 
 def task_config():
@@ -56,9 +56,9 @@ def main():
   runtime.enable_compilation_cache(args.compilation_cache_dir)
   config = task_config()
   workdir = tempfile.mkdtemp(prefix="genjax_bench_")
-  s = loop.setup(config, workdir)
+  s = experiment.prepare(config, workdir)
   plans = kfold.fold_plans(config, s.splits.train_y)
-  loop.validate_plans(s, plans)
+  experiment.validate_plans(s, plans)
   jax.block_until_ready(s.x_train)
   groups = [plans] if args.mode == "vmapped" else [[p] for p in plans]
 
@@ -67,7 +67,7 @@ def main():
   for i, group in enumerate(groups):
     sub = os.path.join(workdir, str(i))
     os.makedirs(sub)
-    t = loop.train_members(s, group, sub, resume=False, progress=False)
+    t = experiment.train(s, group, sub, resume=False, progress=False)[1]
     # Validation accuracy of the restored (best-epoch) weights: the epoch's row holds it.
     for k, p in enumerate(group):
       rows = [r for r in t.rows if r.get("fold", p.member_id) == p.member_id]

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from bench_genjax_kfold import task_config  # noqa: E402
 
 from genjax import kfold, runtime  # noqa: E402
-from genjax.train import loop  # noqa: E402
+from genjax import experiment  # noqa: E402
 
 
 def timed_train(s, plans, epochs):
@@ -35,7 +35,7 @@ def timed_train(s, plans, epochs):
   for _ in range(2):
     workdir = tempfile.mkdtemp()
     t0 = time.perf_counter()
-    t = loop.train_members(s, plans, workdir, resume=False, progress=False)
+    t = experiment.train(s, plans, workdir, resume=False, progress=False)[1]
     jax.block_until_ready(t.selected_params)
     out.append(time.perf_counter() - t0)
   return out
@@ -67,7 +67,7 @@ def main():
   # 2. The benchmark task: 5 vmapped folds against 1 fold alone.
   runtime.enable_compilation_cache(tempfile.mkdtemp())
   config = task_config()
-  s = loop.setup(config, tempfile.mkdtemp())
+  s = experiment.prepare(config, tempfile.mkdtemp())
   plans = kfold.fold_plans(config, s.splits.train_y)
   epochs = config.num_epochs
   one_cold, one_warm = timed_train(s, plans[:1], epochs)

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_genjax_kfold import task_config  # noqa: E402
 
 from genjax import kfold, runtime  # noqa: E402
-from genjax.train import loop  # noqa: E402
+from genjax import experiment  # noqa: E402
 
 
 REPEAT = 3  # steady-state timings: the fastest of 3 runs (a shared machine is noisy)
@@ -43,14 +43,14 @@ class Compiles(logging.Handler):
 def run(s, plans, epochs):
   s.config.num_epochs = epochs
   t0 = time.perf_counter()
-  t = loop.train_members(s, plans, tempfile.mkdtemp(), resume=False, progress=False)
+  t = experiment.train(s, plans, tempfile.mkdtemp(), resume=False, progress=False)[1]
   jax.block_until_ready(t.selected_params)
   return time.perf_counter() - t0
 
 
 def main():
   config = task_config()
-  s = loop.setup(config, tempfile.mkdtemp())
+  s = experiment.prepare(config, tempfile.mkdtemp())
   plans = kfold.fold_plans(config, s.splits.train_y)
   handler = Compiles()
   logging.getLogger("jax").addHandler(handler)
@@ -70,7 +70,7 @@ def main():
         f"{1000 * per_epoch:.1f} ms per epoch for 5 folds; fixed cost "
         f"{warm20 - 20 * per_epoch:.2f} s (tracing, lowering, cache loads, set-up)")
   config.model.dropout = 0.0
-  s = loop.setup(config, tempfile.mkdtemp())
+  s = experiment.prepare(config, tempfile.mkdtemp())
   run(s, plans, 20), run(s, plans, 40)
   no_drop = (min(run(s, plans, 40) for _ in range(REPEAT))
              - min(run(s, plans, 20) for _ in range(REPEAT))) / 20

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_kfold import _config  # noqa: E402
 
 from genjax import kfold  # noqa: E402
-from genjax.train import loop  # noqa: E402
+from genjax import experiment  # noqa: E402
 
 LAYOUTS = {
     "one_device": {"parallel.devices": 1},
@@ -41,9 +41,9 @@ def main():
     config = _config(**{"num_epochs": 8, **overrides})
     config.checkpoint.enabled = False
     workdir = tempfile.mkdtemp()
-    s = loop.setup(config, workdir)
+    s = experiment.prepare(config, workdir)
     plans = kfold.fold_plans(config, s.splits.train_y)
-    trained[name] = t = loop.train_members(s, plans, workdir, resume=False, progress=False)
+    trained[name] = t = experiment.train(s, plans, workdir, resume=False, progress=False)[1]
     out[name] = {"rows": t.rows, "stopped_epoch": np.asarray(t.monitor.stopped_epoch).tolist(),
                  "selected_epoch": np.asarray(t.selected_epoch).tolist()}
   for name, ref in REFERENCE.items():

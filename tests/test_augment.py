@@ -311,9 +311,9 @@ def test_register_custom_op():
     with pytest.raises(ConfigError, match='p must be in'):
       augment.validate('negate_test(p=2)', SIGNAL)
     with pytest.raises(ValueError, match='already registered'):
-      augment.register('negate_test', 'any')
+      augment.register('negate_test', 'any')(negate)   # the same function object again
   finally:
-    augment._REGISTRY.pop('negate_test', None)
+    augment.OPS.unregister('negate_test')
 
 
 def test_soft_cross_entropy_matches_closed_form():
@@ -324,3 +324,56 @@ def test_soft_cross_entropy_matches_closed_form():
                              rtol=1e-5)
   np.testing.assert_allclose(augment.soft_cross_entropy(logits, y),
                              optax.softmax_cross_entropy(logits, y))
+
+
+def test_registry_replaces_a_re_executed_definition_refuses_another():
+  source = ('from genjax.data import augment\n'
+            '@augment.register("rerun_test_op", "any")\n'
+            'def rerun(key, x, *, c=1.0):\n'
+            '  return x + c\n')
+  try:
+    for _ in range(2):   # a config file executed twice: one definition, replaced
+      namespace = {}
+      exec(compile(source, '/tmp/genjax_rerun_test_op.py', 'exec'), namespace)
+    assert augment.get_op('rerun_test_op').fn is namespace['rerun']
+
+    def rerun(key, x, *, c=1.0):  # another definition under the taken name
+      return x - c
+    with pytest.raises(ValueError, match="augment op 'rerun_test_op' is already registered"):
+      augment.register('rerun_test_op', 'any')(rerun)
+  finally:
+    augment.OPS.unregister('rerun_test_op')
+  assert 'rerun_test_op' not in augment.known_ops()
+
+
+def test_temporary_op_and_unknown_op_message():
+  def negate(key, x):
+    return -x
+
+  op = augment.Op('negate_tmp', 'any', False, negate, {}, (), None)
+  with augment.OPS.temporary('negate_tmp', op, origin=negate):
+    out, _ = _run('negate_tmp', SIGNAL, x=_x(SIGNAL))
+    np.testing.assert_array_equal(out, -_x(SIGNAL))
+  with pytest.raises(ConfigError, match="unknown augment op 'negate_tmp'; use one of: crop, "):
+    augment.validate('negate_tmp', SIGNAL)
+
+
+def test_augment_ops_never_imports_augment():
+  """Imports flow one way: augment -> augment_ops (module level and inside functions)."""
+  import ast
+  import inspect
+  from genjax.data import augment_ops
+
+  tree = ast.parse(inspect.getsource(augment_ops))
+  for node in ast.walk(tree):
+    if isinstance(node, ast.ImportFrom):
+      module = 'genjax.data' + (f'.{node.module}' if node.module else '') if node.level \
+          else node.module
+      names = [module] + [f'{module}.{a.name}' for a in node.names]
+    elif isinstance(node, ast.Import):
+      names = [a.name for a in node.names]
+    else:
+      continue
+    assert not any(n == 'genjax.data.augment' or n.startswith('genjax.data.augment.')
+                   for n in names), ast.unparse(node)
+  assert augment.register is augment_ops.register and augment.OPS is augment_ops.OPS

@@ -13,7 +13,8 @@ from sklearn import model_selection
 from genjax import defaults, kfold
 from genjax.data import validation
 from genjax.errors import ConfigError
-from genjax.train import loop
+from genjax import experiment, results as results_lib
+from genjax.train import fit as fit_lib
 
 
 @pytest.mark.parametrize("method,cls,kw", [
@@ -72,24 +73,24 @@ def _config(**overrides):
 def test_fold_inside_vmapped_program_equals_fold_alone(tmp_path):
   config = _config()
   config.checkpoint.enabled = False
-  s = loop.setup(config, str(tmp_path))
+  s = experiment.prepare(config, str(tmp_path))
   plans = kfold.fold_plans(config, s.splits.train_y)
   os.makedirs(tmp_path / "all")
-  together = loop.train_members(s, plans, str(tmp_path / "all"), resume=False, progress=False)
+  together = experiment.train(s, plans, str(tmp_path / "all"), resume=False, progress=False)[1]
   stops = np.asarray(together.monitor.stopped_epoch)
   assert len(set(stops.tolist())) > 1, f"folds should stop at different epochs: {stops}"
   for k in (0, 2):
     os.makedirs(tmp_path / f"alone{k}")
-    alone = loop.train_members(s, [plans[k]], str(tmp_path / f"alone{k}"), resume=False,
-                               progress=False)
+    alone = experiment.train(s, [plans[k]], str(tmp_path / f"alone{k}"), resume=False,
+                               progress=False)[1]
     rows_t = [r for r in together.rows if r["fold"] == k]
     assert [r["epoch"] for r in rows_t] == [r["epoch"] for r in alone.rows]
     for a, b in zip(rows_t, alone.rows):
       for key in ("train_loss_running", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(a[key], b[key], rtol=2e-4, atol=1e-5)
     assert int(alone.selected_epoch[0]) == int(together.selected_epoch[k])
-    for x, y in zip(jax.tree.leaves(loop.member_slice(together.selected_params, k)),
-                    jax.tree.leaves(loop.member_slice(alone.selected_params, 0))):
+    for x, y in zip(jax.tree.leaves(results_lib.member_slice(together.selected_params, k)),
+                    jax.tree.leaves(results_lib.member_slice(alone.selected_params, 0))):
       np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-3, atol=1e-4)
 
 
@@ -98,15 +99,15 @@ def test_epoch_dispatched_ahead_is_dropped_when_every_fold_has_stopped(tmp_path)
   ends exactly as a run whose last epoch is e (same state, rows and selected weights)."""
   config = _config(num_epochs=40)
   config.checkpoint.enabled = False
-  s = loop.setup(config, str(tmp_path))
+  s = experiment.prepare(config, str(tmp_path))
   plans = kfold.fold_plans(config, s.splits.train_y)
   os.makedirs(tmp_path / "early")
-  early = loop.train_members(s, plans, str(tmp_path / "early"), resume=False, progress=False)
+  early = experiment.train(s, plans, str(tmp_path / "early"), resume=False, progress=False)[1]
   stops = np.asarray(early.monitor.stopped_epoch)
   assert (stops >= 0).all() and early.epochs_run == stops.max() + 1 < 40, stops
   os.makedirs(tmp_path / "exact")
-  exact = loop.train_members(s, plans, str(tmp_path / "exact"), resume=False, progress=False,
-                             num_epochs=early.epochs_run)
+  exact = experiment.train(s, plans, str(tmp_path / "exact"), resume=False, progress=False,
+                             num_epochs=early.epochs_run)[1]
   assert exact.epochs_run == early.epochs_run
   assert early.rows == exact.rows
   for k in range(len(plans)):
@@ -121,7 +122,7 @@ def test_training_hands_frozen_objects_back_to_the_collector():
   trains, with the GC on, and restores both after, also when it raises."""
   seen = []
 
-  @loop._gc_frozen
+  @fit_lib._gc_frozen
   def body(fail):
     seen.append((gc.get_freeze_count(), gc.isenabled()))
     if fail:
@@ -168,13 +169,13 @@ def test_kfold_run_writes_results_oof_and_plots(tmp_path):
 def test_each_fold_keeps_its_best_weights_in_its_own_orbax_checkpoint(tmp_path):
   from genjax import checkpoint
   config = _config(**{"num_epochs": 6})
-  s = loop.setup(config, str(tmp_path))
+  s = experiment.prepare(config, str(tmp_path))
   plans = kfold.fold_plans(config, s.splits.train_y)
-  t = loop.train_members(s, plans, str(tmp_path), resume=False, progress=False)
+  t = experiment.train(s, plans, str(tmp_path), resume=False, progress=False)[1]
   for k in range(len(plans)):
     ckpt = checkpoint.Checkpointer(tmp_path / "checkpoints" / "best" / f"fold{k}")
     assert ckpt.best_epoch() == int(t.selected_epoch[k])
-    target = loop.member_slice(t.selected_params, k)
+    target = results_lib.member_slice(t.selected_params, k)
     restored = ckpt.restore(ckpt.best_epoch(), target)
     for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(target)):
       np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -6,7 +6,7 @@ import pytest
 from genjax import defaults
 from genjax.data import label_noise
 from genjax.errors import ConfigError
-from genjax.train import loop
+from genjax import experiment
 
 
 def test_fraction_and_determinism():
@@ -25,8 +25,8 @@ def test_fraction_and_determinism():
 
 def test_setup_corrupts_training_labels_only(tmp_path):
   config = defaults.get_config()
-  clean = loop.setup(config, str(tmp_path))
+  clean = experiment.prepare(config, str(tmp_path))
   config.data.label_noise = 0.2
-  noisy = loop.setup(config, str(tmp_path))
+  noisy = experiment.prepare(config, str(tmp_path))
   assert 0.15 < float(np.mean(np.asarray(noisy.y_train) != np.asarray(clean.y_train))) < 0.2
   np.testing.assert_array_equal(noisy.splits.test_y, clean.splits.test_y)

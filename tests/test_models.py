@@ -117,4 +117,32 @@ def test_registry_accepts_a_new_model():
     assert model.apply(model.init(jax.random.key(0)), jnp.ones((2, 5)), train=False).shape == (2, 3)
     assert isinstance(model.graphdef, nnx.graph.GraphDef) or model.graphdef is not None
   finally:
-    models._REGISTRY.pop("tiny_test_model")
+    models.MODELS.unregister("tiny_test_model")
+
+
+def test_registry_refuses_another_definition_under_a_taken_name():
+  def _mlp(cfg, input_shape, num_classes, rngs):   # not the built-in's definition
+    return models.zoo.LogisticRegression(int(np.prod(input_shape)), num_classes, rngs=rngs)
+
+  with pytest.raises(ValueError, match="model 'mlp' is already registered"):
+    models.register("mlp")(_mlp)
+  assert models.MODELS.get("mlp") is not _mlp
+  assert models.names() == ("cnn1d", "cnn2d", "logreg", "mlp")
+
+
+def test_registry_same_definition_again_replaces_and_temporary():
+  source = ("from genjax import models\n"
+            "@models.register('rerun_test_model')\n"
+            "def factory(cfg, input_shape, num_classes, rngs):\n"
+            "  return models.zoo.LogisticRegression(5, num_classes, rngs=rngs)\n")
+  try:
+    for _ in range(2):   # a config file executed twice registers the same definition twice
+      namespace = {}
+      exec(compile(source, "/tmp/genjax_rerun_test_model.py", "exec"), namespace)
+    assert models.MODELS.get("rerun_test_model") is namespace["factory"]
+  finally:
+    models.MODELS.unregister("rerun_test_model")
+  with models.MODELS.temporary("tmp_test_model", namespace["factory"]):
+    assert models.create(_cfg("tmp_test_model"), (5,), 3).num_classes == 3
+  with pytest.raises(ConfigError, match="unknown model 'tmp_test_model'; choose model.name from"):
+    models.create(_cfg("tmp_test_model"), (5,), 3)

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from genjax import distributed, sweep
+from genjax import distributed, sweep_driver as sweep
 from genjax.errors import ConfigError
 from genjax.train import parallel
 

@@ -187,3 +187,65 @@ def test_unknown_field_and_bad_steps():
     optim.validate_config({**optim.default_config().to_dict(), "lr": 0.1})
   with pytest.raises(ConfigError, match="steps_per_epoch=0"):
     optim.learning_rate_schedule(optim.default_config(), 0, 10)
+
+
+def _rmsprop(c):
+  """u = g / sqrt(EMA_b2(g²) + eps), as `optax.rmsprop` (decay = b2)."""
+  return [optax.scale_by_rms(decay=c["b2"], eps=c["eps"])]
+
+
+def test_registered_optimizer_matches_optax_and_names_update():
+  params = _params()
+  assert "rmsprop" not in optim.OPTIMIZERS
+  rec = optim.Optimizer("rmsprop", _rmsprop)
+  with optim.OPTIMIZERS.temporary("rmsprop", rec, origin=_rmsprop):
+    assert optim.NAMES == ("sgd", "momentum", "adam", "adamw", "rmsprop")
+    tx = optim.make_optimizer(_opt(name="rmsprop", learning_rate=1e-2, b2=0.95, eps=1e-6),
+                              penalties.default_config(), params,
+                              steps_per_epoch=10, num_epochs=1)
+    assert sorted(tx.init(params).hyperparams) == ["learning_rate"]   # no weight_decay
+    _assert_trees_close(_run(tx, params), _run(optax.rmsprop(1e-2, decay=0.95, eps=1e-6), params))
+    with pytest.raises(ConfigError, match="name 'nadam' is unknown; use one of: sgd, "
+                       "momentum, adam, adamw, rmsprop"):
+      optim.validate_config(_opt(name="nadam"))
+  assert "rmsprop" not in optim.OPTIMIZERS and optim.NAMES[-1] == "adamw"
+
+
+def test_register_decorator_with_decoupled_weight_decay():
+  @optim.register("sgdw_test", decoupled_weight_decay=True)
+  def sgdw_test(c):
+    """u = g + wd·w (kernels): SGD with AdamW-style decoupled decay."""
+    del c
+    return []
+
+  try:
+    params, lr, wd = _params(), 0.1, 0.3
+    tx = optim.make_optimizer(_opt(name="sgdw_test", learning_rate=lr, weight_decay=wd),
+                              penalties.default_config(), params, steps_per_epoch=1, num_epochs=1)
+    assert float(tx.init(params).hyperparams["weight_decay"]) == pytest.approx(wd)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    new = optax.apply_updates(params, tx.update(zeros, tx.init(params), params)[0])
+    for path, w, n in zip(penalties.param_paths(params), jax.tree.leaves(params),
+                          jax.tree.leaves(new)):
+      np.testing.assert_allclose(n, w * (1 - lr * wd) if path.endswith("kernel") else w,
+                                 rtol=1e-6, err_msg=path)
+    with pytest.raises(ValueError, match="optimizer 'sgdw_test' is already registered"):
+      optim.register("sgdw_test")(sgdw_test)
+  finally:
+    optim.OPTIMIZERS.unregister("sgdw_test")
+
+
+def test_registered_lr_schedule():
+  def halfway_drop(*, total, warmup, end):
+    """1 for the first half of the steps, then final_lr_fraction."""
+    del warmup
+    return lambda step: jnp.where(step < total // 2, 1.0, end)
+
+  with optim.LR_SCHEDULES.temporary("halfway_drop", halfway_drop):
+    sched = optim.learning_rate_schedule(
+        _opt(schedule="halfway_drop", learning_rate=0.5, final_lr_fraction=0.1), 5, 4)
+    assert [float(sched(t)) for t in (0, 9, 10, 19)] == pytest.approx([0.5, 0.5, 0.05, 0.05])
+    assert optim.SCHEDULES[-1] == "halfway_drop"
+  with pytest.raises(ConfigError, match="schedule 'halfway_drop' is unknown; use one of: "
+                     "constant, cosine, warmup_cosine, warmup_constant"):
+    optim.validate_config(_opt(schedule="halfway_drop"))

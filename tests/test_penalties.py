@@ -238,3 +238,122 @@ def test_transform_strength_passed_to_loss_raises():
   loss = penalties.penalty_loss_fn(penalties.default_config(), params)
   with pytest.raises(ConfigError, match="optimizer|pre_lr"):
     loss(params, 0, {"weight_decay": 1.0})
+
+
+# ------------------------------------------------------- tree penalties ---
+
+def _orthogonality_numpy(kernels):
+  """Σ_W ‖ŴᵀŴ − I‖_F², Ŵ = W.reshape(-1, W.shape[-1]), in float64 numpy."""
+  total = 0.0
+  for w in kernels:
+    w = np.asarray(w, np.float64).reshape(-1, np.shape(w)[-1])
+    total += np.sum((w.T @ w - np.eye(w.shape[1])) ** 2)
+  return total
+
+
+def test_orthogonality_is_a_tree_penalty_off_by_default():
+  p = penalties.get("orthogonality")
+  assert (p.kind, p.scope, p.fields) == ("loss", "tree", {})
+  cfg = penalties.default_config()
+  assert cfg.orthogonality.strength == 0.0 and cfg.orthogonality.mask == ""
+  assert penalties.enabled(cfg) == []
+  params = _params()
+  assert float(penalties.penalty_loss_fn(cfg, params)(params, 0)) == 0.0
+
+
+def test_orthogonality_value_and_gradient_match_numpy():
+  k = jax.random.split(jax.random.PRNGKey(2), 3)
+  params = {"dense": {"kernel": jax.random.normal(k[0], (5, 3)), "bias": jnp.ones(3)},
+            "conv": {"kernel": 0.3 * jax.random.normal(k[1], (3, 3, 2, 4))},
+            "wide": {"kernel": jax.random.normal(k[2], (2, 6))}}   # out > fan_in
+  lam = 0.7
+  loss = penalties.penalty_loss_fn(_cfg(orthogonality=lam), params)
+  kernels = [params[n]["kernel"] for n in ("dense", "conv", "wide")]
+  np.testing.assert_allclose(jax.jit(loss)(params, 0), lam * _orthogonality_numpy(kernels),
+                             rtol=1e-5)
+  grads = jax.jit(jax.grad(loss))(params, 0)
+  for name in ("dense", "conv", "wide"):  # ∇ λR = 4λ·Ŵ(ŴᵀŴ − I), reshaped back
+    w = np.asarray(params[name]["kernel"], np.float64)
+    flat = w.reshape(-1, w.shape[-1])
+    want = 4 * lam * flat @ (flat.T @ flat - np.eye(flat.shape[1]))
+    np.testing.assert_allclose(grads[name]["kernel"], want.reshape(w.shape), rtol=1e-4,
+                               atol=1e-5, err_msg=name)
+  np.testing.assert_array_equal(grads["dense"]["bias"], 0.0)
+  q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(5, 3)))   # orthonormal columns
+  ortho = {"dense": {"kernel": jnp.asarray(q, jnp.float32)}}
+  value = penalties.penalty_loss_fn(_cfg(orthogonality=1.0), ortho)(ortho, 0)
+  assert float(value) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_orthogonality_mask_schedule_and_vmapped_strengths():
+  params = _params()
+  cfg = _cfg(orthogonality=1.0)
+  cfg.orthogonality.mask = r"^head/"   # head kernel (2-D) and head bias (1-D: contributes 0)
+  cfg.orthogonality.schedule, cfg.orthogonality.schedule_steps = "linear_warmup", 10
+  loss = penalties.penalty_loss_fn(cfg, params)
+  r = _orthogonality_numpy([params["head"]["kernel"]])
+  np.testing.assert_allclose(loss(params, 5), 0.5 * r, rtol=1e-5)
+  lams = jnp.array([0.0, 0.1, 2.0])    # per-member strengths, as a sweep passes them
+  got = jax.jit(jax.vmap(lambda lam: loss(params, 10, {"orthogonality": lam})))(lams)
+  np.testing.assert_allclose(got, np.asarray(lams) * r, rtol=1e-5)
+
+
+def test_user_tree_penalty_couples_layers_via_temporary():
+  def norm_balance(params, mask, target):
+    """R(θ) = (‖W_first‖² − target·‖W_last‖²)² over the first and last masked leaves."""
+    leaves = list(penalties.selected(params, mask).values())
+    sq = lambda w: jnp.sum(jnp.square(w))
+    return (sq(leaves[0]) - target * sq(leaves[-1])) ** 2
+
+  record = penalties.Penalty("norm_balance_test", norm_balance, "loss", {"target": 2.0}, "tree")
+  params = _params()
+  a, b = params["layers"]["0"]["kernel"], params["head"]["kernel"]
+  with penalties.PENALTIES.temporary("norm_balance_test", record, origin=norm_balance):
+    cfg = penalties.default_config()
+    assert cfg.norm_balance_test.target == 2.0
+    cfg.norm_balance_test.strength, cfg.norm_balance_test.target = 0.5, 3.0
+    assert list(penalties.selected(params, penalties.make_mask(params, ""))) == [
+        "head/kernel", "layers/0/kernel"]            # jax.tree.leaves order (sorted keys)
+    loss = penalties.penalty_loss_fn(cfg, params)
+    sa, sb = float(np.sum(np.square(a))), float(np.sum(np.square(b)))
+    np.testing.assert_allclose(loss(params, 0), 0.5 * (sb - 3.0 * sa) ** 2, rtol=1e-5)
+    grads = jax.grad(loss)(params, 0)                # the gradient reaches both layers
+    coef = 0.5 * 2 * (sb - 3.0 * sa)
+    np.testing.assert_allclose(grads["head"]["kernel"], coef * 2 * b, rtol=1e-4)
+    np.testing.assert_allclose(grads["layers"]["0"]["kernel"], coef * -3.0 * 2 * a, rtol=1e-4)
+    both = jax.vmap(lambda lam: loss(params, 0, {"norm_balance_test": lam}))(jnp.array([0., 1.]))
+    np.testing.assert_allclose(both, [0.0, (sb - 3.0 * sa) ** 2], rtol=1e-5)
+  assert "norm_balance_test" not in penalties.names()
+
+
+def test_register_tree_scope_via_decorator_and_bad_scopes():
+  @penalties.register("tree_sum_test", scope="tree")
+  def tree_sum_test(params, mask):
+    """R(θ) = Σ_{w ∈ mask} Σ w."""
+    return sum(jnp.sum(w) for w in penalties.selected(params, mask).values())
+
+  try:
+    params = _params()
+    loss = penalties.penalty_loss_fn(_cfg(tree_sum_test=2.0), params)
+    kernels = [params["layers"]["0"]["kernel"], params["head"]["kernel"]]
+    want = 2.0 * float(sum(jnp.sum(w) for w in kernels))
+    np.testing.assert_allclose(loss(params, 0), want, rtol=1e-5)
+  finally:
+    penalties.unregister("tree_sum_test")
+  with pytest.raises(ValueError, match="scope"):
+    penalties.register("bad_scope_test", scope="layer")
+  with pytest.raises(ValueError, match="scope"):
+    penalties.register("bad_scope_test", kind="pre_lr", scope="tree")
+
+
+def test_penalty_registry_keeps_order_and_refuses_another_definition():
+  assert penalties.names()[:4] == ["l2", "l1", "elastic_net", "group_lasso"]
+  assert set(penalties.default_config()) == set(penalties.names())
+
+  def l2(w):  # another function under a built-in's name
+    return jnp.sum(w)
+  with pytest.raises(ValueError, match="'l2' is already registered"):
+    penalties.register("l2")(l2)
+  assert penalties.get("l2").fn is penalties.l2
+  with pytest.raises(ConfigError, match="unknown penalty 'nope'; registered penalties are: l2, l1"):
+    penalties.get("nope")

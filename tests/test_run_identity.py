@@ -22,6 +22,7 @@ import time
 import pytest
 
 from genjax import run_identity
+from genjax import workdir as workdir_lib
 from genjax.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -404,7 +405,7 @@ def test_rerun_of_a_finished_run_changes_no_file_and_prints_the_stored_results(t
 
 SCRIPT = '''
 import json, sys
-from genjax import defaults, sweep
+from genjax import defaults, sweep_driver as sweep
 
 config = defaults.get_config()
 config.num_epochs = 2
@@ -575,14 +576,14 @@ def test_difference_reports_config_before_points_before_code():
 @pytest.mark.parametrize("name", ["checkpoints", "ckpt", "ckpt-2", "my.ckpts", "_c",
                                   "checkpoints_refit", "results", "x" * 100])
 def test_check_output_name_accepts_plain_names(name):
-  run_identity.check_output_name("checkpoint.subdir", name)
+  workdir_lib.check_output_name("checkpoint.subdir", name)
 
 
 @pytest.mark.parametrize("name", [".", "..", "/tmp/x", "a/b", "../x", "", " ", "-x", "a b",
                                   "x" * 101, None, 3, "a\\b", "~"])
 def test_check_output_name_refuses_paths(name):
   with pytest.raises(ConfigError, match=r"checkpoint\.subdir=.*plain directory name"):
-    run_identity.check_output_name("checkpoint.subdir", name)
+    workdir_lib.check_output_name("checkpoint.subdir", name)
 
 
 @pytest.mark.parametrize("name", sorted(n for n in run_identity.RESERVED if not n.startswith(".")) + [
@@ -590,13 +591,13 @@ def test_check_output_name_refuses_paths(name):
     "metrics.jsonl_refit"])
 def test_check_output_name_refuses_genjax_outputs(name):
   with pytest.raises(ConfigError, match=r"checkpoint\.subdir=.*genjax's outputs"):
-    run_identity.check_output_name("checkpoint.subdir", name)
+    workdir_lib.check_output_name("checkpoint.subdir", name)
 
 
 def test_check_output_name_message_is_one_line():
   for name in ("..", "results.json"):
     with pytest.raises(ConfigError) as e:
-      run_identity.check_output_name("checkpoint.subdir", name)
+      workdir_lib.check_output_name("checkpoint.subdir", name)
     assert "\n" not in str(e.value)
 
 

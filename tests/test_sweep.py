@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from genjax import defaults, holdout, sweep, sweep_run
+from genjax import defaults, holdout, sweep_driver as sweep, sweep_run
 from genjax.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,7 +15,9 @@ fold_in(fold_in(key_i, crc32(name)), occurrence), so adding, removing or
 reordering other ops leaves its draws unchanged. Mixed labels are soft: use
 `soft_cross_entropy` (= optax.softmax_cross_entropy(logits, soft_labels)).
 
-Add an op in one place with `register`:
+The op registry (`OPS`, `register`, `Op`) and the built-in ops live in
+`genjax.data.augment_ops` (which never imports this module); they are
+re-exported here. Add an op in one place with `register`:
 
   @augment.register('invert', kind='any')
   def invert(key, x, *, p=0.5):
@@ -24,87 +26,15 @@ Add an op in one place with `register`:
 
 import ast
 import dataclasses
-import inspect
 import zlib
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from genjax.data.augment_ops import KINDS, OPS, Op, get_op, known_ops, register  # noqa: F401
 from genjax.errors import ConfigError
-
-KINDS = ('signal', 'image', 'any')
-
-
-@dataclasses.dataclass(frozen=True)
-class Op:
-  """A registered augmentation.
-
-  Per-example: `fn(key, x, **params) -> x` on one example.
-  Batch-level: `fn(keys, x, y_soft, **params) -> (x, y_soft)` on a batch.
-  `check(params, example_shape)` returns (ok, message) pairs; the first
-  failing one becomes a ConfigError. `static`: int/float parameters that must
-  be Python values (e.g. a pad width that sets a shape); the others can be
-  traced, so sweeps vmap them (`Augmenter(..., overrides=)`).
-  """
-  name: str
-  kind: str
-  batch: bool
-  fn: Callable[..., Any]
-  defaults: dict[str, Any]
-  required: tuple[str, ...]
-  check: Callable[[dict[str, Any], tuple[int, ...]], Any] | None
-  static: tuple[str, ...] = ()
-
-  def traceable(self, param: str) -> bool:
-    """Whether `param` may be a traced scalar (numeric, not static)."""
-    default = self.defaults.get(param)
-    return (isinstance(default, (int, float)) and not isinstance(default, bool)
-            and param not in self.static)
-
-
-_REGISTRY: dict[str, Op] = {}
-
-
-def register(name: str, kind: str, *, batch: bool = False, check=None, static=()):
-  """Decorator registering `fn` as op `name` for inputs of `kind`.
-
-  `kind` is 'signal' ((L,) or (L, C) examples), 'image' (HWC) or 'any'.
-  Parameters are `fn`'s keyword arguments after `(key, x)` (or
-  `(keys, x, y_soft)` when `batch=True`); their defaults fix their types.
-  `check(params, example_shape)` returns (ok, message) pairs for values.
-  `static` names numeric parameters that cannot be traced (see `Op`).
-  """
-  if kind not in KINDS:
-    raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
-  if name in _REGISTRY:
-    raise ValueError(f'augment op {name!r} is already registered')
-  if not name.isidentifier():
-    raise ValueError(f'augment op name must be an identifier, got {name!r}')
-
-  def deco(fn):
-    params = list(inspect.signature(fn).parameters.values())
-    params = params[3 if batch else 2:]
-    defaults = {p.name: p.default for p in params if p.default is not p.empty}
-    required = tuple(p.name for p in params if p.default is p.empty)
-    _REGISTRY[name] = Op(name, kind, batch, fn, defaults, required, check, tuple(static))
-    return fn
-
-  return deco
-
-
-def known_ops() -> list[str]:
-  """Sorted names of all registered ops."""
-  return sorted(_REGISTRY)
-
-
-def get_op(name: str) -> Op:
-  """The registered op `name` (ConfigError listing known ops if unknown)."""
-  if name not in _REGISTRY:
-    raise ConfigError(
-        f'unknown augment op {name!r}; use one of: {", ".join(known_ops())}')
-  return _REGISTRY[name]
 
 
 # ----------------------------------------------------------------- parsing --
@@ -238,7 +168,7 @@ def validate(spec: str, example_shape) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _ops_for(kind):
-  return ', '.join(n for n in known_ops() if _REGISTRY[n].kind in (kind, 'any'))
+  return ', '.join(n for n in known_ops() if OPS.get(n).kind in (kind, 'any'))
 
 
 # --------------------------------------------------------------- applying --
@@ -270,7 +200,7 @@ class Augmenter:
   @property
   def batch_level(self) -> bool:
     """True if any op mixes examples (its output depends on the batch)."""
-    return any(_REGISTRY[n].batch for n, _ in self.ops)
+    return any(OPS.get(n).batch for n, _ in self.ops)
 
   def __call__(self, keys, x, y_soft, overrides=None):
     """`overrides`: {"op.param": scalar} replacing the first `op`'s parameter by a value
@@ -287,7 +217,7 @@ class Augmenter:
                        f'{y_soft.shape}')
     seen = {}
     for name, params in self.ops:
-      op = _REGISTRY[name]
+      op = OPS.get(name)
       seen[name] = seen.get(name, -1) + 1
       if seen[name] == 0:
         params = dict(params)
@@ -352,6 +282,3 @@ def soft_cross_entropy(logits, soft_labels):
   """Per-example -Σ_c y_c log softmax(logits)_c, via optax."""
   return optax.softmax_cross_entropy(logits, soft_labels)
 
-
-# The built-in ops register themselves (a module of their own, to keep this one short).
-from genjax.data import augment_ops  # noqa: E402,F401

@@ -1,16 +1,100 @@
-"""The built-in augmentation ops, registered into `genjax.data.augment` on import.
+"""The augmentation op registry (`OPS`, `register`, `Op`) and the built-in ops.
+
+`genjax.data.augment` parses, validates and applies specs of these ops and
+re-exports `register`, `known_ops`, `get_op` and `Op`; this module imports
+nothing from it (imports flow one way: augment -> augment_ops -> registry).
 
 Per-example ops take (key, x) for one example; batch ops (mixup, cutmix) take
 (keys, x, y_soft) for a batch. Parameters are keyword arguments whose defaults
 fix their types; `check` callbacks validate values before anything compiles.
 """
 
+import dataclasses
+import inspect
 import math
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
-from genjax.data.augment import register
+from genjax.errors import ConfigError
+from genjax.registry import Registry
+
+KINDS = ('signal', 'image', 'any')
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+  """A registered augmentation.
+
+  Per-example: `fn(key, x, **params) -> x` on one example.
+  Batch-level: `fn(keys, x, y_soft, **params) -> (x, y_soft)` on a batch.
+  `check(params, example_shape)` returns (ok, message) pairs; the first
+  failing one becomes a ConfigError. `static`: int/float parameters that must
+  be Python values (e.g. a pad width that sets a shape); the others can be
+  traced, so sweeps vmap them (`Augmenter(..., overrides=)`).
+  """
+  name: str
+  kind: str
+  batch: bool
+  fn: Callable[..., Any]
+  defaults: dict[str, Any]
+  required: tuple[str, ...]
+  check: Callable[[dict[str, Any], tuple[int, ...]], Any] | None
+  static: tuple[str, ...] = ()
+
+  def traceable(self, param: str) -> bool:
+    """Whether `param` may be a traced scalar (numeric, not static)."""
+    default = self.defaults.get(param)
+    return (isinstance(default, (int, float)) and not isinstance(default, bool)
+            and param not in self.static)
+
+
+OPS: Registry[Op] = Registry('augment op', config_key='data.augment')
+
+
+def register(name: str, kind: str, *, batch: bool = False, check=None, static=()):
+  """Decorator registering `fn` as op `name` for inputs of `kind` (into `OPS`).
+
+  `kind` is 'signal' ((L,) or (L, C) examples), 'image' (HWC) or 'any'.
+  Parameters are `fn`'s keyword arguments after `(key, x)` (or
+  `(keys, x, y_soft)` when `batch=True`); their defaults fix their types.
+  `check(params, example_shape)` returns (ok, message) pairs for values.
+  `static` names numeric parameters that cannot be traced (see `Op`).
+  A taken name raises ValueError unless `fn` is the same definition again (a new
+  function object from the same file and qualified name: a re-executed config file).
+  """
+  if kind not in KINDS:
+    raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
+  if not name.isidentifier():
+    raise ValueError(f'augment op name must be an identifier, got {name!r}')
+
+  def deco(fn):
+    params = list(inspect.signature(fn).parameters.values())
+    params = params[3 if batch else 2:]
+    defaults = {p.name: p.default for p in params if p.default is not p.empty}
+    required = tuple(p.name for p in params if p.default is p.empty)
+    op = Op(name, kind, batch, fn, defaults, required, check, tuple(static))
+    OPS.register(name, op, origin=fn)
+    return fn
+
+  return deco
+
+
+def known_ops() -> list[str]:
+  """Sorted names of all registered ops."""
+  return OPS.names()
+
+
+def get_op(name: str) -> Op:
+  """The registered op `name` (ConfigError listing known ops if unknown)."""
+  if name not in OPS:
+    raise ConfigError(
+        f'unknown augment op {name!r}; use one of: {", ".join(known_ops())}')
+  return OPS.get(name)
+
+
+# ------------------------------------------------------------ built-in ops --
 
 
 def _choice(p, key, options):

@@ -32,7 +32,20 @@ from genjax.data.builders import fashion_mnist_local
 from genjax.data.builders import mnist1d
 from genjax.errors import ConfigError
 
-OFFLINE_DATASETS: tuple[str, ...] = tuple(builders.BUILDERS)
+DATASETS = builders.DATASETS  # offline name -> TFDS builder class (a genjax Registry)
+
+
+def offline_datasets() -> tuple[str, ...]:
+  """Names of the registered offline datasets, in registration order."""
+  return tuple(name for name, _ in DATASETS.items())
+
+
+def __getattr__(attr):
+  """`OFFLINE_DATASETS`: `offline_datasets()` at the time of access."""
+  if attr == "OFFLINE_DATASETS":
+    return offline_datasets()
+  raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
 
 _log = logging.getLogger(__name__)  # Not "absl": that one is muted in load().
 _CACHE_NAME = "genjax_arrays.npz"
@@ -100,12 +113,12 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None) -> ArraySplits
   if not isinstance(name, str) or not name.strip():
     raise ConfigError(
         f"dataset name {name!r} is not a non-empty string; use one of "
-        f"{', '.join(OFFLINE_DATASETS)} or a prepared TFDS name.")
+        f"{', '.join(offline_datasets())} or a prepared TFDS name.")
   # TFDS freezes its default dir at import; read TFDS_DATA_DIR now instead.
   data_dir = os.fspath(data_dir) if data_dir else os.environ.get("TFDS_DATA_DIR") or None
   base, config, version = _parse_name(name)
   with _quiet_tfds():
-    if base in builders.BUILDERS:
+    if base in DATASETS:
       return _load_offline(name, base, config, version, data_dir)
     return _load_tfds(name, data_dir)
 
@@ -144,7 +157,7 @@ def _parse_name(name: str) -> tuple[str, str | None, str | None]:
 
 def _make_builder(base: str, config: str | None, version: str | None,
                   data_dir: str | None) -> tfds.core.DatasetBuilder:
-  cls = builders.BUILDERS[base]
+  cls = DATASETS.get(base)
   cfg: Any = config
   if base == mnist1d.NAME and config is not None:
     cfg = mnist1d.config_from_name(config)
@@ -283,7 +296,7 @@ def read_source(source: Sequence[Any], keys: Sequence[str],
 def _unknown(name: str) -> ConfigError:
   return ConfigError(
       f"unknown dataset {name!r}; offline datasets are "
-      f"{', '.join(OFFLINE_DATASETS)} (e.g. 'mnist1d/shuffled'); other TFDS "
+      f"{', '.join(offline_datasets())} (e.g. 'mnist1d/shuffled'); other TFDS "
       "datasets must be prepared first in array_record format with TensorFlow "
       "(`pip install 'genjax[tf]'`) and then loaded by name with their data_dir.")
 
@@ -294,7 +307,7 @@ def _not_prepared(name: str, builder) -> ConfigError:
       "prepare it once with TensorFlow (`pip install 'genjax[tf]'`, then "
       f"`tfds build {builder.name} --file_format=array_record "
       f"--data_dir={builder.data_dir_root}`) or use an offline dataset "
-      f"({', '.join(OFFLINE_DATASETS)}).")
+      f"({', '.join(offline_datasets())}).")
 
 
 def _load_tfds(name: str, data_dir: str | None) -> ArraySplits:

@@ -5,7 +5,8 @@
     logits = model.apply(params, x, train=True, rng=per_example_keys)
 
 A new architecture is one NNX module plus one `@register("name")` factory
-`(model_cfg, input_shape, num_classes, rngs) -> nnx.Module`.
+`(model_cfg, input_shape, num_classes, rngs) -> nnx.Module`, kept in `MODELS`
+(a `genjax.registry.Registry`: a different definition under a taken name is refused).
 """
 
 from __future__ import annotations
@@ -22,22 +23,20 @@ from flax import nnx
 from genjax.errors import ConfigError
 from genjax.models.layers import ACTIVATIONS
 from genjax.models.zoo import CNN1D, CNN2D, MLP, LogisticRegression
+from genjax.registry import Registry
 
-_REGISTRY: dict[str, Callable[..., nnx.Module]] = {}
+MODELS: Registry[Callable[..., nnx.Module]] = Registry("model", config_key="model.name")
 
 
 def register(name: str):
-  """Registers `factory(model_cfg, input_shape, num_classes, rngs) -> nnx.Module`."""
-
-  def wrap(factory):
-    _REGISTRY[name] = factory
-    return factory
-
-  return wrap
+  """Decorator registering `factory(model_cfg, input_shape, num_classes, rngs) -> nnx.Module`
+  as `name` in `MODELS` (ValueError if another definition holds the name)."""
+  return MODELS.register(name)
 
 
 def names() -> tuple[str, ...]:
-  return tuple(sorted(_REGISTRY))
+  """Registered model names, sorted."""
+  return tuple(MODELS.names())
 
 
 @register("logreg")
@@ -81,7 +80,7 @@ def default_config() -> ml_collections.ConfigDict:
 
 
 def validate_config(cfg: ml_collections.ConfigDict) -> None:
-  if cfg.name not in _REGISTRY:
+  if cfg.name not in MODELS:
     raise ConfigError(f"unknown model '{cfg.name}'; choose model.name from {', '.join(names())}")
   if cfg.activation not in ACTIVATIONS:
     raise ConfigError(f"unknown model.activation '{cfg.activation}'; choose from "
@@ -129,7 +128,7 @@ def create(cfg: ml_collections.ConfigDict, input_shape, num_classes: int) -> Mod
   """Builds the registered model `cfg.name` for the dataset's shapes."""
   validate_config(cfg)
   input_shape = tuple(int(d) for d in input_shape)
-  factory = _REGISTRY[cfg.name]
+  factory = MODELS.get(cfg.name)
   try:
     abstract = nnx.eval_shape(lambda: factory(cfg, input_shape, num_classes, nnx.Rngs(0)))
   except ValueError as e:

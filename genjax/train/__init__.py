@@ -1,2 +1,3 @@
 """Training: pure steps and epochs (`steps`), members and their plans (`members`), device
-layouts (`parallel`), and `loop.train_members`, which every driver (holdout, kfold, sweep) calls."""
+layouts (`parallel`), the compiled program (`program.build_program`), the host loop
+(`fit.fit`) and what runs around it (`callbacks`)."""

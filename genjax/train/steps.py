@@ -80,14 +80,15 @@ def _weighted_sums(logits, y_soft, labels, w):
 def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
                    penalty_fn: Callable, augmenter: Callable | None, num_classes: int,
                    batch_size: int, eval_batch_size: int, axis_name: str | None = None,
-                   num_shards: int = 1):
+                   num_shards: int = 1, extra_metrics: tuple = ()):
   """Builds pure `train_epoch(state, plan, x, y, epoch, frozen)` and `evaluate(params, ...)`.
 
   `apply_fn(params, x, *, train, rng, hparams)` -> logits; `penalty_fn(params, step,
   hparams)` -> scalar (`hparams` is the member's `plan.hparams`);
   `augmenter(keys, x, y_soft, hparams)` -> (x, y_soft) or None. All are closed over (static).
   With `axis_name`, the functions must run under a `shard_map`/`pmap` whose axis
-  `axis_name` has `num_shards` devices; `batch_size` must divide by it.
+  `axis_name` has `num_shards` devices; `batch_size` must divide by it. `extra_metrics`
+  (`genjax.metrics.Metric`s) are added to what `evaluate` returns.
   """
   if batch_size % num_shards:
     raise ValueError(f"batch_size {batch_size} is not divisible by {num_shards} devices")
@@ -168,18 +169,30 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     idx = jnp.pad(idx, (0, pad)).reshape(num_batches, bs)
     weight = jnp.pad(weight, (0, pad)).reshape(num_batches, bs)
 
-    def body(carry, batch):
-      i, w = local(batch[0]), local(batch[1])
+    def batch_sums(i, w):
+      i, w = local(i), local(w)
       x = standardize(x_all[i].astype(jnp.float32), plan)
       logits = apply_fn(params, x, train=False, rng=None, hparams=plan.hparams)
       labels = y_all[i]
-      sums = psum(_weighted_sums(logits, jax.nn.one_hot(labels, num_classes), labels, w))
-      return jax.tree.map(jnp.add, carry, sums), None
+      sums = _weighted_sums(logits, jax.nn.one_hot(labels, num_classes), labels, w)
+      extra = tuple(m.sums(logits, labels, w, num_classes) for m in extra_metrics)
+      return psum((sums, extra))
+
+    def body(carry, batch):
+      return jax.tree.map(jnp.add, carry, batch_sums(*batch)), None
 
     zero = jnp.zeros((), jnp.float32)
-    (loss_sum, correct_sum, count), _ = jax.lax.scan(body, (zero, zero, zero), (idx, weight))
+    shapes = (jax.ShapeDtypeStruct((1, num_classes), jnp.float32),
+              jax.ShapeDtypeStruct((1,), jnp.int32), jax.ShapeDtypeStruct((1,), jnp.float32))
+    extra_zero = tuple(jax.tree.map(jnp.zeros_like, jax.eval_shape(
+        lambda lg, lb, w, m=m: m.sums(lg, lb, w, num_classes), *shapes)) for m in extra_metrics)
+    ((loss_sum, correct_sum, count), extra), _ = jax.lax.scan(
+        body, ((zero, zero, zero), extra_zero), (idx, weight))
     count = jnp.maximum(count, 1.0)
-    return {"loss": loss_sum / count, "accuracy": correct_sum / count}
+    out = {"loss": loss_sum / count, "accuracy": correct_sum / count}
+    for m, sums in zip(extra_metrics, extra):
+      out.update(m.finalize(sums, num_classes))
+    return out
 
   def predict(params, plan: Plan, x_all, idx):
     """Logits (evaluation mode) for the examples `idx`, scanned in batches."""

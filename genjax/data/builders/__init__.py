@@ -14,13 +14,17 @@ from genjax.data.builders.digits import Digits
 from genjax.data.builders.fashion_mnist_local import FashionMnistLocal
 from genjax.data.builders.mnist1d import Mnist1d
 from genjax.data.builders.mnist1d import Mnist1dConfig
+from genjax.registry import Registry
 
-# genjax name -> builder class. Registered TFDS names equal these names (none
-# collides with a TFDS catalog builder; tests check that).
-BUILDERS = {
-    "mnist1d": Mnist1d,
-    "digits": Digits,
-    "fashion_mnist_local": FashionMnistLocal,
-}
+# genjax name -> builder class, in registration order. Registered TFDS names equal these
+# names (none collides with a TFDS catalog builder; tests check that). A builder class
+# registered here is loaded by `genjax.data.load(name)` like these: a subclass of
+# `genjax.data.builders._base.OfflineBuilder` (features X_KEY, "label", "index").
+DATASETS: Registry[type] = Registry("offline dataset", config_key="data.name")
+DATASETS.register("mnist1d", Mnist1d)
+DATASETS.register("digits", Digits)
+DATASETS.register("fashion_mnist_local", FashionMnistLocal)
 
-__all__ = ["BUILDERS", "Digits", "FashionMnistLocal", "Mnist1d", "Mnist1dConfig"]
+BUILDERS = DATASETS  # Former name (a dict then): `.items()` and `in` work as before.
+
+__all__ = ["BUILDERS", "DATASETS", "Digits", "FashionMnistLocal", "Mnist1d", "Mnist1dConfig"]

@@ -1,0 +1,217 @@
+"""The Python API: what the CLI does, from a notebook or a script.
+
+    import genjax
+    config = genjax.load_config("experiments/mnist1d_kfold.py",
+                                overrides=["num_epochs=20", "cv.refit=False"])
+    run = genjax.fit(config)                  # in memory: no files; or workdir="runs/cv"
+    run.results["cv"]["val_accuracy"]         # results.json's content
+    run.history["val_loss"]                   # (members, epochs), NaN after a member stopped
+    run.predict(x)                            # raw inputs -> logits (members, N, classes)
+    run.predict(x, ensemble=True)             # log of the members' mean probabilities
+    run.evaluate("test")                      # per member: {"loss": (M,), "accuracy": (M,)}
+    rows = genjax.sweep(config, [{"model.dropout": 0.0}, {"model.dropout": 0.2}],
+                        workdir="runs/grid")
+    run = genjax.load_run("runs/cv")          # a finished run's models, with standardization
+
+`fit` and `sweep` are the drivers the CLI runs (`genjax train`, `genjax sweep`), with the same
+checks (ConfigError, one line, before anything compiles), the same workdir rules (resume only
+the identical run, `overwrite=True` to replace it) and the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from genjax import experiment, holdout, kfold, sweep_driver
+from genjax.errors import ConfigError
+from genjax.train.members import MemberPlan
+from genjax.train.program import Program, build_program
+
+
+def load_config(spec: str | None = None, overrides: list[str] | tuple[str, ...] = ()):
+  """The config of `spec` ('FILE.py' or 'FILE.py:ARG'; None = genjax's defaults) with
+  `overrides` applied as the CLI applies `--config.` flags: the strings without the prefix,
+  e.g. "num_epochs=2", "model.widths=(64,64)", "cv.refit=False". ConfigError (one line) for a
+  bad file, key or value."""
+  from genjax import config_file, defaults, overrides as overrides_lib
+  config = defaults.get_config() if spec is None else config_file.load(spec)[0]
+  return overrides_lib.apply(config, list(overrides)) if overrides else config
+
+
+@dataclasses.dataclass
+class Run:
+  """A trained run: its members' selected models (see the module docstring).
+
+  `params` and the plans' arrays have the member axis first; member k is `member_names[k]`
+  (fold k, or "run" for a hold-out run). `history[name]` is (M, epochs_run), NaN where a
+  member did not train (it had stopped).
+  """
+  config: Any
+  results: dict
+  workdir: str | None
+  member_names: list[str]
+  plans: list[MemberPlan]
+  params: Any
+  mean: np.ndarray            # (M, *input_shape) standardization, from each member's training part
+  std: np.ndarray
+  history: dict[str, np.ndarray]
+  _setup: experiment.Setup = dataclasses.field(repr=False)
+  _program: Program = dataclasses.field(repr=False)
+
+  def predict(self, x, *, member: int | None = None, ensemble: bool = False) -> np.ndarray:
+    """Logits for raw inputs `x` (N, *input_shape): (M, N, C), or (N, C) for one `member`;
+    `ensemble=True`: log of the members' mean predicted probabilities, (N, C)."""
+    x = jnp.asarray(x, jnp.float32)
+    if x.shape[1:] != tuple(self._setup.splits.input_shape):
+      raise ConfigError(f"predict: inputs have shape {tuple(x.shape)}, the model takes "
+                        f"(N, {', '.join(map(str, self._setup.splits.input_shape))})")
+    plan = self._plan()
+    idx = jnp.arange(x.shape[0], dtype=jnp.int32)
+    fn = jax.jit(jax.vmap(self._program.predict, in_axes=(0, 0, None, None)))
+    logits = np.asarray(fn(self.params, plan, x, idx))
+    if ensemble:
+      probs = np.asarray(jax.nn.softmax(logits, axis=-1)).mean(0)
+      return np.log(probs + 1e-12)
+    return logits if member is None else logits[member]
+
+  def evaluate(self, split: str = "test") -> dict[str, np.ndarray]:
+    """Each member's selected model on `split`: "test" (the whole test split), "val" or
+    "train" (the member's own part): {metric: (M,)}."""
+    if split not in ("test", "val", "train"):
+      raise ConfigError(f"evaluate: split {split!r} is unknown; use 'test', 'val' or 'train'")
+    plan = self._plan()
+    evaluate = jax.jit(jax.vmap(self._program.evaluate, in_axes=(0, 0, None, None, 0, 0)))
+    if split == "test":
+      x, y = self._setup.x_test()
+      m, n = len(self.plans), len(self._setup.splits.test_y)
+      idx = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (m, n))
+      out = evaluate(self.params, plan, x, y, idx, jnp.ones((m, n), jnp.float32))
+    else:
+      idx, w = ((plan.train_idx, plan.train_weight) if split == "train"
+                else (plan.val_idx, plan.val_weight))
+      out = evaluate(self.params, plan, self._program.x_train, self._program.y_train, idx, w)
+    return {k: np.asarray(v) for k, v in jax.device_get(out).items()}
+
+  def _plan(self):
+    return self._program.plan.replace(mean=jnp.asarray(self.mean), std=jnp.asarray(self.std))
+
+
+def _history(rows: list[dict], plans: list[MemberPlan], epochs: int) -> dict[str, np.ndarray]:
+  index = {p.member_id: k for k, p in enumerate(plans)}
+  names = sorted({k for r in rows for k in r if k not in ("epoch", "fold", "member")})
+  out = {n: np.full((len(plans), epochs), np.nan) for n in names}
+  for r in rows:
+    k = index[r["fold"]] if "fold" in r else 0
+    for n in names:
+      if n in r and r["epoch"] < epochs:
+        out[n][k, r["epoch"]] = np.nan if r[n] is None else r[n]
+  return out
+
+
+def _driver(config):
+  return holdout if config.cv.method == "none" else kfold
+
+
+def train(config, workdir: str, *, overwrite: bool = False, progress: bool = True) -> dict:
+  """`genjax train`: trains `config` in `workdir`; returns results.json's content."""
+  return _driver(config).run(config, workdir, overwrite=overwrite, progress=progress)
+
+
+def fit(config, workdir: str | None = None, *, overwrite: bool = False,
+        progress: bool = False) -> Run:
+  """Trains `config` as `genjax train` does (hold-out or cross-validation); in memory (no
+  file written) when `workdir` is None. A finished run in `workdir` is loaded, not retrained."""
+  workdir = None if workdir is None else os.path.abspath(os.fspath(workdir))
+  outcome = _driver(config).train(config, workdir, overwrite=overwrite, progress=progress)
+  if outcome.program is None:
+    return load_run(workdir)
+  program, fitted = outcome.program, outcome.fitted
+  return Run(config=config, results=outcome.results, workdir=workdir,
+             member_names=program.member_names, plans=program.plans,
+             params=fitted.selected_params, mean=np.asarray(program.plan.mean),
+             std=np.asarray(program.plan.std),
+             history=_history(fitted.rows, program.plans, fitted.epochs_run),
+             _setup=outcome.setup, _program=program)
+
+
+def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int = 1,
+          overwrite: bool = False, progress: bool = False) -> list[dict]:
+  """Runs every point as `genjax sweep` does; returns sweep.json's rows (one per point)."""
+  if workdir is None:
+    raise ConfigError("genjax.sweep needs a workdir (its tables and group processes live there)")
+  return sweep_driver.run(config, os.path.abspath(os.fspath(workdir)), list(points),
+                          parallel_jobs=parallel_jobs, overwrite=overwrite, progress=progress)
+
+
+def _config_from_json(stored: dict):
+  """The ConfigDict a run stored (run.json), with tuples and placeholders restored from
+  genjax's defaults where the JSON holds lists and nulls."""
+  from genjax import defaults
+
+  def merge(node, values):
+    for key, value in values.items():
+      if isinstance(value, dict) and key in node and isinstance(node[key], ml_collections.ConfigDict):
+        merge(node[key], value)
+        continue
+      old = node[key] if key in node else None
+      if isinstance(value, list) and (isinstance(old, tuple) or old is None):
+        value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+      if key in node:
+        node[key] = value
+      else:
+        with node.unlocked():
+          node[key] = ml_collections.ConfigDict(value) if isinstance(value, dict) else value
+  config = defaults.get_config()
+  merge(config, stored)
+  return config
+
+
+def load_run(workdir: str) -> Run:
+  """A finished `genjax train` run's members, restored from `<workdir>/selected` with their
+  standardization statistics; the data are loaded again (offline) for `evaluate`.
+
+  Penalties, models or metrics a run's config module registered must be registered first
+  (import that module)."""
+  workdir = os.path.abspath(os.fspath(workdir))
+  try:
+    with open(os.path.join(workdir, "run.json")) as f:
+      identity = json.load(f)
+    with open(os.path.join(workdir, "results.json")) as f:
+      results = json.load(f)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f"'{workdir}' holds no finished genjax run ({e.__class__.__name__}: "
+                      f"{e}); give the --workdir of a finished `genjax train`") from None
+  if identity.get("kind") != "train":
+    raise ConfigError(f"'{workdir}' holds a genjax {identity.get('kind')} run; load_run reads "
+                      "`genjax train` runs (a sweep's rows are in its sweep.json)")
+  config = _config_from_json(identity["config"])
+  s = experiment.prepare(config, None)
+  plans = experiment.member_plans(config, s.splits.train_y)
+  program = build_program(s, plans)
+  m = len(plans)
+  params = jax.tree.map(lambda a: jax.ShapeDtypeStruct((m,) + a.shape, a.dtype),
+                        s.model.param_shapes)
+  stored = experiment.load_selected(workdir, experiment.selected_tree(program, params))
+  for name in ("train_idx", "val_idx"):   # the stored members are the ones recomputed
+    if not np.array_equal(np.asarray(stored[name]), np.asarray(getattr(program.plan, name))):
+      raise ConfigError(f"'{workdir}': the stored members' {name} differ from the split its "
+                        "config gives (another dataset version or scikit-learn?); rerun it")
+  rows = []
+  path = os.path.join(workdir, "metrics.jsonl")
+  if os.path.exists(path):
+    from genjax import report
+    rows = report.read_metrics(path)
+  epochs = int(results.get("epochs_run", 0))
+  return Run(config=config, results=results, workdir=workdir,
+             member_names=program.member_names, plans=plans,
+             params=jax.tree.map(np.asarray, stored["params"]),
+             mean=np.asarray(stored["mean"]), std=np.asarray(stored["std"]),
+             history=_history(rows, plans, epochs), _setup=s, _program=program)

@@ -1,0 +1,198 @@
+"""What every driver does before and around training: check, load, plan, build callbacks.
+
+* `prepare(config, workdir)` -> `Setup`: validates the config (and the workdir when there
+  is one), loads the data (label noise applied), builds the model and early stopping.
+  Writes nothing.
+* `member_plans(config, labels)`: the hold-out plan (`cv.method="none"`) or one plan per
+  fold (scikit-learn's splitters over the training split).
+* `validate_plans(setup, plans)`: the checks that need the members' sizes and parameters.
+* `callbacks_for(...)`: the standard callbacks of a run with a workdir (metrics log,
+  TensorBoard, progress, run checkpoint, per-member best checkpoints), then the user's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax import checkpoint, defaults, distributed, early_stopping, metrics, models, penalties
+from genjax import workdir as workdir_lib
+from genjax.data import datasets, label_noise, validation
+from genjax.errors import ConfigError
+from genjax.train import callbacks as callbacks_lib
+from genjax.train import parallel
+from genjax.train.members import MemberPlan
+from genjax.train.fit import fit
+from genjax.train.program import Program, build_program
+
+
+@dataclasses.dataclass
+class Setup:
+  """What a driver needs before training: validated config, data, model, early stopping."""
+  config: Any
+  splits: datasets.ArraySplits
+  model: models.Model
+  es: early_stopping.EarlyStopping | None   # None: early stopping off
+  monitor: early_stopping.EarlyStopping     # what is tracked (never stops when es is None)
+  metrics: tuple                            # config.metrics (genjax.metrics.Metric)
+  x_train: jax.Array
+  y_train: jax.Array
+
+  def x_test(self):
+    return jnp.asarray(self.splits.test_x), jnp.asarray(self.splits.test_y, jnp.int32)
+
+
+def prepare(config, workdir: str | None) -> Setup:
+  """Validates the config and workdir, loads the data, builds the model. Writes nothing."""
+  if workdir is not None:
+    workdir_lib.check_workdir(workdir)
+  defaults.validate(config)
+  es = early_stopping.from_config(config.early_stopping)
+  extra = metrics.parse(config.metrics)
+  check_monitor(config.early_stopping.monitor, extra)
+  splits = datasets.load(config.data.name, data_dir=config.data.data_dir or None)
+  if config.data.label_noise:
+    noisy = label_noise.corrupt(splits.train_y, splits.num_classes, config.data.label_noise,
+                                config.seed)
+    splits = datasets.ArraySplits(splits.name, splits.train_x, noisy, splits.test_x,
+                                  splits.test_y, splits.num_classes)
+  model = models.create(config.model, splits.input_shape, splits.num_classes)
+  monitor = es or early_stopping.EarlyStopping(monitor=config.early_stopping.monitor,
+                                               patience=10**9, check_finite=False)
+  return Setup(config=config, splits=splits, model=model, es=es, monitor=monitor,
+               metrics=extra, x_train=jax.device_put(splits.train_x),
+               y_train=jax.device_put(np.asarray(splits.train_y, np.int32)))
+
+
+def check_monitor(monitor: str, extra: tuple) -> None:
+  """A monitored `val_<metric output>` needs its metric in config.metrics."""
+  if monitor in early_stopping.KNOWN_MONITORS or monitor.startswith("weight_"):
+    return
+  if not any(metrics.produces(m, monitor[4:]) for m in extra):
+    owner = [name for name, m in metrics.METRICS.items() if metrics.produces(m, monitor[4:])]
+    raise ConfigError(f"early_stopping.monitor={monitor!r} is not logged: add "
+                      f"'{owner[0] if owner else '?'}' to config.metrics, e.g. "
+                      f"--config.metrics={owner[0] if owner else 'NAME'}")
+
+
+def _groups(config, n: int):
+  if config.cv.method != "group_kfold":
+    return None
+  path = config.cv.groups
+  if not path:
+    return None  # kfold_splits raises the one-line error
+  if not os.path.isfile(path):
+    raise ConfigError(f"cv.groups file '{path}' does not exist; give a .npy file with one "
+                      "group id per training example")
+  try:
+    return np.load(path, allow_pickle=False)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f"cv.groups file '{path}' is not a readable .npy array ({e})") from None
+
+
+def fold_plans(config, labels: np.ndarray) -> list[MemberPlan]:
+  """One plan per fold of `config.cv` over the training split (scikit-learn's indices)."""
+  splits = validation.kfold_splits(
+      labels, method=config.cv.method, folds=config.cv.folds, shuffle=config.cv.shuffle,
+      seed=config.seed, repeats=config.cv.repeats, groups=_groups(config, len(labels)))
+  return [MemberPlan(k, tr, va) for k, (tr, va) in enumerate(splits)]
+
+
+def member_plans(config, labels: np.ndarray) -> list[MemberPlan]:
+  """The hold-out plan (cv.method none: a stratified, seeded validation fraction) or folds."""
+  if config.cv.method == "none":
+    tr, va = validation.holdout_split(labels, config.data.validation_fraction, config.seed)
+    return [MemberPlan(0, tr, va)]
+  return fold_plans(config, labels)
+
+
+def validate_plans(s: Setup, plans: list[MemberPlan]) -> None:
+  """Checks that need the members' sizes and the model's parameters (before compile)."""
+  defaults.validate_against_data(s.config, s.splits, min(len(p.train_idx) for p in plans))
+  penalties.validate_config(s.config.penalties, s.model.param_shapes)
+  parallel.resolve(s.config.parallel, num_members=len(plans), batch_size=s.config.batch_size)
+
+
+def callbacks_for(s: Setup, program: Program, workdir: str | None, *, progress: bool,
+                  label: str, ckpt_subdir: str | None = None,
+                  metrics_name: str = "metrics.jsonl") -> list:
+  """The standard callbacks of a run (none that write when `workdir` is None), then the
+  user's (`config.callbacks`)."""
+  config = s.config
+  out: list = [callbacks_lib.Progress(label, enabled=progress)]
+  if workdir is not None:
+    out = [callbacks_lib.MetricsLog(os.path.join(workdir, metrics_name)),
+           callbacks_lib.TensorBoardLog(
+               os.path.join(workdir, "tensorboard"),
+               suffix=metrics_name.removesuffix(".jsonl").removeprefix("metrics"))] + out
+    if config.checkpoint.enabled:
+      ckpt = checkpoint.from_config(config.checkpoint, workdir, subdir=ckpt_subdir,
+                                    mode=program.monitor.resolved_mode)
+      out.append(callbacks_lib.RunCheckpoint(ckpt))
+      # With several members, each also keeps its own best-k of its own weights (the run
+      # checkpoint ranks the members' mean); single-process runs only.
+      if (1 < program.num_members <= callbacks_lib.MAX_MEMBER_CHECKPOINTS
+          and program.early_stopping is not None and distributed.process().count == 1):
+        out.append(callbacks_lib.MemberBestCheckpoints(
+            os.path.join(ckpt.directory, "best"), mode=program.monitor.resolved_mode,
+            keep_best=config.checkpoint.keep_best,
+            min_interval_s=config.checkpoint.min_interval_s,
+            async_save=config.checkpoint.async_save))
+  return out + callbacks_lib.from_config(config, workdir)
+
+
+def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: bool = False,
+          progress: bool = False, label: str = "", member_names: list[str] | None = None,
+          use_early_stopping: bool = True, num_epochs: int | None = None,
+          ckpt_subdir: str | None = None, metrics_name: str = "metrics.jsonl"):
+  """`build_program` + `fit` with the standard callbacks: (program, fitted)."""
+  program = build_program(s, plans, member_names=member_names,
+                          use_early_stopping=use_early_stopping)
+  cbs = callbacks_for(s, program, workdir, progress=progress,
+                      label=label or f"{s.config.data.name}/{s.config.model.name}",
+                      ckpt_subdir=ckpt_subdir, metrics_name=metrics_name)
+  return program, fit(program, cbs, num_epochs=num_epochs or s.config.num_epochs,
+                      resume=resume)
+
+
+@dataclasses.dataclass
+class Outcome:
+  """What a driver returns: results.json's content and, when it trained now, the program and
+  the fitted members (None for the rerun of a finished run, which only reads its results)."""
+  results: dict
+  setup: Setup
+  program: Program | None = None
+  fitted: Any = None
+
+
+SELECTED = "selected"   # <workdir>/selected: the members' selected weights and plans (orbax)
+
+
+def save_selected(workdir: str, program: Program, fitted) -> None:
+  """Writes every member's selected weights with its plan (indices, standardization) to
+  `<workdir>/selected` (one orbax step, checksummed), for `genjax.load_run`."""
+  with checkpoint.Checkpointer(os.path.join(workdir, SELECTED), async_save=False) as ckpt:
+    ckpt.save(0, selected_tree(program, fitted.selected_params), metric=None, force=True)
+
+
+def selected_tree(program: Program, params) -> dict:
+  """The tree `save_selected` writes: params and the plan's arrays (member axis first)."""
+  plan = program.plan
+  return {"params": params, "mean": plan.mean, "std": plan.std, "train_idx": plan.train_idx,
+          "train_weight": plan.train_weight, "val_idx": plan.val_idx,
+          "val_weight": plan.val_weight}
+
+
+def load_selected(workdir: str, target: dict) -> dict:
+  """The tree `save_selected` wrote, restored into the structure of `target`."""
+  path = os.path.join(workdir, SELECTED)
+  if not os.path.isdir(path):
+    raise ConfigError(f"'{workdir}' has no {SELECTED}/ (the selected weights of a finished "
+                      "run); it was not finished, or was written by an older genjax: rerun it")
+  with checkpoint.Checkpointer(path, async_save=False) as ckpt:
+    return ckpt.restore(0, target)

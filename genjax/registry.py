@@ -1,0 +1,136 @@
+"""One generic name -> object registry, used for every pluggable kind of thing.
+
+    MODELS = Registry("model", config_key="model.name")
+
+    @MODELS.register("mlp")
+    def mlp(cfg, input_shape, num_classes, rngs): ...
+
+    MODELS.get("mlp")        # the object; ConfigError listing the known names if unknown
+    MODELS.names()           # sorted names
+    with MODELS.temporary("toy", toy_factory): ...   # registered inside the block only
+
+Contract of `register(name, obj)`:
+* a new name is added;
+* the same name again from *the same definition* replaces the entry: a new function or
+  class object with the same source file and qualified name, as when a config file that
+  registers it is executed again (a sweep's group process, a notebook cell run twice);
+* anything else under a taken name — another definition, or the very same object twice —
+  raises ValueError naming the holder, so two plugins never silently shadow each other.
+
+Registered values may be wrapped (e.g. a `Penalty` record around its function): `register`
+takes `origin=` (the function whose definition identifies the entry) for that case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Generic, Iterator, TypeVar
+
+from genjax.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def definition(obj: Any) -> tuple[str, str] | None:
+  """(real source file, qualified name) of a function or class, or None when unknown.
+
+  A lambda's qualified name is "<lambda>" for every lambda of its scope, so its first line
+  number is appended ("f.<locals>.<lambda>@12"): two lambdas of one file stay distinct.
+  """
+  obj = getattr(obj, "__wrapped__", obj)
+  code = getattr(obj, "__code__", None)
+  filename = getattr(code, "co_filename", None)
+  if filename is None and isinstance(obj, type):
+    import inspect
+    try:
+      filename = inspect.getsourcefile(obj)
+    except (TypeError, OSError):
+      filename = None
+  qualname = getattr(obj, "__qualname__", None)
+  if not filename or not qualname or filename.startswith("<"):
+    return None
+  if qualname.endswith("<lambda>") and code is not None:
+    qualname = f"{qualname}@{code.co_firstlineno}"
+  return os.path.realpath(filename), qualname
+
+
+class Registry(Generic[T]):
+  """Named objects of one kind (see the module docstring)."""
+
+  def __init__(self, kind: str, *, config_key: str | None = None):
+    self.kind = kind                # "model", "penalty", ... (for messages)
+    self.config_key = config_key    # where a user names one, e.g. "model.name"
+    self._entries: dict[str, T] = {}
+    self._origins: dict[str, Any] = {}
+
+  def register(self, name: str, obj: Any = None, *, origin: Any = None):
+    """Registers `obj` under `name`; without `obj`, a decorator that registers its argument."""
+    if obj is None:
+      def decorator(value):
+        self.register(name, value, origin=origin)
+        return value
+      return decorator
+    if not isinstance(name, str) or not name:
+      raise ValueError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+    source = obj if origin is None else origin
+    if name in self._entries:
+      old = self._origins[name]
+      where = definition(source)
+      if source is old or where is None or where != definition(old):
+        holder = definition(old)
+        raise ValueError(f"{self.kind} {name!r} is already registered (by "
+                         f"{holder[1] if holder else repr(old)}"
+                         f"{' in ' + holder[0] if holder else ''}); register yours under "
+                         "another name")
+    self._entries[name] = obj
+    self._origins[name] = source
+    return obj
+
+  def unregister(self, name: str) -> None:
+    """Removes `name` if registered (tests, interactive use)."""
+    self._entries.pop(name, None)
+    self._origins.pop(name, None)
+
+  def get(self, name: str) -> T:
+    """The object registered as `name`; ConfigError listing the known names otherwise."""
+    if name not in self._entries:
+      where = f" (config.{self.config_key})" if self.config_key else ""
+      raise ConfigError(f"unknown {self.kind} {name!r}{where}; registered: "
+                        f"{', '.join(self.names()) or 'none'}")
+    return self._entries[name]
+
+  def names(self) -> list[str]:
+    """Registered names, sorted."""
+    return sorted(self._entries)
+
+  def items(self) -> list[tuple[str, T]]:
+    """(name, object) pairs in registration order."""
+    return list(self._entries.items())
+
+  def __contains__(self, name: object) -> bool:
+    return name in self._entries
+
+  def __len__(self) -> int:
+    return len(self._entries)
+
+  @contextlib.contextmanager
+  def temporary(self, name: str, obj: Any, *, origin: Any = None) -> Iterator[Any]:
+    """Registers `obj` as `name` inside the block only. On exit `name` is back as before:
+    unregistered, or its previous entry in its previous place in registration order.
+    Other names registered or removed inside the block stay so."""
+    order = list(self._entries)
+    had = name in self._entries
+    saved = (self._entries.get(name), self._origins.get(name))
+    self.unregister(name)
+    try:
+      self.register(name, obj, origin=origin)
+      yield obj
+    finally:
+      self.unregister(name)
+      if had:
+        self._entries[name], self._origins[name] = saved
+        rank = {n: i for i, n in enumerate(order)}
+        keys = sorted(self._entries, key=lambda n: rank.get(n, len(order)))
+        self._entries = {n: self._entries[n] for n in keys}
+        self._origins = {n: self._origins[n] for n in keys}

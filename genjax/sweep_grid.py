@@ -1,0 +1,223 @@
+"""Sweep points: parsing `--sweep` / `--zip` axes and `get_sweep()`, applying a point to a
+config, and splitting points into structural groups of numeric points (`genjax.hparams`).
+
+Values are comma lists of Python literals, or `logspace(a,b,n)` (10^a..10^b),
+`linspace(a,b,n)`, `range(a,b[,step])`. Pure: nothing here trains or writes.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import os
+import re
+
+import numpy as np
+
+from genjax import hparams
+from genjax.errors import ConfigError
+
+_RANGE = re.compile(r"^(logspace|linspace|range)\((.*)\)$")
+
+
+def parse_values(text: str, key: str) -> list:
+  """'0,1e-4' / 'logspace(-5,-2,4)' / 'linspace(0,0.5,3)' / 'range(1,4)' -> values."""
+  text = text.strip()
+  m = _RANGE.match(text)
+  if m:
+    try:
+      args = [float(a) for a in m.group(2).split(",")]
+    except ValueError:
+      raise ConfigError(f"--sweep {key}: cannot read '{text}'; e.g. logspace(-5,-2,4)") from None
+    fn = m.group(1)
+    if not all(np.isfinite(a) for a in args):
+      raise ConfigError(f"--sweep {key}: {fn} takes finite numbers, got '{text}'")
+    if fn == "range":
+      if not 1 <= len(args) <= 3 or not all(a.is_integer() for a in args):
+        raise ConfigError(f"--sweep {key}: range takes 1 to 3 integers (start, stop[, step]), "
+                          f"got '{text}'; e.g. range(0,4)")
+      if len(args) == 3 and args[2] == 0:
+        raise ConfigError(f"--sweep {key}: range step must not be 0, got '{text}'; "
+                          "e.g. range(1,5,1)")
+      return list(range(*[int(a) for a in args]))
+    if len(args) != 3 or args[2] < 1 or not args[2].is_integer():
+      raise ConfigError(f"--sweep {key}: {fn} takes (start, stop, count) with a whole count "
+                        f">= 1, got '{text}'; e.g. {fn}(-5,-2,4)")
+    values = np.linspace(args[0], args[1], int(args[2]))
+    return [float(v) for v in (10.0 ** values if fn == "logspace" else values)]
+  try:  # Python literals, tuples included: "0,1e-4" or "(32,),(64,64)"
+    values = ast.literal_eval(f"[{text}]")
+    if all(not isinstance(v, (list, dict, set)) for v in values):
+      return values
+  except (ValueError, SyntaxError):
+    pass
+  values = []
+  for item in (text.split(",") if text else []):
+    item = item.strip()
+    if not item:
+      continue
+    try:
+      values.append(ast.literal_eval(item))
+    except (ValueError, SyntaxError):
+      values.append(item)  # a bare word is a string, e.g. optimizer.name=adam,sgd
+  return values
+
+
+def _axis(flag: str) -> tuple[str, list]:
+  if "=" not in flag:
+    raise ConfigError(f"--sweep '{flag}' needs KEY=VALUES, e.g. --sweep='model.dropout=0,0.2'")
+  key, text = flag.split("=", 1)
+  key = key.strip().removeprefix("config.")
+  values = parse_values(text, key)
+  if not values:
+    raise ConfigError(f"--sweep {key} has an empty value list; give at least one value")
+  return key, values
+
+
+def grid(product: list[str], zipped: list[str] = ()) -> list[dict]:
+  """Points of the cartesian product of `product` axes and the `zipped` axis."""
+  axes = [_axis(f) for f in product]
+  keys = [k for k, _ in axes]
+  if zipped:
+    zaxes = [_axis(f) for f in zipped]
+    lengths = {len(v) for _, v in zaxes}
+    if len(lengths) > 1:
+      raise ConfigError(f"--zip axes must have equal lengths, got {sorted(lengths)}; "
+                        "give each --zip the same number of values")
+    keys += [k for k, _ in zaxes]
+    axes.append(("zip", list(zip(*[v for _, v in zaxes]))))
+  if len(set(keys)) != len(keys):
+    raise ConfigError(f"a key is swept twice in {keys}; give each key one axis")
+  points = []
+  for combo in itertools.product(*[v for _, v in axes]):
+    point = {}
+    for (key, _), value in zip(axes, combo):
+      if key == "zip":
+        point.update(zip([k for k, _ in zaxes], value))
+      else:
+        point[key] = value
+    points.append(point)
+  return points
+
+
+def config_sweep(config_path: str) -> list[dict] | None:
+  """The points of `get_sweep([arg])` in config file `config_path` ('FILE.py[:ARG]'),
+  or None when it has none.
+
+  The file is the module `genjax.config_file` already executed for --config (never
+  executed twice); a get_sweep that raises, or returns anything but a list of
+  {key: value} points, is a one-line ConfigError.
+  """
+  from genjax import config_file
+  module = config_file.module_for(config_path)
+  if not hasattr(module, "get_sweep"):
+    return None
+  _, arg = config_file.split_spec(config_path)
+  points = config_file.optional_call(module, "get_sweep", arg)
+  label = os.path.basename(module.__file__)
+  example = "return [{'model.dropout': 0.0}, {'model.dropout': 0.2}]"
+  if not isinstance(points, (list, tuple)):
+    raise ConfigError(f"{label}: get_sweep() returned {type(points).__name__}, not a list of "
+                      f"{{key: value}} points; {example}")
+  result = []
+  for i, point in enumerate(points):
+    if hasattr(point, "to_dict"):  # an ml_collections.ConfigDict
+      point = point.to_dict()
+    if not isinstance(point, dict):
+      raise ConfigError(f"{label}: get_sweep() point {i} is a {type(point).__name__} "
+                        f"({point!r}), not a {{key: value}} dict; {example}")
+    bad = [k for k in point if not isinstance(k, str) or not k]
+    if bad:
+      raise ConfigError(f"{label}: get_sweep() point {i} has key {bad[0]!r}, not a config key "
+                        f"such as 'model.dropout'; {example}")
+    result.append(dict(point))
+  return result
+
+
+def is_numeric(key: str) -> bool:
+  """Whether sweep key `key` can vary across the members of one program (`genjax.hparams`)."""
+  return hparams.is_numeric(key)
+
+
+def _set_augment(config, key: str, value) -> None:
+  from genjax.data import augment
+  name, param = augment.sweep_target(key, config.data.augment)
+  default = augment.get_op(name).defaults[param]
+  if isinstance(default, int) and isinstance(value, float) and value.is_integer():
+    value = int(value)
+  config.data.augment = augment.set_param(config.data.augment, name, param, value)
+
+
+def apply_point(config, point: dict):
+  """A copy of `config` with `point`'s values set; ConfigError for bad keys or types.
+
+  `data.augment.OP.PARAM` sets a parameter of op OP in the `data.augment` spec.
+  """
+  config = config.copy_and_resolve_references()
+  augment_keys = [k for k in point if k.startswith("data.augment.")]
+  for key in augment_keys:
+    if "data" not in config or "augment" not in config.data:
+      raise ConfigError(f"sweep key '{key}' is not in the config; check it against "
+                        "genjax/defaults.py")
+  for key, value in point.items():
+    if key in augment_keys:
+      continue
+    node = config
+    parts = key.split(".")
+    for part in parts[:-1]:
+      if part not in node:
+        raise ConfigError(f"sweep key '{key}' is not in the config; check it against "
+                          "genjax/defaults.py")
+      node = node[part]
+    if parts[-1] not in node:
+      raise ConfigError(f"sweep key '{key}' is not in the config; check it against "
+                        "genjax/defaults.py")
+    old = node[parts[-1]]
+    if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+      value = float(value)
+    if isinstance(old, tuple) and isinstance(value, list):
+      value = tuple(value)
+    try:
+      node[parts[-1]] = value
+    except TypeError:
+      raise ConfigError(f"sweep value {value!r} for '{key}' has the wrong type: the config "
+                        f"holds a {type(old).__name__}") from None
+  for key in augment_keys:
+    _set_augment(config, key, point[key])
+  return config
+
+
+def split(points: list[dict]) -> list[tuple[dict, list[dict]]]:
+  """Groups points by their structural values: [(structural, [numeric points])]."""
+  groups: dict = {}
+  for p in points:
+    structural = {k: v for k, v in p.items() if not is_numeric(k)}
+    numeric = {k: float(v) for k, v in p.items() if is_numeric(k)}
+    key = repr(sorted(structural.items()))
+    groups.setdefault(key, (structural, []))[1].append(numeric)
+  return list(groups.values())
+
+
+def _short(key: str) -> str:
+  parts = key.split(".")
+  if key.endswith(".strength"):
+    return parts[-2]
+  return ".".join(parts[2:]) if key.startswith("data.augment.") else parts[-1]
+
+
+def point_name(point: dict) -> str:
+  return ",".join(f"{_short(k)}={v:g}"
+                  if isinstance(v, float) else f"{_short(k)}={v}"
+                  for k, v in point.items()) or "base"
+
+
+def _plain(value):
+  """numpy scalars (and tuples of them) as Python values: JSON-able, repr-able records."""
+  if isinstance(value, (list, tuple)):
+    return tuple(_plain(v) for v in value)
+  if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+    return value.item()
+  if not isinstance(value, (bool, int, float, str)) and value is not None:
+    raise ConfigError(f"sweep value {value!r} is a {type(value).__name__}; give numbers, "
+                      "strings, booleans or tuples of them")
+  return value

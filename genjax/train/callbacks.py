@@ -1,0 +1,242 @@
+"""Callbacks: what the host does around training, as a list handed to `fit`.
+
+The protocol (flax/examples' hooks, CLU's periodic actions), every method optional:
+
+    class Callback:
+      def restore(self, state) -> (epoch, state) | None   # resuming: where to start from
+      def on_train_start(self, info: FitInfo) -> None
+      def on_epoch_end(self, info: FitInfo, logs: EpochLogs) -> None
+      def on_train_end(self, info: FitInfo, state) -> None
+      def on_interrupt(self, info: FitInfo) -> None       # Ctrl-C: finish what is under way
+
+`FitInfo` holds the program (member names, plans), the epoch range and the rows so far;
+`EpochLogs` one epoch's rows, metrics (M,), which members improved and stopped, and the
+state. Callbacks observe: they never change the training, so adding one cannot change a
+number. Built-ins: `MetricsLog` (metrics.jsonl), `TensorBoardLog`, `Progress` (tqdm),
+`RunCheckpoint` (the whole vmapped state, for resume), `MemberBestCheckpoints` (each
+member's own best weights).
+
+A user callback is a class registered in the user's config module and enabled by name:
+
+    @genjax.callbacks.register("print_val")          # in my_config.py
+    class PrintVal(genjax.callbacks.Callback):
+      def __init__(self, config, workdir): ...
+      def on_epoch_end(self, info, logs): print(logs.epoch, logs.metrics["val_loss"])
+
+    config.callbacks = "print_val"                   # comma-separated names
+
+It is constructed as `cls(config, workdir)` (`workdir` None for in-memory runs) and runs
+after the built-ins, on every process (check `genjax.distributed.is_primary()` to write).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from genjax import checkpoint, distributed, report
+from genjax.errors import ConfigError
+from genjax.registry import Registry
+
+CALLBACKS = Registry("callback", config_key="callbacks")
+# Members beyond this count (large sweeps) keep their best weights in the run checkpoint only.
+MAX_MEMBER_CHECKPOINTS = 16
+
+
+def register(name: str):
+  """Decorator registering a callback class (constructed as `cls(config, workdir)`)."""
+  return CALLBACKS.register(name)
+
+
+class Callback:
+  """No-op base: subclass and override what you need (see the module docstring)."""
+
+  def on_train_start(self, info) -> None:
+    pass
+
+  def on_epoch_end(self, info, logs) -> None:
+    pass
+
+  def on_train_end(self, info, state) -> None:
+    pass
+
+  def on_interrupt(self, info) -> None:
+    pass
+
+
+def from_config(config, workdir: str | None) -> list[Callback]:
+  """The user callbacks named in `config.callbacks` ("" = none), constructed."""
+  spec = config.callbacks
+  if not isinstance(spec, str):
+    raise ConfigError(f"config.callbacks={spec!r} must be a comma-separated string of "
+                      "registered callback names, e.g. --config.callbacks=print_val")
+  out = []
+  for name in [n.strip() for n in spec.split(",") if n.strip()]:
+    cls = CALLBACKS.get(name)
+    try:
+      out.append(cls(config, workdir))
+    except ConfigError:
+      raise
+    except Exception as e:  # pylint: disable=broad-except
+      raise ConfigError(f"callback {name!r} failed to start: {type(e).__name__}: {e}; fix "
+                        "its __init__(config, workdir)") from None
+  return out
+
+
+def validate(config) -> None:
+  """Every name in `config.callbacks` is registered (ConfigError otherwise)."""
+  spec = config.callbacks
+  if not isinstance(spec, str):
+    raise ConfigError(f"config.callbacks={spec!r} must be a comma-separated string of "
+                      "registered callback names, e.g. --config.callbacks=print_val")
+  for name in [n.strip() for n in spec.split(",") if n.strip()]:
+    CALLBACKS.get(name)
+
+
+class MetricsLog(Callback):
+  """`<workdir>/<name>`: one strict-JSON row per member and epoch (null for non-finite).
+
+  Resuming at epoch e keeps the file's rows of epochs < e (they go into `info.rows`) and
+  drops later ones (written after the checkpoint the run resumes from).
+  """
+
+  def __init__(self, path: str):
+    self.path, self._file = path, None
+
+  def on_train_start(self, info) -> None:
+    rows = [r for r in report.read_metrics(self.path) if r["epoch"] < info.start_epoch]
+    report.write_metrics(self.path, rows)
+    info.rows[:0] = rows
+    self._file = open(self.path if distributed.is_primary() else os.devnull, "a")
+
+  def on_epoch_end(self, info, logs) -> None:
+    for row in logs.rows:
+      self._file.write(report.json_line(row))
+    self._file.flush()
+
+  def on_train_end(self, info, state) -> None:
+    self._file.close()
+
+  def on_interrupt(self, info) -> None:
+    if self._file is not None:
+      self._file.close()
+
+
+class TensorBoardLog(Callback):
+  """TensorBoard event files, one directory per member: `<root>/<member><suffix>`."""
+
+  def __init__(self, root: str, suffix: str = ""):
+    self.root, self.suffix, self._tb = root, suffix, None
+
+  def on_train_start(self, info) -> None:
+    self._tb = report.TensorBoard(self.root, info.program.member_names, prefix=self.suffix)
+
+  def on_epoch_end(self, info, logs) -> None:
+    for k, row in zip(logs.active, logs.rows):
+      self._tb.write(k, logs.epoch, row)
+
+  def on_train_end(self, info, state) -> None:
+    self._tb.close()
+
+
+class Progress(Callback):
+  """A tqdm bar over epochs (primary process only): loss, validation and members training."""
+
+  def __init__(self, label: str, enabled: bool = True):
+    self.label, self.enabled, self._bar = label, enabled, None
+
+  def on_train_start(self, info) -> None:
+    self._bar = tqdm(total=info.num_epochs, initial=info.start_epoch, unit="epoch",
+                     disable=not self.enabled or not distributed.is_primary(),
+                     desc=self.label, dynamic_ncols=True)
+
+  def on_epoch_end(self, info, logs) -> None:
+    rows, m = logs.rows, info.program.num_members
+    mean = lambda key: np.mean([r[key] for r in rows])  # noqa: E731
+    shown = {"loss": f"{mean('train_loss_running'):.3f}"}
+    if info.program.has_validation:
+      shown.update(val_loss=f"{mean('val_loss'):.3f}", val_acc=f"{mean('val_accuracy'):.3f}")
+    if m > 1:
+      shown["training"] = f"{m - int(logs.stopped.sum())}/{m}"
+    self._bar.set_postfix(shown)
+    self._bar.update(1)
+
+  def on_train_end(self, info, state) -> None:
+    self._bar.close()
+
+  def on_interrupt(self, info) -> None:
+    if self._bar is not None:
+      self._bar.close()
+
+
+class RunCheckpoint(Callback):
+  """The whole vmapped run state (orbax) after each epoch, ranked by the mean monitored
+  value of the members trained; `restore` resumes from the latest verified step."""
+
+  def __init__(self, ckpt: checkpoint.Checkpointer):
+    self.ckpt = ckpt
+
+  def restore(self, state):
+    return self.ckpt.restore_latest(state)
+
+  def on_epoch_end(self, info, logs) -> None:
+    epoch = logs.epoch + 1
+    self.ckpt.save(epoch, logs.state, metric=logs.monitored,
+                   force=epoch == info.num_epochs or bool(logs.stopped.all()))
+
+  def on_train_end(self, info, state) -> None:
+    self.ckpt.wait()
+    self.ckpt.close()
+
+  def on_interrupt(self, info) -> None:
+    self.ckpt.close()   # a save under way completes: the rerun resumes from it
+
+
+class MemberBestCheckpoints(Callback):
+  """Each member's own best weights in its own orbax best-k, `<directory>/<member>`: saved
+  when it improves (rate-limited by `min_interval_s`) and, at the end, its final best."""
+
+  def __init__(self, directory: str, *, mode: str, keep_best: int, min_interval_s: float,
+               async_save: bool):
+    self.directory, self._settings = directory, dict(
+        mode=mode, keep_best=keep_best, keep_latest=1, min_interval_s=min_interval_s,
+        async_save=async_save)
+    self._ckpts = []
+
+  def on_train_start(self, info) -> None:
+    self._ckpts = [checkpoint.Checkpointer(os.path.join(self.directory, n.replace("/", "_")),
+                                           **self._settings)
+                   for n in info.program.member_names]
+
+  def on_epoch_end(self, info, logs) -> None:
+    better = np.flatnonzero(logs.improved)
+    if len(better):  # sliced on the host: a device slice would queue behind epoch e + 1
+      params = jax.device_get(logs.state.train.params)
+      monitor = info.program.monitor.monitor
+      for k in better:
+        self._ckpts[k].save(logs.epoch, member_slice(params, k),
+                            metric=float(logs.metrics[monitor][k]))
+
+  def on_train_end(self, info, state) -> None:
+    # Saves on improvement are rate-limited: each member's final best is written now if
+    # that skipped it.
+    mon, best_params = jax.device_get((state.monitor, state.best_params))
+    for k, c in enumerate(self._ckpts):
+      best_epoch = int(mon.best_epoch[k])
+      if best_epoch >= 0 and c.latest_epoch() != best_epoch:
+        c.save(best_epoch, member_slice(best_params, k), metric=float(mon.best[k]), force=True)
+    for c in self._ckpts:
+      c.wait()
+      c.close()
+
+  def on_interrupt(self, info) -> None:
+    for c in self._ckpts:
+      c.close()
+
+
+def member_slice(tree, k: int):
+  """Member `k`'s slice of a tree with a leading member axis."""
+  return jax.tree.map(lambda a: a[k], tree)

@@ -1,0 +1,147 @@
+"""The host loop: `fit(program, callbacks, num_epochs=..., resume=...)`.
+
+    state = program.start()                    # or a callback's `restore` when resuming
+    for epoch in range(start, num_epochs):     # dispatched one epoch ahead
+      state, metrics, improved = program.run_epoch(state, epoch)
+      rows = one row per member still training
+      for cb in callbacks: cb.on_epoch_end(logs)
+      stop when every member's early stopping fired
+
+Epoch e + 1 is dispatched before the host handles epoch e (its callbacks: metric rows,
+TensorBoard, checkpoints), so that work overlaps the device's. When epoch e stops every
+member, the speculative epoch e + 1 is waited for and dropped unread: results never depend on
+it. Ctrl-C raises `Interrupted(epoch)` after every callback's `on_interrupt` (a checkpoint
+save under way completes, so the rerun resumes from it).
+
+Callbacks observe; they never change the training (see `genjax.train.callbacks`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import functools
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+
+from genjax import distributed
+from genjax.errors import Interrupted
+from genjax.train.program import Program, RunState
+
+
+@dataclasses.dataclass
+class FitInfo:
+  """What callbacks see of a fit: the program, the epoch range, the rows so far."""
+  program: Program
+  start_epoch: int
+  num_epochs: int
+  rows: list[dict]   # every member's row of every epoch so far (callbacks may add earlier ones)
+
+
+@dataclasses.dataclass
+class EpochLogs:
+  """One finished epoch, on the host (arrays have the member axis first)."""
+  epoch: int
+  rows: list[dict]               # one per member trained this epoch
+  metrics: dict[str, np.ndarray] # every logged metric, (M,)
+  improved: np.ndarray           # (M,) bool: the member's monitored value improved
+  active: np.ndarray             # indices of the members trained this epoch
+  stopped: np.ndarray            # (M,) bool: stopped after this epoch
+  state: RunState                # the state after this epoch (on device)
+  monitored: float               # the mean monitored value over the members trained
+
+
+@dataclasses.dataclass
+class Fitted:
+  """The outcome of `fit` (host arrays, member axis first)."""
+  state: RunState
+  rows: list[dict]
+  epochs_run: int
+  selected_params: Any        # best (restore_best_weights) or final, per member
+  selected_epoch: np.ndarray  # (M,)
+  monitor: Any                # host copy of the early-stopping state
+
+
+def _gc_frozen(fn: Callable) -> Callable:
+  """Runs `fn` with the objects alive at its start frozen out of Python's cyclic GC, and the
+  GC on (the CLI pauses it during start-up); both restored after.
+
+  Tracing allocates many objects, and each full collection would otherwise walk the
+  millions that jax, flax, orbax and TFDS hold from import (measured: ~0.15 s of a 1.2 s
+  run). `gc.unfreeze` afterwards hands them back to the collector: nothing leaks.
+  """
+
+  @functools.wraps(fn)
+  def wrapper(*args, **kwargs):
+    gc.freeze()
+    enabled = gc.isenabled()
+    gc.enable()
+    try:
+      return fn(*args, **kwargs)
+    finally:
+      gc.unfreeze()
+      if not enabled:
+        gc.disable()
+
+  return wrapper
+
+
+def _rows(program: Program, epoch: int, host: dict, active) -> list[dict]:
+  """Strict per-member rows: `fold` with several members, `member` names for sweeps."""
+  m, ids = program.num_members, [p.member_id for p in program.plans]
+  if not program.has_validation:   # no validation part: no placeholder validation metrics
+    host = {k: v for k, v in host.items() if not k.startswith("val_")}
+  return [{"epoch": epoch, **({"fold": ids[k]} if m > 1 else {}),
+           **({"member": program.member_names[k]} if program.named_members else {}),
+           **{name: float(v[k]) for name, v in host.items()}} for k in active]
+
+
+@_gc_frozen
+def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
+        resume: bool = False) -> Fitted:
+  """Trains `program`'s members for up to `num_epochs` epochs (see the module docstring)."""
+  state, start_epoch = program.start(), 0
+  if resume:
+    for cb in callbacks:
+      restored = cb.restore(state) if hasattr(cb, "restore") else None
+      if restored is not None:
+        start_epoch, state = restored
+  info = FitInfo(program, start_epoch, num_epochs, rows=[])
+  for cb in callbacks:
+    cb.on_train_start(info)
+  epoch = start_epoch
+  stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
+  ahead = lambda st, e: program.run_epoch(st, e) if e < num_epochs else None  # noqa: E731
+  pending = None if stopped.all() else ahead(state, epoch)
+  try:
+    while pending is not None:
+      state, metrics, improved = pending
+      pending = ahead(state, epoch + 1)
+      host, improved = distributed.to_host((metrics, improved))
+      active = np.flatnonzero(~stopped)
+      rows = _rows(program, epoch, host, active)
+      info.rows.extend(rows)
+      stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
+      if stopped.all():  # drop the speculative epoch, but never leave it running (exit, reuse)
+        jax.block_until_ready(pending)
+        pending = None
+      host = {k: np.asarray(v) for k, v in host.items()}
+      logs = EpochLogs(epoch, rows, host, np.asarray(improved), active, stopped, state,
+                       monitored=float(np.mean(host[program.monitor.monitor][active])))
+      for cb in callbacks:
+        cb.on_epoch_end(info, logs)
+      epoch += 1
+  except KeyboardInterrupt:
+    for cb in callbacks:
+      cb.on_interrupt(info)
+    raise Interrupted(epoch) from None
+  for cb in callbacks:
+    cb.on_train_end(info, state)
+  if distributed.process().count > 1:
+    # Arrays spanning processes cannot meet the local test arrays: continue from host copies.
+    state = distributed.to_host(state)
+  selected, selected_epoch = program.select(state, epoch)
+  return Fitted(state=state, rows=info.rows, epochs_run=epoch, selected_params=selected,
+                selected_epoch=selected_epoch, monitor=jax.device_get(state.monitor))
