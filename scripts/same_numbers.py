@@ -37,6 +37,18 @@ def _strip(obj):
   return obj
 
 
+def _differences(x, y, path=""):
+  """(path, old, new) of every leaf that differs between two parsed JSON values."""
+  if isinstance(x, dict) and isinstance(y, dict):
+    for k in sorted(set(x) | set(y)):
+      yield from _differences(x.get(k), y.get(k), f"{path}.{k}" if path else k)
+  elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+    for i, (u, v) in enumerate(zip(x, y)):
+      yield from _differences(u, v, f"{path}[{i}]")
+  elif x != y:
+    yield path, x, y
+
+
 def digest(workdir: str) -> dict:
   out = {}
   for root, dirs, files in os.walk(workdir):
@@ -63,6 +75,8 @@ def main(argv):
         if x != y:
           same = False
           print(f"DIFFERS {run}/{rel}")
+          for path, u, v in _differences(x, y):
+            print(f"  {path}: {u!r} -> {v!r}")
     print("identical" if same else "different")
     return 0 if same else 1
   out_dir = os.path.abspath(argv[1])

@@ -108,43 +108,19 @@ def test_load_config_bad_key_or_value_is_a_one_line_config_error(override, key):
   assert key in message, message
 
 
+# Each test below trains its own runs: a fixture shared by several tests would be trained
+# again on every pytest-xdist worker that runs one of them.
+
 # --- hold-out: fit in memory, predict, evaluate ---------------------------------------------
 
-@pytest.fixture(scope="module")
-def holdout_runs(tmp_path_factory, mnist1d):
-  """(in-memory Run, the cwd and temp dir it ran in, results.json of holdout.run)."""
-  cwd = tmp_path_factory.mktemp("cwd")
-  tmp = tmp_path_factory.mktemp("tmpdir")
-  with pytest.MonkeyPatch.context() as mp:
-    mp.chdir(cwd)
-    mp.setenv("TMPDIR", str(tmp))
-    mp.setattr(tempfile, "tempdir", str(tmp))
-    run = fit(_holdout_config())
-  workdir = tmp_path_factory.mktemp("holdout") / "run"
-  holdout.run(_holdout_config(), str(workdir), progress=False)
-  with open(workdir / "results.json") as f:
-    on_disk = json.load(f)
-  return run, (cwd, tmp), on_disk
-
-
-def test_fit_without_workdir_writes_nothing_and_equals_the_run_on_disk(holdout_runs):
-  run, dirs, on_disk = holdout_runs
-  for d in dirs:
-    assert _files(d) == [], f"an in-memory fit wrote {_files(d)} into {d}"
-  assert run.workdir is None
-  assert run.member_names == ["run"]
-  _assert_same_numbers(_strip(json.loads(json.dumps(run.results))), _strip(on_disk))
-
-
-def test_predict_on_raw_test_inputs_gives_the_test_accuracy(holdout_runs, mnist1d):
-  run, _, _ = holdout_runs
-  x, y = mnist1d.test_x, np.asarray(mnist1d.test_y)
+def _check_predict_holdout(run, splits):
+  x, y = splits.test_x, np.asarray(splits.test_y)
   logits = run.predict(x)
-  assert logits.shape == (1, len(y), mnist1d.num_classes)
+  assert logits.shape == (1, len(y), splits.num_classes)
   accuracy = np.mean(logits[0].argmax(-1) == y)
   assert accuracy == pytest.approx(run.results["test"]["accuracy"], abs=1e-6)
   np.testing.assert_array_equal(run.predict(x, member=0), logits[0])
-  # Loss too: the mean cross-entropy of the logits, in numpy.
+  # The loss too: the mean cross-entropy of the logits, in numpy.
   z = logits[0].astype(np.float64)
   logp = z - z.max(-1, keepdims=True)
   logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
@@ -157,29 +133,44 @@ def test_predict_on_raw_test_inputs_gives_the_test_accuracy(holdout_runs, mnist1
     run.predict(x[:, :10])
 
 
-def test_history_of_a_holdout_run_is_one_member_by_epochs(holdout_runs):
-  run, _, _ = holdout_runs
+def test_holdout_fit_in_memory_writes_nothing_equals_the_run_on_disk_and_predicts(
+    tmp_path, monkeypatch, mnist1d):
+  cwd, tmp = tmp_path / "cwd", tmp_path / "tmpdir"
+  cwd.mkdir()
+  tmp.mkdir()
+  with monkeypatch.context() as mp:
+    mp.chdir(cwd)
+    mp.setenv("TMPDIR", str(tmp))
+    mp.setattr(tempfile, "tempdir", str(tmp))
+    run = fit(_holdout_config())
+  for d in (cwd, tmp):
+    assert _files(d) == [], f"an in-memory fit wrote {_files(d)} into {d}"
+  assert run.workdir is None and run.member_names == ["run"]
+
+  # In memory equals on disk: holdout.run's results.json for the same config.
+  workdir = tmp_path / "run"
+  holdout.run(_holdout_config(), str(workdir), progress=False)
+  with open(workdir / "results.json") as f:
+    on_disk = json.load(f)
+  _assert_same_numbers(_strip(json.loads(json.dumps(run.results))), _strip(on_disk))
+
+  _check_predict_holdout(run, mnist1d)
   epochs = run.results["epochs_run"]
-  assert run.history["val_loss"].shape == (1, epochs)
-  assert np.isfinite(run.history["val_loss"]).all()
+  assert epochs == 2
+  for name, row_name in (("val_loss", "val_loss"), ("val_accuracy", "val_accuracy")):
+    assert run.history[name].shape == (1, epochs)
+    rows = _metric_rows(workdir / "metrics.jsonl")
+    np.testing.assert_array_equal(run.history[name][0], [r[row_name] for r in rows])
 
 
 # --- K-fold: predict, standardization, evaluate, history, load_run ---------------------------
 
-@pytest.fixture(scope="module")
-def kfold_run(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("kfold") / "cv"
-  run = fit(_kfold_config(), str(workdir))
-  return run, workdir
-
-
-def test_kfold_predict_ensemble_gives_the_ensemble_test_accuracy(kfold_run, mnist1d):
-  run, _ = kfold_run
-  x, y = mnist1d.test_x, np.asarray(mnist1d.test_y)
+def _check_ensemble(run, splits):
+  x, y = splits.test_x, np.asarray(splits.test_y)
   logits = run.predict(x)
-  assert logits.shape == (3, len(y), mnist1d.num_classes)
+  assert logits.shape == (3, len(y), splits.num_classes)
   ensemble = run.predict(x, ensemble=True)
-  assert ensemble.shape == (len(y), mnist1d.num_classes)
+  assert ensemble.shape == (len(y), splits.num_classes)
   assert np.mean(ensemble.argmax(-1) == y) == run.results["test_ensemble"]["accuracy"]
   # The ensemble is the log of the members' mean softmax, computed here in numpy.
   z = logits.astype(np.float64)
@@ -192,11 +183,10 @@ def test_kfold_predict_ensemble_gives_the_ensemble_test_accuracy(kfold_run, mnis
     np.testing.assert_array_equal(run.predict(x, member=k), logits[k])
 
 
-def test_kfold_standardization_is_each_members_own_training_rows(kfold_run, mnist1d):
+def _check_standardization(run, splits):
   """genjax.data.standardize ("feature"): per-feature mean and (ddof 0) std of the member's
   training rows, std < 1e-6 replaced by 1; folds as scikit-learn's StratifiedKFold."""
-  run, _ = kfold_run
-  x, y = np.asarray(mnist1d.train_x), np.asarray(mnist1d.train_y)
+  x, y = np.asarray(splits.train_x), np.asarray(splits.train_y)
   folds = model_selection.StratifiedKFold(n_splits=3, shuffle=True, random_state=run.config.seed)
   assert run.mean.shape == run.std.shape == (3,) + x.shape[1:]
   for k, (train, val) in enumerate(folds.split(np.zeros((len(y), 1)), y)):
@@ -210,16 +200,16 @@ def test_kfold_standardization_is_each_members_own_training_rows(kfold_run, mnis
   assert not np.array_equal(run.mean[0], run.mean[1])   # one per member
 
 
-def test_kfold_evaluate_val_equals_the_per_fold_results(kfold_run, mnist1d):
-  run, _ = kfold_run
+def _check_evaluate_val(run, splits):
   val = run.evaluate("val")
   per_fold = run.results["cv"]["per_fold"]
+  assert len(per_fold) == 3
   for k, fold in enumerate(per_fold):
     assert set(fold["val"]) <= set(val)
     for name, value in fold["val"].items():
       np.testing.assert_allclose(val[name][k], value, rtol=1e-6)
   # Independently: each fold's validation accuracy from predict on its raw validation rows.
-  x, y = np.asarray(mnist1d.train_x), np.asarray(mnist1d.train_y)
+  x, y = np.asarray(splits.train_x), np.asarray(splits.train_y)
   for k, plan in enumerate(run.plans):
     logits = run.predict(x[plan.val_idx], member=k)
     assert np.mean(logits.argmax(-1) == y[plan.val_idx]) == pytest.approx(
@@ -228,8 +218,15 @@ def test_kfold_evaluate_val_equals_the_per_fold_results(kfold_run, mnist1d):
     run.evaluate("validation")
 
 
-def test_kfold_history_equals_metrics_jsonl(kfold_run):
-  run, workdir = kfold_run
+def test_kfold_fit_in_memory_predicts_the_ensemble_standardizes_and_evaluates(mnist1d):
+  run = fit(_kfold_config())
+  assert run.member_names == ["fold0", "fold1", "fold2"]
+  _check_ensemble(run, mnist1d)
+  _check_standardization(run, mnist1d)
+  _check_evaluate_val(run, mnist1d)
+
+
+def _check_history(run, workdir):
   rows = _metric_rows(workdir / "metrics.jsonl")
   epochs = run.results["epochs_run"]
   assert epochs == max(r["epoch"] for r in rows) + 1
@@ -244,8 +241,7 @@ def test_kfold_history_equals_metrics_jsonl(kfold_run):
   assert len(rows) == seen.sum()
 
 
-def test_load_run_restores_the_fits_members_bit_for_bit(kfold_run, mnist1d):
-  run, workdir = kfold_run
+def _check_load_run(run, workdir, splits):
   loaded = load_run(str(workdir))
   assert loaded.member_names == run.member_names
   assert jax.tree.structure(loaded.params) == jax.tree.structure(run.params)
@@ -254,10 +250,41 @@ def test_load_run_restores_the_fits_members_bit_for_bit(kfold_run, mnist1d):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   np.testing.assert_array_equal(loaded.mean, run.mean)
   np.testing.assert_array_equal(loaded.std, run.std)
-  np.testing.assert_array_equal(loaded.predict(mnist1d.test_x), run.predict(mnist1d.test_x))
+  np.testing.assert_array_equal(loaded.predict(splits.test_x), run.predict(splits.test_x))
+  np.testing.assert_array_equal(loaded.predict(splits.test_x, ensemble=True),
+                                run.predict(splits.test_x, ensemble=True))
   _assert_same_numbers(loaded.results, json.loads(json.dumps(run.results)))
   for name in ("val_loss", "val_accuracy"):
     np.testing.assert_array_equal(loaded.history[name], run.history[name])
+  val, val_loaded = run.evaluate("val"), loaded.evaluate("val")
+  for name in val:
+    np.testing.assert_array_equal(val_loaded[name], val[name])
+
+
+def _check_fit_again_loads(run, workdir, monkeypatch):
+  stamps = {n: os.stat(workdir / n).st_mtime_ns for n in ("metrics.jsonl", "results.json")}
+  files = _files(workdir)
+
+  def no_training(*args, **kwargs):
+    raise AssertionError("a finished run was trained again")
+
+  with monkeypatch.context() as mp:
+    mp.setattr(genjax.experiment, "train", no_training)
+    again = fit(_kfold_config(), str(workdir))
+  assert {n: os.stat(workdir / n).st_mtime_ns for n in stamps} == stamps
+  assert _files(workdir) == files
+  _assert_same_numbers(_strip(again.results), _strip(json.loads(json.dumps(run.results))))
+  for a, b in zip(jax.tree.leaves(again.params), jax.tree.leaves(run.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_kfold_fit_with_workdir_history_load_run_and_rerun(tmp_path, monkeypatch, mnist1d):
+  workdir = tmp_path / "cv"
+  run = fit(_kfold_config(), str(workdir))
+  assert run.workdir == str(workdir)
+  _check_history(run, workdir)
+  _check_load_run(run, workdir, mnist1d)
+  _check_fit_again_loads(run, workdir, monkeypatch)
 
 
 def test_load_run_of_a_directory_without_a_run_is_a_config_error(tmp_path):
@@ -268,27 +295,12 @@ def test_load_run_of_a_directory_without_a_run_is_a_config_error(tmp_path):
     assert "\n" not in str(e.value).strip()
 
 
-def test_fit_of_a_finished_workdir_loads_it_without_training(kfold_run, monkeypatch):
-  run, workdir = kfold_run
-  stamps = {n: os.stat(workdir / n).st_mtime_ns for n in ("metrics.jsonl", "results.json")}
-  files = _files(workdir)
-
-  def no_training(*args, **kwargs):
-    raise AssertionError("a finished run was trained again")
-
-  monkeypatch.setattr(genjax.experiment, "train", no_training)
-  again = fit(_kfold_config(), str(workdir))
-  assert {n: os.stat(workdir / n).st_mtime_ns for n in stamps} == stamps
-  assert _files(workdir) == files
-  _assert_same_numbers(_strip(again.results), _strip(json.loads(json.dumps(run.results))))
-  for a, b in zip(jax.tree.leaves(again.params), jax.tree.leaves(run.params)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-
-
 # --- sweep ----------------------------------------------------------------------------------
 
 def test_sweep_returns_one_row_per_point(tmp_path):
   points = [{"model.dropout": 0.0}, {"model.dropout": 0.2}]
+  with pytest.raises(ConfigError, match="workdir"):
+    sweep(_holdout_config(), points, workdir=None)
   rows = sweep(_holdout_config(), points, workdir=str(tmp_path / "grid"))
   assert len(rows) == 2
   assert [r["point"] for r in rows] == points
@@ -297,5 +309,3 @@ def test_sweep_returns_one_row_per_point(tmp_path):
     assert json.load(f)["rows"] == json.loads(json.dumps(rows))
   for r in rows:
     assert 0.0 <= r["test_accuracy"] <= 1.0 and r["folds"] == 1
-  with pytest.raises(ConfigError, match="workdir"):
-    sweep(_holdout_config(), points, workdir=None)
