@@ -21,6 +21,7 @@ the identical run, `overwrite=True` to replace it) and the same numbers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Any
@@ -75,8 +76,7 @@ class Run:
                         f"(N, {', '.join(map(str, self._setup.splits.input_shape))})")
     plan = self._plan()
     idx = jnp.arange(x.shape[0], dtype=jnp.int32)
-    fn = jax.jit(jax.vmap(self._program.predict, in_axes=(0, 0, None, None)))
-    logits = np.asarray(fn(self.params, plan, x, idx))
+    logits = np.asarray(self._predict(self.params, plan, x, idx))
     if ensemble:
       probs = np.asarray(jax.nn.softmax(logits, axis=-1)).mean(0)
       return np.log(probs + 1e-12)
@@ -87,8 +87,7 @@ class Run:
     "train" (the member's own part): {metric: (M,)}."""
     if split not in ("test", "val", "train"):
       raise ConfigError(f"evaluate: split {split!r} is unknown; use 'test', 'val' or 'train'")
-    plan = self._plan()
-    evaluate = jax.jit(jax.vmap(self._program.evaluate, in_axes=(0, 0, None, None, 0, 0)))
+    plan, evaluate = self._plan(), self._evaluate
     if split == "test":
       x, y = self._setup.x_test()
       m, n = len(self.plans), len(self._setup.splits.test_y)
@@ -99,6 +98,14 @@ class Run:
                 else (plan.val_idx, plan.val_weight))
       out = evaluate(self.params, plan, self._program.x_train, self._program.y_train, idx, w)
     return {k: np.asarray(v) for k, v in jax.device_get(out).items()}
+
+  @functools.cached_property
+  def _predict(self):
+    return jax.jit(jax.vmap(self._program.predict, in_axes=(0, 0, None, None)))
+
+  @functools.cached_property
+  def _evaluate(self):
+    return jax.jit(jax.vmap(self._program.evaluate, in_axes=(0, 0, None, None, 0, 0)))
 
   def _plan(self):
     return self._program.plan.replace(mean=jnp.asarray(self.mean), std=jnp.asarray(self.std))

@@ -29,6 +29,14 @@ from genjax.errors import ConfigError
 
 # train_*_running: the running mean over an epoch's training batches (training mode).
 KNOWN_MONITORS = ("val_loss", "val_accuracy", "train_loss_running", "train_accuracy_running")
+WEIGHT_MONITORS = ("weight_l2_norm", "weight_l1_norm", "weight_sparsity")
+
+
+def monitorable(name: str) -> bool:
+  """Whether `name` is a metric an epoch can log: loss/accuracy, a weight statistic, or
+  `val_<output>` of a registered metric (which must then be in config.metrics)."""
+  from genjax import metrics
+  return name in KNOWN_MONITORS or name in WEIGHT_MONITORS or metrics.monitorable(name)
 MODES = ("auto", "min", "max")
 
 # Stop-reason codes: `state.stop_reason` holds the index into this tuple.
@@ -158,10 +166,11 @@ class EarlyStopping:
       raise ConfigError(
           f"early_stopping.monitor={self.monitor!r} is now '{self.monitor}_running' (the "
           "running mean over an epoch's training batches); set that name")
-    if self.monitor not in KNOWN_MONITORS:
+    if not monitorable(self.monitor):
       raise ConfigError(
           f"early_stopping.monitor={self.monitor!r} is unknown; use one of "
-          f"{', '.join(KNOWN_MONITORS)}.")
+          f"{', '.join(KNOWN_MONITORS)}, {', '.join(WEIGHT_MONITORS)} or val_<metric> of a "
+          "metric in config.metrics (genjax.metrics).")
     if self.mode not in MODES:
       raise ConfigError(
           f"early_stopping.mode={self.mode!r} is unknown; use one of "

@@ -71,7 +71,7 @@ def prepare(config, workdir: str | None) -> Setup:
 
 def check_monitor(monitor: str, extra: tuple) -> None:
   """A monitored `val_<metric output>` needs its metric in config.metrics."""
-  if monitor in early_stopping.KNOWN_MONITORS or monitor.startswith("weight_"):
+  if monitor in early_stopping.KNOWN_MONITORS or monitor in early_stopping.WEIGHT_MONITORS:
     return
   if not any(metrics.produces(m, monitor[4:]) for m in extra):
     owner = [name for name, m in metrics.METRICS.items() if metrics.produces(m, monitor[4:])]
@@ -148,14 +148,12 @@ def callbacks_for(s: Setup, program: Program, workdir: str | None, *, progress: 
 
 def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: bool = False,
           progress: bool = False, label: str = "", member_names: list[str] | None = None,
-          use_early_stopping: bool = True, num_epochs: int | None = None,
-          ckpt_subdir: str | None = None, metrics_name: str = "metrics.jsonl"):
-  """`build_program` + `fit` with the standard callbacks: (program, fitted)."""
-  program = build_program(s, plans, member_names=member_names,
-                          use_early_stopping=use_early_stopping)
+          num_epochs: int | None = None):
+  """`build_program` + `fit` with the standard callbacks: (program, fitted). A driver that
+  needs another program or other callbacks (the K-fold refit) composes them itself."""
+  program = build_program(s, plans, member_names=member_names)
   cbs = callbacks_for(s, program, workdir, progress=progress,
-                      label=label or f"{s.config.data.name}/{s.config.model.name}",
-                      ckpt_subdir=ckpt_subdir, metrics_name=metrics_name)
+                      label=label or f"{s.config.data.name}/{s.config.model.name}")
   return program, fit(program, cbs, num_epochs=num_epochs or s.config.num_epochs,
                       resume=resume)
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from genjax import experiment, report, results as results_lib, run_identity, workdir as wd
 from genjax.train import parallel
+from genjax.train.fit import fit
 from genjax.train.members import MemberPlan
+from genjax.train.program import build_program
 
 OUTPUTS = ("metrics.jsonl", "metrics_refit.jsonl", "results.json", "learning_curves.png",
            "cv_folds.png", "oof_predictions.npz", "tensorboard", experiment.SELECTED)
@@ -155,10 +156,11 @@ def _refit(s, fitted, workdir: str | None, *, resume: bool, progress: bool) -> d
   epochs = int(np.median(fitted.selected_epoch)) + 1
   everything = np.arange(len(s.splits.train_y), dtype=np.int32)
   member = MemberPlan(len(fitted.selected_epoch), everything, np.zeros(0, np.int32))
-  program, refit = experiment.train(
-      s, [member], workdir, resume=resume, progress=progress, label="refit",
-      use_early_stopping=False, num_epochs=epochs,
-      ckpt_subdir=config.checkpoint.subdir + "_refit", metrics_name="metrics_refit.jsonl")
+  program = build_program(s, [member], use_early_stopping=False)
+  callbacks = experiment.callbacks_for(s, program, workdir, progress=progress, label="refit",
+                                       ckpt_subdir=config.checkpoint.subdir + "_refit",
+                                       metrics_name="metrics_refit.jsonl")
+  refit = fit(program, callbacks, num_epochs=epochs, resume=resume)
   params = results_lib.member_slice(refit.selected_params, 0)
   test = results_lib.evaluate_test(program, params, results_lib.member_slice(program.plan, 0), s)
   return {**test, "epochs": epochs, "selected_weights": results_lib.weight_summary(params)}

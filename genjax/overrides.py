@@ -115,12 +115,13 @@ def apply(config, overrides) -> object:
   for path, arg in given:
     check_key(config, path, arg)
   values = flags.FlagValues()
+  argv = ["genjax"] + [arg for _, arg in given]   # never the process's own command line
   holder = config_flags.DEFINE_config_dict("config", config, flag_values=values,
-                                           lock_config=True)
+                                           lock_config=True, sys_argv=argv)
   for name in [n for n in values if n.startswith("config.")]:
     guard(values[name], config)
   try:
-    values(["genjax"] + [arg for _, arg in given])
+    values(argv)
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
     reason = " ".join(str(e).replace("\\n", " ").split())
     raise ConfigError(f"bad config override {' '.join(a for _, a in given)}: {reason}; check "

@@ -28,17 +28,37 @@ OVERRIDES = ["num_epochs=2", "model.widths=(32,)", "cv.refit=False"]
 VOLATILE = ("wall_time_s", "provenance")   # differ between two runs of one config
 
 
-def _holdout_config():
-  config = load_config(EXPERIMENT, overrides=OVERRIDES)
+def _small(config):
   config.checkpoint.enabled = False
+  config.data.augment = ""   # MNIST-1D's four augmentations double the compile time
   return config
+
+
+def _set(config, **settings):
+  """`config` with dotted keys set directly (independent of load_config's overrides)."""
+  for key, value in settings.items():
+    *path, last = key.split(".")
+    node = config
+    for p in path:
+      node = node[p]
+    node[last] = value
+  return config
+
+
+def _direct_config(**settings):
+  """OVERRIDES, set by assignment on the experiment file's config."""
+  config = _set(load_config(EXPERIMENT), num_epochs=2, **{"model.widths": (32,),
+                                                            "cv.refit": False})
+  return _set(config, **settings)
+
+
+def _holdout_config():
+  return _small(_direct_config())
 
 
 def _kfold_config():
-  config = load_config(EXPERIMENT, overrides=OVERRIDES + [
-      "num_epochs=3", "cv.method=stratified_kfold", "cv.folds=3"])
-  config.checkpoint.enabled = False
-  return config
+  return _small(_direct_config(num_epochs=3, **{"cv.method": "stratified_kfold",
+                                                "cv.folds": 3}))
 
 
 def _files(root):
@@ -91,6 +111,22 @@ def test_load_config_applies_overrides_with_their_types():
   # The "config." prefix of the flags is accepted too.
   assert load_config(EXPERIMENT, overrides=["config.num_epochs=7"]).num_epochs == 7
   assert load_config(None).num_epochs == genjax.defaults.get_config().num_epochs
+  # Everything else equals the file's config with the same values assigned.
+  assert config.to_dict() == _direct_config().to_dict()
+  kfold = load_config(EXPERIMENT, overrides=OVERRIDES + [
+      "num_epochs=3", "cv.method=stratified_kfold", "cv.folds=3"])
+  assert kfold.to_dict() == _direct_config(
+      num_epochs=3, **{"cv.method": "stratified_kfold", "cv.folds": 3}).to_dict()
+  assert kfold.cv.folds == 3 and kfold.cv.method == "stratified_kfold"
+  assert load_config(EXPERIMENT).num_epochs == 300   # the file's own value
+
+
+def test_load_config_ignores_the_process_command_line(monkeypatch):
+  """Overrides come from `overrides` only, whatever sys.argv holds (a notebook's kernel
+  flags, pytest's, a script's own)."""
+  monkeypatch.setattr("sys.argv", ["my_script.py", "--config.num_epochs=5", "-q"])
+  config = load_config(EXPERIMENT, overrides=["model.widths=(16,)"])
+  assert config.model.widths == (16,) and config.num_epochs == 300
 
 
 @pytest.mark.parametrize("override,key", [
@@ -157,10 +193,10 @@ def test_holdout_fit_in_memory_writes_nothing_equals_the_run_on_disk_and_predict
   _check_predict_holdout(run, mnist1d)
   epochs = run.results["epochs_run"]
   assert epochs == 2
-  for name, row_name in (("val_loss", "val_loss"), ("val_accuracy", "val_accuracy")):
+  rows = _metric_rows(workdir / "metrics.jsonl")   # the same config's rows, on disk
+  for name in ("val_loss", "val_accuracy", "train_loss_running"):
     assert run.history[name].shape == (1, epochs)
-    rows = _metric_rows(workdir / "metrics.jsonl")
-    np.testing.assert_array_equal(run.history[name][0], [r[row_name] for r in rows])
+    np.testing.assert_array_equal(run.history[name][0], [r[name] for r in rows])
 
 
 # --- K-fold: predict, standardization, evaluate, history, load_run ---------------------------
