@@ -181,9 +181,11 @@ def save_selected(workdir: str, program: Program, fitted) -> None:
 def selected_tree(program: Program, params) -> dict:
   """The tree `save_selected` writes: params and the plan's arrays (member axis first)."""
   plan = program.plan
-  return {"params": params, "mean": plan.mean, "std": plan.std, "train_idx": plan.train_idx,
-          "train_weight": plan.train_weight, "val_idx": plan.val_idx,
-          "val_weight": plan.val_weight}
+  # Host copies: a multi-host run's plan arrays are process-local, which orbax cannot save.
+  arrays = jax.device_get({"mean": plan.mean, "std": plan.std, "train_idx": plan.train_idx,
+                           "train_weight": plan.train_weight, "val_idx": plan.val_idx,
+                           "val_weight": plan.val_weight})
+  return {"params": params, **{k: np.asarray(v) for k, v in arrays.items()}}
 
 
 def load_selected(workdir: str, target: dict) -> dict:
