@@ -1,4 +1,4 @@
-"""Sweeps: grids over config values, numeric axes vmapped, structural axes as processes.
+"""The sweep driver: grids over config values, numeric axes vmapped, structural axes as processes.
 
     genjax sweep --config=experiments/FILE.py[:ARG] --workdir=DIR \\
         --sweep='penalties.l2.strength=0,1e-4,1e-3' --sweep='model.dropout=0,0.2,0.5'
@@ -9,9 +9,9 @@ product. Values are comma lists of Python literals, or `logspace(a,b,n)`
 (10^a..10^b), `linspace(a,b,n)`, `range(a,b[,step])`. A config file may define
 `get_sweep()` (or `get_sweep(arg)`) returning a list of {key: value} points.
 
-Numeric axes (`is_numeric`: learning rate, weight decay, penalty strengths,
-dropout rate, label-noise fraction, and augmentation strengths written
-`data.augment.OP.PARAM`, e.g. `data.augment.noise.std`) become members of one
+Numeric axes (the keys of `genjax.hparams.TABLE`: learning rate, weight decay, penalty
+strengths, dropout rate, label-noise fraction, augmentation parameters
+`data.augment.OP.PARAM`) become members of one
 compiled program — every point × every fold — with the value passed as a
 per-member array (per-member labels for label noise): one compile for the whole
 grid. Every point uses the same keys per fold as `genjax train` would, so a
