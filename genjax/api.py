@@ -150,12 +150,16 @@ def fit(config, workdir: str | None = None, *, overwrite: bool = False,
 
 
 def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int = 1,
-          overwrite: bool = False, progress: bool = False) -> list[dict]:
-  """Runs every point as `genjax sweep` does; returns sweep.json's rows (one per point)."""
+          overwrite: bool = False, progress: bool = False,
+          baseline: str | None = None) -> list[dict]:
+  """Runs every point as `genjax sweep` does; returns sweep.json's rows (one per point).
+  sweep.json also holds `member_results` (one per point × seed × fold) and `comparisons`
+  (each point against `baseline`, default the first: corrected resampled t-test)."""
   if workdir is None:
     raise ConfigError("genjax.sweep needs a workdir (its tables and group processes live there)")
   return sweep_driver.run(config, os.path.abspath(os.fspath(workdir)), list(points),
-                          parallel_jobs=parallel_jobs, overwrite=overwrite, progress=progress)
+                          parallel_jobs=parallel_jobs, overwrite=overwrite, progress=progress,
+                          baseline=baseline)
 
 
 def _config_from_json(stored: dict):

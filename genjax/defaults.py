@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import ml_collections
+from ml_collections import config_dict
 
 from genjax import checkpoint, early_stopping, metrics, models, optim, penalties, workdir
 from genjax.data import augment, standardize, validation
@@ -30,13 +31,16 @@ def get_config() -> ml_collections.ConfigDict:
       "standardize": "feature",   # feature | channel | none; statistics from the training portion only
       "augment": "",              # e.g. "shift(max_shift=5)|noise(std=0.05)"; see genjax.data.augment
       "label_noise": 0.0,         # fraction of training labels replaced at random (1 = random labels)
+      # The data's randomness (hold-out, folds, label noise); None = config.seed. config.seed
+      # alone is then the model's (initialization, dropout, augmentation, shuffling).
+      "split_seed": config_dict.placeholder(int),
   })
   config.cv = ml_collections.ConfigDict({
       "method": "none",           # none (hold-out) | kfold | stratified_kfold | group_kfold
                                   # | repeated_kfold | repeated_stratified_kfold
       "folds": 5,
       "repeats": 2,               # repeated_* methods only
-      "shuffle": True,            # seeded by config.seed
+      "shuffle": True,            # seeded by data.split_seed (default: config.seed)
       "groups": "",               # group_kfold: .npy file, one group id per training example
       "refit": False,             # also retrain on the whole training split, test it once
   })
@@ -69,6 +73,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if unknown:
     raise ConfigError(f"unknown config key '{unknown[0]}'; see genjax/defaults.py for the "
                       "available keys (check the spelling)")
+  for name, value in (("seed", config.seed), ("data.split_seed", config.data.get("split_seed"))):
+    if value is None and name != "seed":
+      continue
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+      raise ConfigError(f"{name} must be an integer in [0, 2**32), got {value!r}; e.g. "
+                        f"--config.{name}=0")
   for name in ("batch_size", "eval_batch_size", "num_epochs"):
     value = config[name]
     if not isinstance(value, int) or value <= 0:

@@ -58,7 +58,7 @@ def prepare(config, workdir: str | None) -> Setup:
   splits = datasets.load(config.data.name, data_dir=config.data.data_dir or None)
   if config.data.label_noise:
     noisy = label_noise.corrupt(splits.train_y, splits.num_classes, config.data.label_noise,
-                                config.seed)
+                                data_seed(config))
     splits = datasets.ArraySplits(splits.name, splits.train_x, noisy, splits.test_x,
                                   splits.test_y, splits.num_classes)
   model = models.create(config.model, splits.input_shape, splits.num_classes)
@@ -67,6 +67,13 @@ def prepare(config, workdir: str | None) -> Setup:
   return Setup(config=config, splits=splits, model=model, es=es, monitor=monitor,
                metrics=extra, x_train=jax.device_put(splits.train_x),
                y_train=jax.device_put(np.asarray(splits.train_y, np.int32)))
+
+
+def data_seed(config) -> int:
+  """The seed of the data's randomness (hold-out, folds, label noise): `data.split_seed`, or
+  `seed` when it is None (so that runs from before the split seed existed reproduce)."""
+  split_seed = config.data.get("split_seed")
+  return config.seed if split_seed is None else split_seed
 
 
 def check_monitor(monitor: str, extra: tuple) -> None:
@@ -99,14 +106,15 @@ def fold_plans(config, labels: np.ndarray) -> list[MemberPlan]:
   """One plan per fold of `config.cv` over the training split (scikit-learn's indices)."""
   splits = validation.kfold_splits(
       labels, method=config.cv.method, folds=config.cv.folds, shuffle=config.cv.shuffle,
-      seed=config.seed, repeats=config.cv.repeats, groups=_groups(config, len(labels)))
+      seed=data_seed(config), repeats=config.cv.repeats, groups=_groups(config, len(labels)))
   return [MemberPlan(k, tr, va) for k, (tr, va) in enumerate(splits)]
 
 
 def member_plans(config, labels: np.ndarray) -> list[MemberPlan]:
   """The hold-out plan (cv.method none: a stratified, seeded validation fraction) or folds."""
   if config.cv.method == "none":
-    tr, va = validation.holdout_split(labels, config.data.validation_fraction, config.seed)
+    tr, va = validation.holdout_split(labels, config.data.validation_fraction,
+                                      data_seed(config))
     return [MemberPlan(0, tr, va)]
   return fold_plans(config, labels)
 

@@ -12,7 +12,10 @@ Routes (where a member's value `v` goes):
                   (`genjax.optim.set_hyperparams` per member);
 * ``model``     — a keyword of the model's call (e.g. ``dropout=v``);
 * ``augment``   — an augmentation op's traced parameter (``Augmenter(overrides={"OP.PARAM": v})``);
-* ``labels``    — the member's training labels (label noise: `MemberPlan.labels`).
+* ``labels``    — the member's training labels (label noise: `MemberPlan.labels`);
+* ``seed``      — the member's model seed (`MemberPlan.seed`: initialization, dropout,
+                  augmentation, shuffling); the data's randomness stays the group's
+                  (`data.split_seed`, fixed to the base config's seed when it is unset).
 
 Making a key sweepable is one `Sweepable` row: its pattern, and `where(match)` returning
 (route, name within the route). `prepare` (optional) adjusts the structural group's base
@@ -25,7 +28,8 @@ import dataclasses
 import re
 from typing import Callable
 
-ROUTES = ("loss", "optimizer", "model", "augment", "labels")
+ROUTES = ("loss", "optimizer", "model", "augment", "labels", "seed")
+SEED_KEY = "seed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +69,16 @@ def _label_noise_prepare(base, key: str, values: list) -> None:
   base.data.label_noise = 0.0
 
 
+def _seed_prepare(base, key: str, values: list) -> None:
+  """Seeds vary the model only: the split (hold-out, folds, label noise) is the base's."""
+  if base.data.get("split_seed") is None:
+    base.data.split_seed = int(base.seed)
+
+
 TABLE: tuple[Sweepable, ...] = (
+    Sweepable(SEED_KEY, lambda m: ("seed", "seed"),
+              "the model's seed (initialization, dropout, augmentation, shuffling)",
+              prepare=_seed_prepare),
     Sweepable(r"optimizer\.(learning_rate|weight_decay)", lambda m: ("optimizer", m[1]),
               "the peak learning rate; adamw's decoupled weight decay"),
     Sweepable(r"penalties\.(\w+)\.strength", _penalty_where,

@@ -48,7 +48,10 @@ _JOBS = flags.DEFINE_integer("parallel_jobs", 1, "sweep: structural groups run a
 _RESOLVED = flags.DEFINE_string("resolved_config", None, "sweep (internal): a group process's "
                                 "config, resolved by the sweep that started it (replaces the "
                                 "--config file's values; the file is still imported for its code).")
-SWEEP_FLAGS = ("sweep", "zip", "zip_points", "parallel_jobs", "resolved_config")
+_BASELINE = flags.DEFINE_string("baseline", None, "sweep: the point every other is compared "
+                                "with in sweep_compare.md (its name, e.g. 'dropout=0'; default: "
+                                "the first point).")
+SWEEP_FLAGS = ("sweep", "zip", "zip_points", "parallel_jobs", "resolved_config", "baseline")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-host: HOST:PORT of "
                                    "process 0, which serves jax.distributed's coordinator.")
@@ -329,7 +332,7 @@ def run_sweep(config, argv) -> None:
   from genjax import config_file, sweep_driver
   spec = config_file.loaded_spec()
   rows = sweep_driver.run(config, os.path.abspath(_WORKDIR.value), sweep_points(argv),
-                   config_file=spec, parallel_jobs=_JOBS.value,
+                   config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
                    overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
   from genjax import distributed
   if not distributed.is_primary():

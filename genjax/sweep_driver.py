@@ -33,20 +33,22 @@ import subprocess
 import sys
 import time
 
-from genjax import distributed, report, run_identity, sweep_run, workdir as wd
+from genjax import distributed, report, run_identity, sweep_compare, sweep_run, workdir as wd
 from genjax.errors import ConfigError
 from genjax.sweep_grid import (_plain, apply_point, config_sweep, grid, is_numeric,  # noqa: F401
-                               parse_values, point_name, split)
+                               parse_values, point_name, split, without_seed)
 
 
 def run(config, workdir: str, points: list[dict], *, config_file: str | None = None,
-        parallel_jobs: int = 1, overwrite: bool = False, progress: bool = True) -> list[dict]:
+        parallel_jobs: int = 1, overwrite: bool = False, progress: bool = True,
+        baseline: str | None = None) -> list[dict]:
   """Runs every point; writes the sweep tables and plots into `workdir`. Returns the rows.
 
   Every point and every structural group is checked before anything compiles. Structural
   groups run as `genjax sweep` processes, each given this `config` resolved (never the file's
   values again); `config_file` (the `--config` file, if any) is only imported by them, so
-  that penalties or models it registers exist there too.
+  that penalties or models it registers exist there too. `baseline` (a point's name, seeds
+  aside; default the first) is what `sweep_compare.md` tests every other point against.
   """
   if not points:
     raise ConfigError("the sweep has no points; pass --sweep=KEY=VALUES or define get_sweep()")
@@ -56,6 +58,8 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
   points = [{k: _plain(v) for k, v in p.items()} for p in points]
   for p in points:
     apply_point(config, p)        # every key and type checked before anything runs
+  sweep_compare.check_baseline(baseline, list(dict.fromkeys(
+      point_name(without_seed(p)) for p in points)))
   groups = split(points)
   if len(groups) > 1 and distributed.process().count > 1:
     raise ConfigError(f"a multi-host sweep runs one structural group, this one has {len(groups)} "
@@ -65,7 +69,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     structural, numeric = groups[0]
     return sweep_run.run_group(apply_point(config, structural), workdir, numeric,
                                structural=structural, overwrite=overwrite, progress=progress,
-                               points=points)
+                               points=points, baseline=baseline)
   for i, (structural, numeric) in enumerate(groups):   # every group checked before any runs
     _resolved_text(apply_point(config, structural))
     sweep_run.plan_group(apply_point(config, structural), _group_dir(workdir, i), numeric)
@@ -78,11 +82,14 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     if done is not None:
       return done["rows"]
     t_start = time.time()
-    rows = _run_processes(config, groups, workdir, config_file, parallel_jobs)
-    sweep_run.write_outputs(workdir, rows)
+    rows, members = _run_processes(config, groups, workdir, config_file, parallel_jobs)
+    sweep_run.write_outputs(workdir, rows, members)
+    sweep_compare.write(workdir, members, baseline)
     report.write_json(os.path.join(workdir, "sweep.json"),
                       {"rows": rows, "wall_time_s": time.time() - t_start,
-                       "groups": len(groups), "provenance": run_identity.provenance(config)})
+                       "groups": len(groups), "member_results": members,
+                       "comparisons": sweep_compare.comparisons(members, baseline),
+                       "provenance": run_identity.provenance(config)})
   return rows
 
 
@@ -138,10 +145,10 @@ def _last_error(log_path: str) -> str:
   return (errors or lines or [""])[-1].removeprefix("genjax: error: ")
 
 
-def _run_processes(config, groups, workdir, config_file, parallel_jobs) -> list[dict]:
-  """One `genjax sweep` process per structural group, `parallel_jobs` at a time."""
-
-  pending, running, rows = list(enumerate(groups)), [], {}
+def _run_processes(config, groups, workdir, config_file, parallel_jobs):
+  """One `genjax sweep` process per structural group, `parallel_jobs` at a time: (rows,
+  members) of every group, in the order the points were given."""
+  pending, running, rows, members = list(enumerate(groups)), [], {}, {}
   try:
     while pending or running:
       while pending and len(running) < parallel_jobs:
@@ -174,9 +181,15 @@ def _run_processes(config, groups, workdir, config_file, parallel_jobs) -> list[
           row["point"] = {**structural, **row["point"]}
           row["name"] = point_name(row["point"])
           rows[i].append(row)
+        members[i] = []
+        for member in sweep_run.read_members(_group_dir(workdir, i)):
+          member["values"] = {**structural, **member["values"]}
+          member["point"] = point_name(member["values"])
+          members[i].append(member)
   finally:
     for _, _, other, other_log in running:   # stop the rest: nothing left orphaned
       other.terminate()
       other.wait()
       other_log.close()
-  return [row for i in sorted(rows) for row in rows[i]]  # in the order the points were given
+  return ([row for i in sorted(rows) for row in rows[i]],
+          [member for i in sorted(members) for member in members[i]])

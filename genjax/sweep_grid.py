@@ -192,10 +192,23 @@ def split(points: list[dict]) -> list[tuple[dict, list[dict]]]:
   groups: dict = {}
   for p in points:
     structural = {k: v for k, v in p.items() if not is_numeric(k)}
-    numeric = {k: float(v) for k, v in p.items() if is_numeric(k)}
+    numeric = {k: _numeric(k, v) for k, v in p.items() if is_numeric(k)}
     key = repr(sorted(structural.items()))
     groups.setdefault(key, (structural, []))[1].append(numeric)
   return list(groups.values())
+
+
+def _numeric(key: str, value):
+  """A numeric point value as a member gets it: a float, or an int for a (whole) seed."""
+  if hparams.route(key)[0] == "seed" and isinstance(value, (int, float)) \
+      and not isinstance(value, bool) and float(value).is_integer():
+    return int(value)
+  return float(value)
+
+
+def without_seed(point: dict) -> dict:
+  """`point` without its seed: the point a seed repeats."""
+  return {k: v for k, v in point.items() if k != hparams.SEED_KEY}
 
 
 def _short(key: str) -> str:

@@ -21,11 +21,13 @@ from genjax import defaults, experiment, hparams, penalties, report, results as 
 from genjax import run_identity, workdir as wd
 from genjax.data import augment, label_noise
 from genjax.errors import ConfigError
-from genjax.sweep_grid import apply_point, point_name
+from genjax import sweep_compare
+from genjax.sweep_grid import apply_point, point_name, without_seed
 from genjax.train.members import MemberPlan
 
 OUTPUTS = ("metrics.jsonl", "sweep.json", "sweep.csv", "sweep.md", "sweep.tex", "sweep_metrics.png",
-           "sweep_curves.png", "tensorboard")
+           "sweep_curves.png", "tensorboard", "sweep_members.csv", "sweep_compare.md",
+           "sweep_compare.csv")
 # Refuse a grid whose train states would need more than this fraction of memory.
 MEMORY_FRACTION = 0.5
 
@@ -62,6 +64,16 @@ class GroupPlan:
   names: list[str]
 
 
+def _values(point: dict) -> dict:
+  """A point's per-member hyperparameter values (its seed goes to `MemberPlan.seed`)."""
+  return {k: v for k, v in point.items() if hparams.route(k)[0] != "seed"}
+
+
+def _seed(point: dict) -> int | None:
+  seeds = [v for k, v in point.items() if hparams.route(k)[0] == "seed"]
+  return int(seeds[0]) if seeds else None
+
+
 def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
   """Every check of one structural group — each point's values, data, masks, memory —
   before anything compiles or is written. Raises ConfigError (one line)."""
@@ -87,14 +99,15 @@ def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
     plans = []
     for point in points:
       noisy = label_noise.corrupt(s.splits.train_y, s.splits.num_classes, point[noise_key],
-                                  base.seed)
-      plans += [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=dict(point),
-                           labels=noisy) for f in experiment.member_plans(base, noisy)]
+                                  experiment.data_seed(base))
+      plans += [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=_values(point),
+                           labels=noisy, seed=_seed(point))
+                for f in experiment.member_plans(base, noisy)]
     folds = plans[:len(plans) // len(points)]
   else:
     folds = experiment.member_plans(base, s.splits.train_y)
-    plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=dict(point))
-             for point in points for f in folds]
+    plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=_values(point),
+                        seed=_seed(point)) for point in points for f in folds]
   experiment.validate_plans(s, plans)
   for point in numeric:   # masks of every point's penalties (strength 0 included)
     penalties.validate_config(apply_point(config, point).penalties, s.model.param_shapes)
@@ -105,11 +118,12 @@ def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
 
 def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
               overwrite: bool = False, progress: bool = True,
-              points: list[dict] | None = None) -> list[dict]:
+              points: list[dict] | None = None, baseline: str | None = None) -> list[dict]:
   """Trains every numeric point × fold of one structural group as one program.
 
-  `points` (default: the group's own) is what the workdir's identity records. A rerun of a
-  finished group returns its stored rows and writes nothing.
+  `points` (default: the group's own) is what the workdir's identity records; `baseline`
+  the point the comparison tables test against (default: the first). A rerun of a finished
+  group returns its stored rows and writes nothing.
   """
   t_start = time.time()
   g = plan_group(config, workdir, numeric)
@@ -123,17 +137,21 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
     program, fitted = experiment.train(
         g.setup, g.plans, workdir, resume=claim.resume, progress=progress,
         label=f"sweep {len(numeric)} points x {len(g.folds)} folds", member_names=g.names)
-    rows = _rows(g, program, fitted, numeric, structural)
-    write_outputs(workdir, rows)
+    rows, members = _rows(g, program, fitted, numeric, structural)
+    write_outputs(workdir, rows, members)
+    sweep_compare.write(workdir, members, baseline)
     report.write_json(os.path.join(workdir, "sweep.json"),
                       {"rows": rows, "wall_time_s": time.time() - t_start,
                        "members": len(g.plans), "epochs_run": fitted.epochs_run,
+                       "member_results": members,
+                       "comparisons": sweep_compare.comparisons(members, baseline),
                        "provenance": run_identity.provenance(g.base)})
   return rows
 
 
-def _rows(g: GroupPlan, program, fitted, numeric: list[dict], structural: dict) -> list[dict]:
-  """Per point: validation mean ± std over folds, its fold ensemble's test, gap, epochs."""
+def _rows(g: GroupPlan, program, fitted, numeric: list[dict], structural: dict):
+  """(rows, members). Rows, per point: validation mean ± std over folds, its fold ensemble's
+  test, gap, epochs. Members: one row each (`sweep_compare`), its own test metrics."""
   s = g.setup
   # Each member is scored on its own labels (noisy ones under swept label noise).
   val = results_lib.evaluate_members(program, fitted, "val")
@@ -162,7 +180,20 @@ def _rows(g: GroupPlan, program, fitted, numeric: list[dict], structural: dict) 
         "stop_reasons": ",".join(sorted({x["stop_reason"] for x in info})),
         "curve": _mean_curve(fitted.rows, g.names[i * k:(i + 1) * k]),
     })
-  return rows
+  members = []
+  for j, plan in enumerate(program.plans):
+    point = {**structural, **numeric[j // k]}
+    test = results_lib.ensemble_test(probs[j:j + 1], y_test)
+    members.append({
+        "point": point_name(without_seed(point)), "values": without_seed(point),
+        "seed": int(plan.seed if plan.seed is not None else g.base.seed),
+        "fold": int(plan.member_id), "train_size": len(plan.train_idx),
+        "val_size": len(plan.val_idx),
+        **{f"val_{name}": float(v[j]) for name, v in val.items()},
+        "selected_epoch": int(fitted.selected_epoch[j]),
+        "stop_reason": results_lib.stop_info(s.es, fitted.monitor, j)["stop_reason"],
+        **{f"test_{name}": v for name, v in test.items()}})
+  return rows, members
 
 
 def _mean_curve(rows, member_names):
@@ -179,15 +210,23 @@ def read_rows(workdir: str) -> list[dict]:
     return json.load(f)["rows"]
 
 
+def read_members(workdir: str) -> list[dict]:
+  """The per-member results of a finished group (`sweep_compare`)."""
+  with open(os.path.join(workdir, "sweep.json")) as f:
+    return json.load(f)["member_results"]
+
+
 COLUMNS = [("val_accuracy_mean", "val acc"), ("val_accuracy_std", "± std"),
            ("test_accuracy", "test acc"), ("gap_accuracy", "gap (acc)"),
            ("best_epoch_median", "best epoch (median)"), ("stop_reasons", "stop")]
 
 
 @report.primary_only
-def write_outputs(workdir: str, rows: list[dict]) -> None:
-  """sweep.csv, sweep.md, sweep.tex and the plots."""
+def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = None) -> None:
+  """sweep.csv, sweep.md, sweep.tex and the plots; with a swept seed, one row per point over
+  its seeds × folds (`sweep_compare.over_seeds`)."""
   os.makedirs(workdir, exist_ok=True)
+  rows = sweep_compare.over_seeds(rows, members or [])
   keys = sorted({k for r in rows for k in r["point"]})
   with open(os.path.join(workdir, "sweep.csv"), "w", newline="") as f:
     w = csv.writer(f)

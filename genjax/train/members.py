@@ -4,7 +4,8 @@ A member is described on the host by its training and validation indices into
 the one training split. `stack_plans` turns M of them into one `Plan` pytree
 with a leading member axis: index arrays padded to the longest member with
 weight-0 entries, each member's own standardization statistics (from its own
-training indices only) and its own root key fold_in(key(seed), member_id).
+training indices only) and its own root key fold_in(key(seed), member_id), where seed is the
+member's own (`MemberPlan.seed`, a swept seed) or else the config's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from genjax.data import standardize
@@ -30,6 +30,7 @@ class MemberPlan:
   val_idx: np.ndarray
   hparams: dict = dataclasses.field(default_factory=dict)  # swept values, e.g. {"model.dropout": 0.2}
   labels: np.ndarray | None = None  # its own training labels (a swept label-noise fraction)
+  seed: int | None = None           # its own model seed (a swept seed); None = the config's
 
 
 def member_key(seed: int, member_id: int) -> jax.Array:
@@ -51,7 +52,8 @@ def stack_plans(plans: list[MemberPlan], x_train: np.ndarray, *, mode: str, seed
   train_idx, train_w = _pad([p.train_idx for p in plans])
   val_idx, val_w = _pad([p.val_idx for p in plans])
   stats = [standardize.fit(x_train, p.train_idx, mode) for p in plans]
-  keys = _stack_keys([jax.random.fold_in(member_key(seed, p.member_id), TRAIN) for p in plans])
+  keys = _stack_keys([jax.random.fold_in(member_key(_seed(p, seed), p.member_id), TRAIN)
+                      for p in plans])
   names = sorted(plans[0].hparams)
   if any(sorted(p.hparams) != names for p in plans):
     raise ValueError("every member must sweep the same hyperparameters")
@@ -71,7 +73,12 @@ def stack_plans(plans: list[MemberPlan], x_train: np.ndarray, *, mode: str, seed
 
 def init_keys(plans: list[MemberPlan], seed: int) -> jax.Array:
   """(M,) keys for parameter initialization, one per member."""
-  return _stack_keys([jax.random.fold_in(member_key(seed, p.member_id), INIT) for p in plans])
+  return _stack_keys([jax.random.fold_in(member_key(_seed(p, seed), p.member_id), INIT)
+                      for p in plans])
+
+
+def _seed(plan: MemberPlan, seed: int) -> int:
+  return seed if plan.seed is None else plan.seed
 
 
 def _stack_keys(keys: list[jax.Array]) -> jax.Array:
