@@ -23,9 +23,6 @@ import numpy as np
 
 from genjax import experiment, report, results as results_lib, run_identity, workdir as wd
 from genjax.train import parallel
-from genjax.train.fit import fit
-from genjax.train.members import MemberPlan
-from genjax.train.program import build_program
 
 OUTPUTS = ("metrics.jsonl", "metrics_refit.jsonl", "results.json", "learning_curves.png",
            "cv_folds.png", "oof_predictions.npz", "tensorboard", experiment.SELECTED)
@@ -150,17 +147,6 @@ def _results(s, program, fitted, workdir: str | None) -> dict:
 
 
 def _refit(s, fitted, workdir: str | None, *, resume: bool, progress: bool) -> dict:
-  """One model retrained on the whole training split for the folds' median selected epoch
-  count (+1: epochs count from 0), on the folds' schedule; evaluated once on the test split."""
-  config = s.config
-  epochs = int(np.median(fitted.selected_epoch)) + 1
-  everything = np.arange(len(s.splits.train_y), dtype=np.int32)
-  member = MemberPlan(len(fitted.selected_epoch), everything, np.zeros(0, np.int32))
-  program = build_program(s, [member], use_early_stopping=False)
-  callbacks = experiment.callbacks_for(s, program, workdir, progress=progress, label="refit",
-                                       ckpt_subdir=config.checkpoint.subdir + "_refit",
-                                       metrics_name="metrics_refit.jsonl")
-  refit = fit(program, callbacks, num_epochs=epochs, resume=resume)
-  params = results_lib.member_slice(refit.selected_params, 0)
-  test = results_lib.evaluate_test(program, params, results_lib.member_slice(program.plan, 0), s)
-  return {**test, "epochs": epochs, "selected_weights": results_lib.weight_summary(params)}
+  """`experiment.refit` for the folds' selected epochs (member id K, after the K folds)."""
+  return experiment.refit(s, fitted.selected_epoch, workdir, member_id=len(fitted.selected_epoch),
+                          resume=resume, progress=progress)

@@ -333,6 +333,7 @@ def run_sweep(config, argv) -> None:
   spec = config_file.loaded_spec()
   rows = sweep_driver.run(config, os.path.abspath(_WORKDIR.value), sweep_points(argv),
                    config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
+                   select=_ZIP_POINTS.value is None,   # a group process: its parent selects
                    overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
   from genjax import distributed
   if not distributed.is_primary():

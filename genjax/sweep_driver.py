@@ -33,7 +33,8 @@ import subprocess
 import sys
 import time
 
-from genjax import distributed, report, run_identity, sweep_compare, sweep_run, workdir as wd
+from genjax import distributed, report, run_identity, sweep_compare, sweep_run, sweep_select
+from genjax import workdir as wd
 from genjax.errors import ConfigError
 from genjax.sweep_grid import (_plain, apply_point, config_sweep, grid, is_numeric,  # noqa: F401
                                parse_values, point_name, split, without_seed)
@@ -41,7 +42,7 @@ from genjax.sweep_grid import (_plain, apply_point, config_sweep, grid, is_numer
 
 def run(config, workdir: str, points: list[dict], *, config_file: str | None = None,
         parallel_jobs: int = 1, overwrite: bool = False, progress: bool = True,
-        baseline: str | None = None) -> list[dict]:
+        baseline: str | None = None, select: bool = True) -> list[dict]:
   """Runs every point; writes the sweep tables and plots into `workdir`. Returns the rows.
 
   Every point and every structural group is checked before anything compiles. Structural
@@ -69,11 +70,12 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     structural, numeric = groups[0]
     return sweep_run.run_group(apply_point(config, structural), workdir, numeric,
                                structural=structural, overwrite=overwrite, progress=progress,
-                               points=points, baseline=baseline)
+                               points=points, baseline=baseline, select=select)
   for i, (structural, numeric) in enumerate(groups):   # every group checked before any runs
     _resolved_text(apply_point(config, structural))
     sweep_run.plan_group(apply_point(config, structural), _group_dir(workdir, i), numeric)
-  outputs = sweep_run.OUTPUTS + tuple(
+  outputs = sweep_run.OUTPUTS + sweep_select.OUTPUTS + (
+      config.checkpoint.subdir + "_refit",) + tuple(
       name for i in range(len(groups)) for name in (f"group{i:02d}", f"group{i:02d}.log",
                                                      f"group{i:02d}.config"))
   with wd.claim_workdir(workdir, config, kind="sweep", points=points, outputs=outputs,
@@ -85,11 +87,13 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     rows, members = _run_processes(config, groups, workdir, config_file, parallel_jobs)
     sweep_run.write_outputs(workdir, rows, members)
     sweep_compare.write(workdir, members, baseline)
+    selected = sweep_select.select(config, workdir, sweep_compare.over_seeds(rows, members),
+                                   members, resume=claim.resume, progress=False)
     report.write_json(os.path.join(workdir, "sweep.json"),
                       {"rows": rows, "wall_time_s": time.time() - t_start,
                        "groups": len(groups), "member_results": members,
                        "comparisons": sweep_compare.comparisons(members, baseline),
-                       "provenance": run_identity.provenance(config)})
+                       "selected": selected, "provenance": run_identity.provenance(config)})
   return rows
 
 

@@ -21,7 +21,7 @@ from genjax import defaults, experiment, hparams, penalties, report, results as 
 from genjax import run_identity, workdir as wd
 from genjax.data import augment, label_noise
 from genjax.errors import ConfigError
-from genjax import sweep_compare
+from genjax import sweep_compare, sweep_select
 from genjax.sweep_grid import apply_point, point_name, without_seed
 from genjax.train.members import MemberPlan
 
@@ -118,16 +118,19 @@ def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
 
 def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
               overwrite: bool = False, progress: bool = True,
-              points: list[dict] | None = None, baseline: str | None = None) -> list[dict]:
+              points: list[dict] | None = None, baseline: str | None = None,
+              select: bool = True) -> list[dict]:
   """Trains every numeric point × fold of one structural group as one program.
 
   `points` (default: the group's own) is what the workdir's identity records; `baseline`
-  the point the comparison tables test against (default: the first). A rerun of a finished
-  group returns its stored rows and writes nothing.
+  the point the comparison tables test against (default: the first); `select` writes
+  selected.json (`sweep_select`; off in a structural sweep's group processes, whose parent
+  selects). A rerun of a finished group returns its stored rows and writes nothing.
   """
   t_start = time.time()
   g = plan_group(config, workdir, numeric)
-  outputs = OUTPUTS + (g.base.checkpoint.subdir,)
+  outputs = OUTPUTS + sweep_select.OUTPUTS + (g.base.checkpoint.subdir,
+                                              g.base.checkpoint.subdir + "_refit")
   identity_points = points if points is not None else [{**structural, **p} for p in numeric]
   with wd.claim_workdir(workdir, g.base, kind="sweep", points=identity_points,
                         outputs=outputs, overwrite=overwrite) as claim:
@@ -140,11 +143,16 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
     rows, members = _rows(g, program, fitted, numeric, structural)
     write_outputs(workdir, rows, members)
     sweep_compare.write(workdir, members, baseline)
+    selected = None
+    if select:
+      selected = sweep_select.select(config, workdir, sweep_compare.over_seeds(rows, members),
+                                     members, resume=claim.resume, progress=progress)
     report.write_json(os.path.join(workdir, "sweep.json"),
                       {"rows": rows, "wall_time_s": time.time() - t_start,
                        "members": len(g.plans), "epochs_run": fitted.epochs_run,
                        "member_results": members,
                        "comparisons": sweep_compare.comparisons(members, baseline),
+                       "selected": selected,
                        "provenance": run_identity.provenance(g.base)})
   return rows
 

@@ -1,0 +1,54 @@
+"""Selection on validation: a sweep's selected point, and its refit on the whole training split.
+
+The selected point is the one with the highest validation accuracy, the mean over its seeds ×
+folds (the first of equal ones, in the order the points were given); the test split plays no
+part in choosing it. `selected.json` records the point, its validation summary, its test
+metrics (its fold ensemble's, the mean over seeds) and, with `cv.refit` under
+cross-validation, `test_refit`: the selected point retrained on the whole training split for the
+median of its members' selected epochs (+1), exactly as `genjax train` with `cv.refit` refits
+that point alone (`experiment.refit`; tested).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from genjax import experiment, report
+from genjax.sweep_grid import apply_point, without_seed
+
+SELECTED = "selected.json"
+OUTPUTS = (SELECTED, "metrics_refit.jsonl")
+
+
+def best(table: list[dict]) -> dict:
+  """The table row (seeds aggregated) with the highest validation accuracy mean."""
+  return max(table, key=lambda r: r["val_accuracy_mean"])   # max keeps the first of ties
+
+
+def select(config, workdir: str, table: list[dict], members: list[dict], *, resume: bool,
+           progress: bool) -> dict:
+  """Writes and returns `selected.json` (module docstring); `config` is the sweep's config
+  before any point is applied (a group's, structural values applied, for one group)."""
+  row = best(table)
+  mine = [m for m in members if m["point"] == row["name"]]
+  val = np.array([m["val_accuracy"] for m in mine])
+  record = {
+      "point": row["point"], "name": row["name"],
+      "selected_by": "highest validation accuracy, mean over seeds x folds",
+      "validation": {"accuracy_mean": float(val.mean()),
+                     "accuracy_std": float(val.std(ddof=1)) if val.size > 1 else 0.0,
+                     "loss_mean": float(np.mean([m["val_loss"] for m in mine])),
+                     "members": len(mine)},
+      "test": {"accuracy": row["test_accuracy"], "loss": row["test_loss"]},
+  }
+  point_config = apply_point(config, without_seed(row["point"]))
+  if point_config.cv.refit and point_config.cv.method != "none":
+    s = experiment.prepare(point_config, workdir)
+    folds = len({m["fold"] for m in mine})
+    record["test_refit"] = experiment.refit(
+        s, [m["selected_epoch"] for m in mine], workdir, member_id=folds, resume=resume,
+        progress=progress)
+  report.write_json(os.path.join(workdir, SELECTED), record)
+  return record
