@@ -273,6 +273,7 @@ def test_metrics_registry_temporary_restores_the_registry():
     ("data.augment.noise.std", ("augment", "noise.std")),
     ("data.augment.shift.max_shift", ("augment", "shift.max_shift")),
     ("data.label_noise", ("labels", "label_noise")),
+    ("seed", ("seed", "seed")),          # seeds are members too (the model's seed)
 ])
 def test_numeric_keys_and_their_routes(key, route):
   assert hparams.is_numeric(key)
@@ -281,7 +282,7 @@ def test_numeric_keys_and_their_routes(key, route):
 
 
 @pytest.mark.parametrize("key", ["model.widths", "optimizer.name", "data.augment.crop.pad",
-                                 "model.name", "seed", "data.augment.shift.mode"])
+                                 "model.name", "data.split_seed", "data.augment.shift.mode"])
 def test_structural_keys(key):
   assert not hparams.is_numeric(key)
   with pytest.raises(ValueError, match="cannot vary"):
@@ -292,4 +293,4 @@ def test_routes_groups_keys_by_route():
   out = hparams.routes(["model.dropout", "penalties.l2.strength", "data.label_noise"])
   assert out == {"loss": {"l2": "penalties.l2.strength"}, "optimizer": {},
                  "model": {"dropout": "model.dropout"}, "augment": {},
-                 "labels": {"label_noise": "data.label_noise"}}
+                 "labels": {"label_noise": "data.label_noise"}, "seed": {}}
