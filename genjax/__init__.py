@@ -11,7 +11,7 @@ The Python API (`genjax.api`; the `genjax` command is a thin layer over it):
 Imported on first use: `import genjax` alone stays light (the CLI parses flags first).
 """
 
-__version__ = "0.1.0"
+from genjax.version import __version__  # noqa: F401
 
 _API = ("load_config", "fit", "sweep", "load_run", "Run")
 __all__ = list(_API)

@@ -91,8 +91,8 @@ def user_modules() -> dict[str, str]:
 
 
 def code_fingerprint() -> dict:
-  import genjax
-  return {"genjax_version": genjax.__version__, "genjax_source": genjax_source_hash(),
+  from genjax.version import __version__
+  return {"genjax_version": __version__, "genjax_source": genjax_source_hash(),
           "user_modules": user_modules()}
 
 

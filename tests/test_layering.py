@@ -42,12 +42,14 @@ def _imports(path: str, module: str, known: set[str]) -> set[str]:
     for name in names:
       while name and name not in known:
         name = name.rpartition(".")[0]
-      if name and name != "genjax" and name != module:
+      if name and name != module:
         found.add(name)
   return found
 
 
 def graph() -> dict[str, set[str]]:
+  """module -> the genjax modules it imports (`import genjax` is an edge to the package, whose
+  __init__ imports the API lazily: a module below the API must not import the package)."""
   modules = _modules()
   return {m: _imports(p, m, set(modules)) for m, p in modules.items()}
 

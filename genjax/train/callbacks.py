@@ -69,12 +69,8 @@ class Callback:
 
 def from_config(config, workdir: str | None) -> list[Callback]:
   """The user callbacks named in `config.callbacks` ("" = none), constructed."""
-  spec = config.callbacks
-  if not isinstance(spec, str):
-    raise ConfigError(f"config.callbacks={spec!r} must be a comma-separated string of "
-                      "registered callback names, e.g. --config.callbacks=print_val")
   out = []
-  for name in [n.strip() for n in spec.split(",") if n.strip()]:
+  for name in validate(config):
     cls = CALLBACKS.get(name)
     try:
       out.append(cls(config, workdir))
@@ -86,14 +82,16 @@ def from_config(config, workdir: str | None) -> list[Callback]:
   return out
 
 
-def validate(config) -> None:
-  """Every name in `config.callbacks` is registered (ConfigError otherwise)."""
+def validate(config) -> list[str]:
+  """The names in `config.callbacks`, each registered (ConfigError otherwise)."""
   spec = config.callbacks
   if not isinstance(spec, str):
     raise ConfigError(f"config.callbacks={spec!r} must be a comma-separated string of "
                       "registered callback names, e.g. --config.callbacks=print_val")
-  for name in [n.strip() for n in spec.split(",") if n.strip()]:
+  names = [n.strip() for n in spec.split(",") if n.strip()]
+  for name in names:
     CALLBACKS.get(name)
+  return names
 
 
 class MetricsLog(Callback):
