@@ -58,6 +58,7 @@ import math
 import os
 import re
 import sys
+import threading
 import time
 import zlib
 from typing import Any
@@ -293,14 +294,25 @@ def _quiet_read_failures():
   reads still in flight call back into the closed event loop ("Event loop is
   closed"). The block drops those; call `_settle()` in it after a failure.
   """
-  previous = sys.unraisablehook
+  previous, previous_excepthook = sys.unraisablehook, sys.excepthook
   asyncio_log, drop = logging.getLogger("asyncio"), _DropAll()
 
   def hook(unraisable):
     if not _is_read_debris(unraisable):
       previous(unraisable)
 
-  sys.unraisablehook = hook
+  def excepthook(kind, value, tb):   # tensorstore's C++ threads print through it
+    if not (isinstance(value, RuntimeError) and "Event loop is closed" in str(value)):
+      previous_excepthook(kind, value, tb)
+
+  previous_thread_hook = threading.excepthook
+
+  def thread_hook(args):
+    if not (isinstance(args.exc_value, RuntimeError)
+            and "Event loop is closed" in str(args.exc_value)):
+      previous_thread_hook(args)
+
+  sys.unraisablehook, sys.excepthook, threading.excepthook = hook, excepthook, thread_hook
   asyncio_log.addFilter(drop)
   try:
     yield
@@ -309,7 +321,8 @@ def _quiet_read_failures():
     raise
   finally:
     asyncio_log.removeFilter(drop)
-    sys.unraisablehook = previous
+    sys.unraisablehook, sys.excepthook = previous, previous_excepthook
+    threading.excepthook = previous_thread_hook
 
 
 class Checkpointer:
@@ -489,13 +502,15 @@ class Checkpointer:
   def wait(self) -> None:
     """Blocks until pending asynchronous saves are written; re-raises errors."""
     if not self._closed:
-      self._manager.wait_until_finished()
+      with _quiet_read_failures():   # a failed write (a full disk) leaves the same debris
+        self._manager.wait_until_finished()
 
   def close(self) -> None:
     """Waits for pending saves and releases orbax's threads. Idempotent."""
     if not self._closed:
       self._closed = True
-      self._manager.close()
+      with _quiet_read_failures():
+        self._manager.close()
 
   def _read(self, epoch: int, item: str, args: Any, *, legacy: bool = False) -> Any:
     """Reads one orbax item of `epoch`; a read error -> CorruptCheckpointError.
