@@ -151,15 +151,18 @@ def fit(config, workdir: str | None = None, *, overwrite: bool = False,
 
 def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int = 1,
           overwrite: bool = False, progress: bool = False,
-          baseline: str | None = None) -> list[dict]:
+          baseline: str | None = None, test_for_all_points: bool = False) -> list[dict]:
   """Runs every point as `genjax sweep` does; returns sweep.json's rows (one per point).
-  sweep.json also holds `member_results` (one per point × seed × fold) and `comparisons`
-  (each point against `baseline`, default the first: corrected resampled t-test)."""
+  A point may be named (`{"name": "l2", "penalties.l2.strength": 1e-3}`). sweep.json also
+  holds `member_results` (one per point × seed × fold), `comparisons` (each point against
+  `baseline`, default the first: corrected resampled t-test) and `selected` (the point with
+  the best validation mean, and its test metrics: the only test reported unless
+  `test_for_all_points`)."""
   if workdir is None:
     raise ConfigError("genjax.sweep needs a workdir (its tables and group processes live there)")
   return sweep_driver.run(config, os.path.abspath(os.fspath(workdir)), list(points),
                           parallel_jobs=parallel_jobs, overwrite=overwrite, progress=progress,
-                          baseline=baseline)
+                          baseline=baseline, test_for_all_points=test_for_all_points)
 
 
 def _config_from_json(stored: dict):

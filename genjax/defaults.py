@@ -43,6 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
       "shuffle": True,            # seeded by data.split_seed (default: config.seed)
       "groups": "",               # group_kfold: .npy file, one group id per training example
       "refit": False,             # also retrain on the whole training split, test it once
+      "outer_folds": 0,           # > 1: nested CV in `genjax sweep` (genjax/nested_cv.py); 0: off
   })
   config.model = models.default_config()
   config.optimizer = optim.default_config()
@@ -97,6 +98,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.cv.method not in ("none",) + validation.CV_METHODS:
     raise ConfigError(f"unknown cv.method '{config.cv.method}'; choose from none, "
                       f"{', '.join(validation.CV_METHODS)}")
+  outer = config.cv.get("outer_folds", 0)
+  if isinstance(outer, bool) or not isinstance(outer, int) or outer < 0 or outer == 1:
+    raise ConfigError(f"cv.outer_folds must be 0 (no nested CV) or an integer >= 2, got "
+                      f"{outer!r}; e.g. --config.cv.outer_folds=5")
+  if outer and config.cv.method == "none":
+    raise ConfigError("cv.outer_folds (nested cross-validation) needs inner folds, but "
+                      "cv.method=none is a hold-out split; set --config.cv.method="
+                      "stratified_kfold (or kfold), or cv.outer_folds=0")
   models.validate_config(config.model)
   optim.validate_config(config.optimizer, num_epochs=config.num_epochs)
   penalties.validate_config(config.penalties)

@@ -87,7 +87,8 @@ def check_monitor(monitor: str, extra: tuple) -> None:
                       f"--config.metrics={owner[0] if owner else 'NAME'}")
 
 
-def _groups(config, n: int):
+def cv_groups(config, n: int):
+  """cv.groups's group ids (group_kfold), else None; ConfigError for a missing or bad file."""
   if config.cv.method != "group_kfold":
     return None
   path = config.cv.groups
@@ -106,7 +107,7 @@ def fold_plans(config, labels: np.ndarray) -> list[MemberPlan]:
   """One plan per fold of `config.cv` over the training split (scikit-learn's indices)."""
   splits = validation.kfold_splits(
       labels, method=config.cv.method, folds=config.cv.folds, shuffle=config.cv.shuffle,
-      seed=data_seed(config), repeats=config.cv.repeats, groups=_groups(config, len(labels)))
+      seed=data_seed(config), repeats=config.cv.repeats, groups=cv_groups(config, len(labels)))
   return [MemberPlan(k, tr, va) for k, (tr, va) in enumerate(splits)]
 
 

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 from genjax import experiment, report, results as results_lib, run_identity, workdir as wd
+from genjax.errors import ConfigError
 from genjax.train import parallel
 
 OUTPUTS = ("metrics.jsonl", "metrics_refit.jsonl", "results.json", "learning_curves.png",
@@ -37,6 +38,10 @@ def train(config, workdir: str | None, *, overwrite: bool = False,
   predictions, the selected weights and plots; a rerun of a finished run returns its stored
   results and writes nothing. Without a workdir: writes nothing."""
   t_start = time.time()
+  if config.cv.get("outer_folds"):
+    raise ConfigError("cv.outer_folds (nested cross-validation) selects among a sweep's "
+                      "points: run it with `genjax sweep --sweep=...`, or set "
+                      "--config.cv.outer_folds=0")
   s = experiment.prepare(config, workdir)
   plans = fold_plans(config, s.splits.train_y)
   experiment.validate_plans(s, plans)

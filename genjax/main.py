@@ -51,7 +51,11 @@ _RESOLVED = flags.DEFINE_string("resolved_config", None, "sweep (internal): a gr
 _BASELINE = flags.DEFINE_string("baseline", None, "sweep: the point every other is compared "
                                 "with in sweep_compare.md (its name, e.g. 'dropout=0'; default: "
                                 "the first point).")
-SWEEP_FLAGS = ("sweep", "zip", "zip_points", "parallel_jobs", "resolved_config", "baseline")
+_TEST_ALL = flags.DEFINE_bool("test_for_all_points", False, "sweep: report every point's test "
+                              "metrics too (tables say 'test shown for all points: not for "
+                              "selection'); by default only the point selected on validation's.")
+SWEEP_FLAGS = ("sweep", "zip", "zip_points", "parallel_jobs", "resolved_config", "baseline",
+               "test_for_all_points")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-host: HOST:PORT of "
                                    "process 0, which serves jax.distributed's coordinator.")
@@ -333,14 +337,17 @@ def run_sweep(config, argv) -> None:
   spec = config_file.loaded_spec()
   rows = sweep_driver.run(config, os.path.abspath(_WORKDIR.value), sweep_points(argv),
                    config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
+                   test_for_all_points=_TEST_ALL.value,
                    select=_ZIP_POINTS.value is None,   # a group process: its parent selects
                    overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
   from genjax import distributed
   if not distributed.is_primary():
     return
-  with open(os.path.join(_WORKDIR.value, "sweep.md")) as f:
+  table = "nested.md" if config.cv.get("outer_folds") else "sweep.md"
+  with open(os.path.join(_WORKDIR.value, table)) as f:
     print(f.read())
-  print(f"{len(rows)} points; outputs in {_WORKDIR.value}")
+  what = "outer folds" if config.cv.get("outer_folds") else "points"
+  print(f"{len(rows)} {what}; outputs in {_WORKDIR.value}")
 
 
 def run() -> None:

@@ -139,10 +139,16 @@ def input_files(config) -> dict:
   return out
 
 
-def identity(kind: str, config, points: list[dict] | None = None) -> dict:
-  return {"kind": kind, "config": config_dict(config),
-          "points": json.loads(json.dumps(points or [])), "code": code_fingerprint(),
-          "inputs": input_files(config)}
+def identity(kind: str, config, points: list[dict] | None = None,
+             options: dict | None = None) -> dict:
+  """What a rerun must equal to resume; `options`: flags that change the outputs (e.g. a
+  sweep's --test_for_all_points)."""
+  run = {"kind": kind, "config": config_dict(config),
+         "points": json.loads(json.dumps(points or [])), "code": code_fingerprint(),
+         "inputs": input_files(config)}
+  if options:
+    run["options"] = dict(options)
+  return run
 
 
 def _flat(d, prefix=""):
@@ -168,6 +174,10 @@ def difference(old: dict, new: dict) -> str | None:
   if old.get("points") != new.get("points"):
     return (f"its sweep points differ ({len(old.get('points', []))} stored points, "
             f"{len(new.get('points', []))} now; values changed)")
+  if old.get("options", {}) != new.get("options", {}):
+    a, b = old.get("options", {}), new.get("options", {})
+    key = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))[0]
+    return f"its --{key} differs ({a.get(key, False)} -> {b.get(key, False)})"
   if old.get("inputs") != new.get("inputs"):
     changed = sorted(set(old.get("inputs", {})) | set(new.get("inputs", {})))
     return f"an input file's content differs ({', '.join(changed)})"

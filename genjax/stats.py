@@ -102,6 +102,32 @@ def corrected_resampled_t(a, b, n_train: float, n_val: float) -> dict:
   return _t_test(d, 1.0 / d.size + n_val / n_train, CORRECTED_TEST)
 
 
+CORRECTED_INTERVAL = "corrected resampled t interval (Nadeau & Bengio 2003)"
+
+
+def corrected_mean_ci(values, n_train: float, n_test: float) -> dict:
+  """The mean of J cross-validated scores (e.g. nested CV's outer folds) with a 95% interval
+  that allows for their overlapping training sets:
+
+      mean ± t_{0.975, J−1} · sqrt((1/J + n_test/n_train) · s²),
+
+  (`corrected_resampled_t` of the scores against 0). Returns {"mean", "std" (s), "ci95",
+  "df", "n": J, "factor", "test"}; J < 2: "ci95" None with a "reason".
+  """
+  if not n_train > 0:
+    raise ValueError(f"n_train must be > 0; got {n_train}")
+  v = _as_float(values, "values").ravel()
+  if v.size == 0:
+    raise ValueError("values is empty")
+  factor = 1.0 / v.size + n_test / n_train
+  t = _t_test(v, factor, CORRECTED_INTERVAL)
+  out = {"mean": t["mean_difference"], "std": t["std_difference"], "ci95": t["ci95"],
+         "df": t["df"], "n": t["n"], "factor": factor, "test": CORRECTED_INTERVAL}
+  if "reason" in t and t["ci95"] is None:
+    out["reason"] = t["reason"]
+  return out
+
+
 def naive_paired_t(a, b) -> dict:
   """Uncorrected paired t (Var(d̄) ≈ s²/J), equal to scipy.stats.ttest_rel on the flattened members.
 

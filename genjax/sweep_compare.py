@@ -25,6 +25,7 @@ from genjax import hparams, report, stats
 from genjax.errors import ConfigError
 from genjax.sweep_grid import point_name, without_seed
 
+TEST_CAPTION = "test shown for all points: not for selection"
 MEMBER_COLUMNS = ("point", "seed", "fold", "train_size", "val_size", "val_loss", "val_accuracy",
                   "selected_epoch", "stop_reason", "test_loss", "test_accuracy")
 
@@ -55,21 +56,25 @@ def check_baseline(baseline: str | None, names: list[str]) -> str:
   return baseline
 
 
-def comparisons(members: list[dict], baseline: str | None = None) -> list[dict]:
-  """One entry per point (see the module docstring); the baseline's has no test."""
+def comparisons(members: list[dict], baseline: str | None = None, *,
+                show_test: bool = True) -> list[dict]:
+  """One entry per point (see the module docstring); the baseline's has no difference.
+  Test metrics (mean, bootstrap CI) only with `show_test`."""
   names = point_names(members)
   base = check_baseline(baseline, names)
   b_val, b_keys = _grid(members, base, "val_accuracy")
-  b_test, _ = _grid(members, base, "test_accuracy")
+  if show_test:
+    b_test, _ = _grid(members, base, "test_accuracy")
   out = []
   for name in names:
     val, keys = _grid(members, name, "val_accuracy")
-    test, _ = _grid(members, name, "test_accuracy")
     mine = [m for m in members if m["point"] == name]
     entry = {"point": name, "baseline": base, "seeds": len(keys[0]), "folds": len(keys[1]),
              "val_accuracy_mean": float(np.mean(val)),
-             "val_accuracy_std": float(np.std(val, ddof=1)) if val.size > 1 else 0.0,
-             "test_accuracy_mean": float(np.mean(test))}
+             "val_accuracy_std": float(np.std(val, ddof=1)) if val.size > 1 else 0.0}
+    if show_test:
+      test, _ = _grid(members, name, "test_accuracy")
+      entry["test_accuracy_mean"] = float(np.mean(test))
     if name != base:
       if keys != b_keys:
         raise ConfigError(f"point {name!r} has other (seed, fold) members than the baseline "
@@ -77,7 +82,7 @@ def comparisons(members: list[dict], baseline: str | None = None) -> list[dict]:
       n_train = float(np.mean([m["train_size"] for m in mine]))
       n_val = float(np.mean([m["val_size"] for m in mine]))
       entry["val_accuracy_difference"] = stats.corrected_resampled_t(val, b_val, n_train, n_val)
-      if len(keys[0]) >= 2:
+      if show_test and len(keys[0]) >= 2:
         entry["test_accuracy_difference"] = stats.bootstrap_ci_over_seeds(test, b_test)
     out.append(entry)
   return out
@@ -88,11 +93,12 @@ def over_seeds(rows: list[dict], members: list[dict]) -> list[dict]:
   aside) whose validation mean ± std are over all its seeds × folds, test and gap the means
   over its seeds' rows, best epoch the median over its members. Rows without a seed: as given."""
   if not any(hparams.SEED_KEY in r["point"] for r in rows):
-    return rows
+    return [{**r, "name": r.get("label", r["name"])} for r in rows]
   out: dict[str, dict] = {}
   for r in rows:
     point = without_seed(r["point"])
-    out.setdefault(point_name(point), {"point": point, "rows": []})["rows"].append(r)
+    name = r.get("label") or point_name(point)
+    out.setdefault(name, {"point": point, "rows": []})["rows"].append(r)
   table = []
   for name, entry in out.items():
     mine, own = [m for m in members if m["point"] == name], entry["rows"]
@@ -106,8 +112,9 @@ def over_seeds(rows: list[dict], members: list[dict]) -> list[dict]:
         "val_accuracy_mean": float(val.mean()),
         "val_accuracy_std": float(val.std(ddof=1)) if val.size > 1 else 0.0,
         "val_loss_mean": float(np.mean([m["val_loss"] for m in mine])),
-        "test_accuracy": float(np.mean([r["test_accuracy"] for r in own])),
-        "test_loss": float(np.mean([r["test_loss"] for r in own])),
+        **({"test_accuracy": float(np.mean([r["test_accuracy"] for r in own])),
+            "test_loss": float(np.mean([r["test_loss"] for r in own]))}
+           if "test_accuracy" in own[0] else {}),
         "gap_accuracy": float(np.mean([r["gap_accuracy"] for r in own])),
         "best_epoch_median": float(np.median([m["selected_epoch"] for m in mine])),
         "stop_reasons": ",".join(sorted({x for r in own for x in r["stop_reasons"].split(",")})),
@@ -120,14 +127,17 @@ def _cell(x, fmt: str) -> str:
 
 
 @report.primary_only
-def write(workdir: str, members: list[dict], baseline: str | None = None) -> None:
-  """sweep_members.csv, sweep_compare.md and sweep_compare.csv."""
+def write(workdir: str, members: list[dict], baseline: str | None = None, *,
+          show_test: bool = True) -> None:
+  """sweep_members.csv (each member's test metrics only with `show_test`), sweep_compare.md
+  and sweep_compare.csv."""
+  columns = [c for c in MEMBER_COLUMNS if show_test or not c.startswith("test_")]
   with open(os.path.join(workdir, "sweep_members.csv"), "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(MEMBER_COLUMNS)
+    w.writerow(columns)
     for m in members:
-      w.writerow([m[c] for c in MEMBER_COLUMNS])
-  rows = comparisons(members, baseline)
+      w.writerow([m[c] for c in columns])
+  rows = comparisons(members, baseline, show_test=False)
   header = ["point", "val acc (mean ± std)", "Δ val acc vs baseline", "95% CI", "p"]
   table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   records = []
@@ -151,8 +161,10 @@ def write(workdir: str, members: list[dict], baseline: str | None = None) -> Non
   table += ["", f"Validation accuracy over {seeds} seed(s) × {folds} fold(s) per point, paired "
             f"with the baseline ({rows[0]['baseline']}) over the same (seed, fold) members. "
             f"p: two-sided {stats.CORRECTED_TEST}, variance factor 1/J + n_val/n_train, "
-            f"df = J − 1 (J = {seeds * folds}); * p < 0.05. Validation only: each member's test metrics "
-            "are in sweep_members.csv."]
+            f"df = J − 1 (J = {seeds * folds}); * p < 0.05. Validation only"
+            + (": each member's test metrics are in sweep_members.csv (" + TEST_CAPTION + ")."
+               if show_test else "; the test split is reported for the selected point only "
+               "(selected.json).")]
   with open(os.path.join(workdir, "sweep_compare.md"), "w") as f:
     f.write("\n".join(table) + "\n")
   with open(os.path.join(workdir, "sweep_compare.csv"), "w", newline="") as f:

@@ -33,16 +33,17 @@ import subprocess
 import sys
 import time
 
-from genjax import distributed, report, run_identity, sweep_compare, sweep_run, sweep_select
+from genjax import distributed, nested_cv, run_identity, sweep_compare, sweep_run, sweep_select
 from genjax import workdir as wd
 from genjax.errors import ConfigError
 from genjax.sweep_grid import (_plain, apply_point, config_sweep, grid, is_numeric,  # noqa: F401
-                               parse_values, point_name, split, without_seed)
+                               label, named, parse_values, point_name, split, without_seed)
 
 
 def run(config, workdir: str, points: list[dict], *, config_file: str | None = None,
         parallel_jobs: int = 1, overwrite: bool = False, progress: bool = True,
-        baseline: str | None = None, select: bool = True) -> list[dict]:
+        baseline: str | None = None, select: bool = True,
+        test_for_all_points: bool = False) -> list[dict]:
   """Runs every point; writes the sweep tables and plots into `workdir`. Returns the rows.
 
   Every point and every structural group is checked before anything compiles. Structural
@@ -50,18 +51,24 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
   values again); `config_file` (the `--config` file, if any) is only imported by them, so
   that penalties or models it registers exist there too. `baseline` (a point's name, seeds
   aside; default the first) is what `sweep_compare.md` tests every other point against.
+  A point may carry a display name under `sweep_grid.NAME_KEY` ('name'). The test split
+  is reported for the selected point only (selected.json) unless `test_for_all_points`.
   """
   if not points:
     raise ConfigError("the sweep has no points; pass --sweep=KEY=VALUES or define get_sweep()")
   if isinstance(parallel_jobs, bool) or not isinstance(parallel_jobs, int) or parallel_jobs < 1:
     raise ConfigError(f"--parallel_jobs={parallel_jobs!r} must be an integer >= 1 (structural "
                       "groups run at once), e.g. --parallel_jobs=2")
-  points = [{k: _plain(v) for k, v in p.items()} for p in points]
+  recorded = [{k: _plain(v) for k, v in p.items()} for p in points]
+  points, labels = named(recorded)
   for p in points:
     apply_point(config, p)        # every key and type checked before anything runs
-  sweep_compare.check_baseline(baseline, list(dict.fromkeys(
-      point_name(without_seed(p)) for p in points)))
+  sweep_compare.check_baseline(baseline, list(dict.fromkeys(label(p, labels) for p in points)))
   groups = split(points)
+  if config.cv.get("outer_folds"):
+    return _nested(config, workdir, groups, recorded, labels, baseline=baseline,
+                   test_for_all_points=test_for_all_points, overwrite=overwrite,
+                   progress=progress)
   if len(groups) > 1 and distributed.process().count > 1:
     raise ConfigError(f"a multi-host sweep runs one structural group, this one has {len(groups)} "
                       f"({', '.join(point_name(g[0]) for g in groups)}); launch one multi-host "
@@ -70,7 +77,8 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     structural, numeric = groups[0]
     return sweep_run.run_group(apply_point(config, structural), workdir, numeric,
                                structural=structural, overwrite=overwrite, progress=progress,
-                               points=points, baseline=baseline, select=select)
+                               points=recorded, baseline=baseline, select=select,
+                               labels=labels, test_for_all_points=test_for_all_points)
   for i, (structural, numeric) in enumerate(groups):   # every group checked before any runs
     _resolved_text(apply_point(config, structural))
     sweep_run.plan_group(apply_point(config, structural), _group_dir(workdir, i), numeric)
@@ -78,23 +86,39 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
       config.checkpoint.subdir + "_refit",) + tuple(
       name for i in range(len(groups)) for name in (f"group{i:02d}", f"group{i:02d}.log",
                                                      f"group{i:02d}.config"))
-  with wd.claim_workdir(workdir, config, kind="sweep", points=points, outputs=outputs,
-                          overwrite=overwrite) as claim:
+  with wd.claim_workdir(workdir, config, kind="sweep", points=recorded, outputs=outputs,
+                        overwrite=overwrite,
+                        options=sweep_run.options(test_for_all_points)) as claim:
     done = wd.completed(claim, "sweep.json")
     if done is not None:
       return done["rows"]
     t_start = time.time()
     rows, members = _run_processes(config, groups, workdir, config_file, parallel_jobs)
-    sweep_run.write_outputs(workdir, rows, members)
-    sweep_compare.write(workdir, members, baseline)
-    selected = sweep_select.select(config, workdir, sweep_compare.over_seeds(rows, members),
-                                   members, resume=claim.resume, progress=False)
-    report.write_json(os.path.join(workdir, "sweep.json"),
-                      {"rows": rows, "wall_time_s": time.time() - t_start,
-                       "groups": len(groups), "member_results": members,
-                       "comparisons": sweep_compare.comparisons(members, baseline),
-                       "selected": selected, "provenance": run_identity.provenance(config)})
-  return rows
+    return sweep_run.finish(
+        config, workdir, rows, members, baseline=baseline, select=True, labels=labels,
+        test_for_all_points=test_for_all_points, resume=claim.resume, progress=False,
+        record={"wall_time_s": time.time() - t_start, "groups": len(groups),
+                "provenance": run_identity.provenance(config)})
+
+
+def _nested(config, workdir, groups, recorded, labels, *, baseline, test_for_all_points,
+            overwrite, progress):
+  """Nested CV (`genjax.nested_cv`) of one structural group's points."""
+  if len(groups) > 1:
+    raise ConfigError(f"nested CV (cv.outer_folds) selects among the numeric points of one "
+                      f"program; this sweep has {len(groups)} structural groups "
+                      f"({', '.join(point_name(g[0]) for g in groups)}): run one nested sweep "
+                      "per structural value")
+  if distributed.process().count > 1:
+    raise ConfigError("nested CV (cv.outer_folds) runs in one process; drop --distributed "
+                      "or cv.outer_folds")
+  for flag, given in (("--baseline", baseline), ("--test_for_all_points", test_for_all_points)):
+    if given:
+      raise ConfigError(f"{flag} does not apply to nested CV (cv.outer_folds), which reports "
+                        "each outer fold's selection and never uses the test split; drop it")
+  structural, numeric = groups[0]
+  return nested_cv.run(apply_point(config, structural), workdir, numeric, recorded=recorded,
+                       names=labels, overwrite=overwrite, progress=progress)
 
 
 def _group_dir(workdir: str, i: int) -> str:

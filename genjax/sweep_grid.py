@@ -114,21 +114,25 @@ def config_sweep(config_path: str) -> list[dict] | None:
     return None
   _, arg = config_file.split_spec(config_path)
   points = config_file.optional_call(module, "get_sweep", arg)
-  label = os.path.basename(module.__file__)
+  where = os.path.basename(module.__file__)
   example = "return [{'model.dropout': 0.0}, {'model.dropout': 0.2}]"
-  if not isinstance(points, (list, tuple)):
-    raise ConfigError(f"{label}: get_sweep() returned {type(points).__name__}, not a list of "
+  if not isinstance(points, (list, tuple, dict)):
+    raise ConfigError(f"{where}: get_sweep() returned {type(points).__name__}, not a list of "
                       f"{{key: value}} points; {example}")
+  if isinstance(points, dict):   # {name: point}: named points
+    points = [{**dict(p.to_dict() if hasattr(p, "to_dict") else p), NAME_KEY: name}
+              if isinstance(p, dict) or hasattr(p, "to_dict") else p
+              for name, p in points.items()]
   result = []
   for i, point in enumerate(points):
     if hasattr(point, "to_dict"):  # an ml_collections.ConfigDict
       point = point.to_dict()
     if not isinstance(point, dict):
-      raise ConfigError(f"{label}: get_sweep() point {i} is a {type(point).__name__} "
+      raise ConfigError(f"{where}: get_sweep() point {i} is a {type(point).__name__} "
                         f"({point!r}), not a {{key: value}} dict; {example}")
     bad = [k for k in point if not isinstance(k, str) or not k]
     if bad:
-      raise ConfigError(f"{label}: get_sweep() point {i} has key {bad[0]!r}, not a config key "
+      raise ConfigError(f"{where}: get_sweep() point {i} has key {bad[0]!r}, not a config key "
                         f"such as 'model.dropout'; {example}")
     result.append(dict(point))
   return result
@@ -219,9 +223,61 @@ def _short(key: str) -> str:
 
 
 def point_name(point: dict) -> str:
+  """The automatic name of a point: 'l2=0.001,dropout=0.2' ('base' for no values)."""
   return ",".join(f"{_short(k)}={v:g}"
                   if isinstance(v, float) else f"{_short(k)}={v}"
                   for k, v in point.items()) or "base"
+
+
+NAME_KEY = "name"   # a point's optional display name (get_sweep / genjax.sweep), not a config key
+
+
+def named(points: list[dict]) -> tuple[list[dict], dict]:
+  """(points without their names, {automatic name (seed aside): given name}).
+
+  A name belongs to a point's values apart from its seed: points that differ only in their
+  seed share it; two points with other values may not. ConfigError otherwise.
+  """
+  labels, owner, out = {}, {}, []
+  for i, point in enumerate(points):
+    point = dict(point)
+    name = point.pop(NAME_KEY, None)
+    out.append(point)
+    if name is None:
+      continue
+    if not isinstance(name, str) or not name.strip() or "\n" in name:
+      raise ConfigError(f"sweep point {i} has name {name!r}; a name is a non-empty string "
+                        "on one line, e.g. 'l2'")
+    auto = point_name(without_seed(point))
+    if labels.get(auto, name) != name:
+      raise ConfigError(f"sweep point {i} ({auto}) is named both {labels[auto]!r} and {name!r}; "
+                        "give points that differ only in their seed one name")
+    if owner.get(name, auto) != auto:
+      raise ConfigError(f"sweep name {name!r} is given to two different points ({owner[name]} "
+                        f"and {auto}); give each point its own name")
+    labels[auto], owner[name] = name, auto
+  for point in out:
+    auto = point_name(without_seed(point))
+    if auto not in labels and owner.get(auto, auto) != auto:
+      raise ConfigError(f"sweep name {auto!r} is given to {owner[auto]}, but it is also the name "
+                        "of an unnamed point; name that point too, or choose another name")
+  return out, labels
+
+
+def label(point: dict, labels: dict | None = None) -> str:
+  """The name tables show for `point`, seed aside: its given name, else its automatic one."""
+  auto = point_name(without_seed(point))
+  return (labels or {}).get(auto, auto)
+
+
+def value_texts(values: list) -> list[str]:
+  """Values as table cells: floats with 3 significant digits, more only where needed to
+  keep different values apart."""
+  floats = [v for v in values if isinstance(v, float)]
+  digits = 3
+  while digits < 17 and len({format(v, f".{digits}g") for v in floats}) < len(set(floats)):
+    digits += 1
+  return [format(v, f".{digits}g") if isinstance(v, float) else str(v) for v in values]
 
 
 def _plain(value):

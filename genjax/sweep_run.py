@@ -22,7 +22,7 @@ from genjax import run_identity, workdir as wd
 from genjax.data import augment, label_noise
 from genjax.errors import ConfigError
 from genjax import sweep_compare, sweep_select
-from genjax.sweep_grid import apply_point, point_name, without_seed
+from genjax.sweep_grid import apply_point, label, point_name, value_texts, without_seed
 from genjax.train.members import MemberPlan
 
 OUTPUTS = ("metrics.jsonl", "sweep.json", "sweep.csv", "sweep.md", "sweep.tex", "sweep_metrics.png",
@@ -32,24 +32,33 @@ OUTPUTS = ("metrics.jsonl", "sweep.json", "sweep.csv", "sweep.md", "sweep.tex", 
 MEMORY_FRACTION = 0.5
 
 
-def _check_memory(s, members: int) -> None:
-  """Estimates the vmapped state (params, Adam moments, best params ×4) + data; refuses if too big."""
+def member_capacity(s) -> tuple[int | None, str]:
+  """(the most members one program of `s`'s model may hold, how that was estimated).
+
+  Per member: its params, Adam's two moments and the best params (4 copies, float32); plus
+  the training data once. Capped at MEMORY_FRACTION of the available memory (the device's
+  when it reports a limit, else the host's free RAM). None when nothing can be measured.
+  """
   params = s.model.param_shapes
   n = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
-  state_bytes = members * n * 4 * 4
   data_bytes = s.splits.train_x.size * 4
-  total = state_bytes + data_bytes
   try:
     available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
   except (ValueError, OSError):
-    return
+    return None, "no memory estimate on this system"
   stats = jax.devices()[0].memory_stats() or {}
   if "bytes_limit" in stats:
     available = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-  if total > MEMORY_FRACTION * available:
-    fit = max(1, int(MEMORY_FRACTION * available - data_bytes) // (n * 16))
-    raise ConfigError(f"the sweep's {members} members need about {total / 2**30:.1f} GiB "
-                      f"(> {MEMORY_FRACTION:.0%} of the {available / 2**30:.1f} GiB available); "
+  fit = max(0, int(MEMORY_FRACTION * available - data_bytes) // (n * 16))
+  return fit, (f"{n * 16 / 2**20:.2f} MiB per member, {available / 2**30:.1f} GiB available, "
+               f"{MEMORY_FRACTION:.0%} of it usable")
+
+
+def _check_memory(s, members: int) -> None:
+  """Refuses a program of `members` members that `member_capacity` says will not fit."""
+  fit, how = member_capacity(s)
+  if fit is not None and members > fit:
+    raise ConfigError(f"the sweep's {members} members do not fit in memory ({how}); "
                       f"use at most ~{fit} members (points × folds) per program: fewer values "
                       "per --sweep axis, or fewer cv.folds")
 
@@ -119,13 +128,15 @@ def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
 def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
               overwrite: bool = False, progress: bool = True,
               points: list[dict] | None = None, baseline: str | None = None,
-              select: bool = True) -> list[dict]:
+              select: bool = True, labels: dict | None = None,
+              test_for_all_points: bool = False) -> list[dict]:
   """Trains every numeric point × fold of one structural group as one program.
 
   `points` (default: the group's own) is what the workdir's identity records; `baseline`
-  the point the comparison tables test against (default: the first); `select` writes
-  selected.json (`sweep_select`; off in a structural sweep's group processes, whose parent
-  selects). A rerun of a finished group returns its stored rows and writes nothing.
+  the point the comparison tables test against (default: the first); `labels` the points'
+  given names (`sweep_grid.named`); `select` writes selected.json (`sweep_select`; off in a
+  structural sweep's group processes, whose parent selects). A rerun of a finished group
+  returns its stored rows and writes nothing.
   """
   t_start = time.time()
   g = plan_group(config, workdir, numeric)
@@ -133,7 +144,8 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
                                               g.base.checkpoint.subdir + "_refit")
   identity_points = points if points is not None else [{**structural, **p} for p in numeric]
   with wd.claim_workdir(workdir, g.base, kind="sweep", points=identity_points,
-                        outputs=outputs, overwrite=overwrite) as claim:
+                        outputs=outputs, overwrite=overwrite,
+                        options=options(test_for_all_points)) as claim:
     done = wd.completed(claim, "sweep.json")
     if done is not None:
       return done["rows"]
@@ -141,20 +153,63 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
         g.setup, g.plans, workdir, resume=claim.resume, progress=progress,
         label=f"sweep {len(numeric)} points x {len(g.folds)} folds", member_names=g.names)
     rows, members = _rows(g, program, fitted, numeric, structural)
-    write_outputs(workdir, rows, members)
-    sweep_compare.write(workdir, members, baseline)
-    selected = None
-    if select:
-      selected = sweep_select.select(config, workdir, sweep_compare.over_seeds(rows, members),
-                                     members, resume=claim.resume, progress=progress)
-    report.write_json(os.path.join(workdir, "sweep.json"),
-                      {"rows": rows, "wall_time_s": time.time() - t_start,
-                       "members": len(g.plans), "epochs_run": fitted.epochs_run,
-                       "member_results": members,
-                       "comparisons": sweep_compare.comparisons(members, baseline),
-                       "selected": selected,
-                       "provenance": run_identity.provenance(g.base)})
+    return finish(config, workdir, rows, members, baseline=baseline, select=select,
+                  labels=labels, test_for_all_points=test_for_all_points,
+                  resume=claim.resume, progress=progress,
+                  record={"wall_time_s": time.time() - t_start, "members": len(g.plans),
+                          "epochs_run": fitted.epochs_run,
+                          "provenance": run_identity.provenance(g.base)})
+
+
+def options(test_for_all_points: bool) -> dict | None:
+  """The sweep flags a rerun must repeat to resume (they change its outputs)."""
+  return {"test_for_all_points": True} if test_for_all_points else None
+
+
+TEST_CAPTION = sweep_compare.TEST_CAPTION
+
+
+def finish(config, workdir: str, rows: list[dict], members: list[dict], *, baseline, select: bool,
+           labels: dict | None, test_for_all_points: bool, resume: bool, progress: bool,
+           record: dict) -> list[dict]:
+  """Names the points, selects on validation (selected.json), writes the tables, plots and
+  sweep.json; returns the rows as stored.
+
+  The test split is reported for the selected point only (selected.json), unless
+  `test_for_all_points`: then every point's test metrics appear too, captioned
+  TEST_CAPTION. A structural group's process (`select=False`) stores every point's test
+  metrics in its sweep.json for its parent, which selects and reports.
+  """
+  relabel(rows, members, labels)
+  table = sweep_compare.over_seeds(rows, members)
+  selected = None
+  if select:
+    selected = sweep_select.select(config, workdir, table, members, resume=resume,
+                                   progress=progress)
+  show = test_for_all_points or not select
+  if not show:
+    rows, members = _without_test(rows), _without_test(members)
+  write_outputs(workdir, rows, members, show_test=test_for_all_points,
+                named=bool(labels), selected=selected)
+  sweep_compare.write(workdir, members, baseline, show_test=show)
+  report.write_json(os.path.join(workdir, "sweep.json"),
+                    {"rows": rows, "member_results": members,
+                     "test_for_all_points": bool(test_for_all_points),
+                     "comparisons": sweep_compare.comparisons(members, baseline, show_test=show),
+                     "selected": selected, **record})
   return rows
+
+
+def relabel(rows: list[dict], members: list[dict], labels: dict | None) -> None:
+  """Sets each row's `label` and each member's `point` to the point's name (seed aside)."""
+  for r in rows:
+    r["label"] = label(r["point"], labels)
+  for m in members:
+    m["point"] = label(m["values"], labels)
+
+
+def _without_test(records: list[dict]) -> list[dict]:
+  return [{k: v for k, v in r.items() if not k.startswith("test_")} for r in records]
 
 
 def _rows(g: GroupPlan, program, fitted, numeric: list[dict], structural: dict):
@@ -229,37 +284,78 @@ COLUMNS = [("val_accuracy_mean", "val acc"), ("val_accuracy_std", "± std"),
            ("best_epoch_median", "best epoch (median)"), ("stop_reasons", "stop")]
 
 
+def _columns(show_test: bool):
+  return [(c, h) for c, h in COLUMNS if show_test or c != "test_accuracy"]
+
+
+def _caption(rows: list[dict], show_test: bool, selected: dict | None) -> str:
+  """The table's footnote: what the numbers are, and where the test split was used."""
+  seeds, folds = rows[0].get("seeds", 1), rows[0]["folds"]
+  over = (f"{seeds} seed(s) × {folds} fold(s)" if seeds > 1 else
+          f"{folds} fold(s)" if folds > 1 else "the one hold-out model (std 0)")
+  text = (f"val acc: mean ± std over {over} per point, at each member's selected epoch; "
+          "gap: train − validation accuracy.")
+  if selected is not None:
+    test = selected["test"]["accuracy"]
+    text += (f" Selected on validation: {selected['name']} (test accuracy "
+             f"{100 * test:.2f}%" + (f"; refit on the whole training split "
+                                     f"{100 * selected['test_refit']['accuracy']:.2f}%"
+                                     if "test_refit" in selected else "") + ", selected.json).")
+  if show_test:
+    text += (" Test shown for all points: not for selection (each point's fold ensemble, or "
+             "its one hold-out model; the mean over seeds).")
+  elif selected is not None:
+    text += " The test split is reported for the selected point only."
+  return text
+
+
 @report.primary_only
-def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = None) -> None:
-  """sweep.csv, sweep.md, sweep.tex and the plots; with a swept seed, one row per point over
-  its seeds × folds (`sweep_compare.over_seeds`)."""
+def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = None, *,
+                  show_test: bool = False, named: bool = False,
+                  selected: dict | None = None) -> None:
+  """sweep.csv, sweep.md, sweep.tex and the plots: one row per point, over its seeds × folds
+  (`sweep_compare.over_seeds`). Test accuracy only with `show_test` (captioned so);
+  `named` points are one 'point' column instead of a column per swept key (sweep.csv
+  has both)."""
   os.makedirs(workdir, exist_ok=True)
   rows = sweep_compare.over_seeds(rows, members or [])
   keys = sorted({k for r in rows for k in r["point"]})
+  columns = _columns(show_test)
   with open(os.path.join(workdir, "sweep.csv"), "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(keys + [c for c, _ in COLUMNS])
+    w.writerow(["point"] + keys + [c for c, _ in columns])
     for r in rows:
-      w.writerow([r["point"].get(k, "") for k in keys] + [r[c] for c, _ in COLUMNS])
+      w.writerow([r["name"]] + [r["point"].get(k, "") for k in keys] + [r[c] for c, _ in columns])
+  shown = ["point"] if named else keys
+  texts = ({"point": [r["name"] for r in rows]} if named else
+           {k: value_texts([r["point"].get(k, "") for r in rows]) for k in keys})
 
-  def cells(r):
-    return ([str(r["point"].get(k, "")) for k in keys] +
-            [f"{100 * r['val_accuracy_mean']:.2f}%", f"{100 * r['val_accuracy_std']:.2f}",
-             f"{100 * r['test_accuracy']:.2f}%", f"{100 * r['gap_accuracy']:+.2f} pt",
-             f"{r['best_epoch_median']:g}", r["stop_reasons"]])
+  def cells(i, r):
+    out = [texts[k][i] for k in shown]
+    for c, _ in columns:
+      out.append({"val_accuracy_mean": f"{100 * r['val_accuracy_mean']:.2f}%",
+                  "val_accuracy_std": f"{100 * r['val_accuracy_std']:.2f}",
+                  "test_accuracy": f"{100 * r.get('test_accuracy', float('nan')):.2f}%",
+                  "gap_accuracy": f"{100 * r['gap_accuracy']:+.2f} pt",
+                  "best_epoch_median": f"{r['best_epoch_median']:g}",
+                  "stop_reasons": r["stop_reasons"]}[c])
+    return out
 
-  header = keys + [h for _, h in COLUMNS]
+  header = shown + [h for _, h in columns]
+  caption = _caption(rows, show_test, selected)
   md_cell = lambda c: c.replace("|", "\\|") if c else "–"  # noqa: E731
   md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  md += ["| " + " | ".join(md_cell(c) for c in cells(r)) + " |" for r in rows]
+  md += ["| " + " | ".join(md_cell(c) for c in cells(i, r)) + " |" for i, r in enumerate(rows)]
   with open(os.path.join(workdir, "sweep.md"), "w") as f:
-    f.write("\n".join(md) + "\n")
-  esc = lambda x: x.replace("%", r"\%").replace("_", r"\_").replace("±", r"$\pm$")  # noqa: E731
-  tex = [r"\begin{tabular}{" + "l" * len(keys) + "r" * len(COLUMNS) + "}", r"\hline",
+    f.write("\n".join(md + ["", caption]) + "\n")
+  esc = lambda x: (x.replace("\\", r"\textbackslash{}").replace("%", r"\%").replace("_", r"\_")  # noqa: E731
+                   .replace("&", r"\&").replace("#", r"\#").replace("±", r"$\pm$")
+                   .replace("−", "$-$").replace("×", r"$\times$"))
+  tex = [r"\begin{tabular}{" + "l" * len(shown) + "r" * len(columns) + "}", r"\hline",
          " & ".join(esc(h) for h in header) + r" \\", r"\hline"]
-  tex += [" & ".join(esc(c) for c in cells(r)) + r" \\" for r in rows]
-  tex += [r"\hline", r"\end{tabular}"]
+  tex += [" & ".join(esc(c) for c in cells(i, r)) + r" \\" for i, r in enumerate(rows)]
+  tex += [r"\hline", r"\end{tabular}", "% " + esc(caption)]
   with open(os.path.join(workdir, "sweep.tex"), "w") as f:
     f.write("\n".join(tex) + "\n")
-  report.plot_sweep(os.path.join(workdir, "sweep_metrics.png"), rows, keys)
+  report.plot_sweep(os.path.join(workdir, "sweep_metrics.png"), rows, keys, show_test=show_test)
   report.plot_sweep_curves(os.path.join(workdir, "sweep_curves.png"), rows)

@@ -287,13 +287,14 @@ class _NoClaim:
 
 
 def claim_workdir(workdir: str | None, config, *, kind: str, outputs: tuple[str, ...],
-                  overwrite: bool, points: list[dict] | None = None):
+                  overwrite: bool, points: list[dict] | None = None,
+                  options: dict | None = None):
   """Locks `workdir` for this run and decides whether it resumes (`claim`); a no-op claim
   when `workdir` is None. Call after every check that can refuse the run, before anything
   is written."""
   if workdir is None:
     return _NoClaim()
-  run = identity(kind, config, points)
+  run = identity(kind, config, points, options)
   config_json = json.dumps(run["config"], indent=2, sort_keys=True)
   return claim(workdir, run, config_json=config_json, outputs=outputs, overwrite=overwrite)
 

@@ -337,7 +337,8 @@ def test_sweep_returns_one_row_per_point(tmp_path):
   points = [{"model.dropout": 0.0}, {"model.dropout": 0.2}]
   with pytest.raises(ConfigError, match="workdir"):
     sweep(_holdout_config(), points, workdir=None)
-  rows = sweep(_holdout_config(), points, workdir=str(tmp_path / "grid"))
+  rows = sweep(_holdout_config(), points, workdir=str(tmp_path / "grid"),
+               test_for_all_points=True)
   assert len(rows) == 2
   assert [r["point"] for r in rows] == points
   assert [r["name"] for r in rows] == ["dropout=0", "dropout=0.2"]

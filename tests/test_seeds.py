@@ -65,7 +65,7 @@ def test_each_seed_in_the_program_equals_that_seed_alone(tmp_path):
   config = _small()
   points = [{"seed": 0}, {"seed": 1}]
   rows = sweep_run.run_group(config, str(tmp_path / "sweep"), points, structural={},
-                             progress=False)
+                             progress=False, test_for_all_points=True)
   assert [r["name"] for r in rows] == ["seed=0", "seed=1"]
   assert rows[0]["val_accuracy_mean"] != rows[1]["val_accuracy_mean"]   # seeds differ
   for point, row in zip(points, rows):

@@ -1,5 +1,6 @@
 """Sweeps: grid parsing, bad input, a point inside the vmapped grid equals the point alone."""
 
+import csv
 import json
 import os
 import subprocess
@@ -73,7 +74,7 @@ def test_point_inside_the_grid_equals_the_point_alone(tmp_path):
             {"model.dropout": 0.3, "penalties.l2.strength": 1e-3,
              "penalties.weight_decay.strength": 0.05}]
   rows = sweep_run.run_group(config, str(tmp_path / "sweep"), points, structural={},
-                             progress=False)
+                             progress=False, test_for_all_points=True)
   for point, row in zip(points, rows):
     alone = holdout.run(sweep.apply_point(config, point), str(tmp_path / row["name"]),
                         progress=False)
@@ -91,7 +92,7 @@ def test_label_noise_and_augment_strengths_are_vmapped_like_the_point_alone(tmp_
              "data.augment.shift.max_shift": 5}]
   assert len(sweep.split(points)) == 1      # one program for both points
   rows = sweep_run.run_group(config, str(tmp_path / "sweep"), points, structural={},
-                             progress=False)
+                             progress=False, test_for_all_points=True)
   assert rows[0]["name"] == "label_noise=0,noise.std=0,shift.max_shift=0"
   for point, row in zip(points, rows):
     alone_config = sweep.apply_point(config, point)
@@ -142,7 +143,7 @@ def test_sweep_cli_with_structural_axis_writes_tables(tmp_path):
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
   lines = (workdir / "sweep.csv").read_text().splitlines()
-  assert lines[0].startswith("model.dropout,model.widths,val_accuracy_mean")
+  assert lines[0].startswith("point,model.dropout,model.widths,val_accuracy_mean")
   assert len(lines) == 5
   for name in ("sweep.md", "sweep.tex", "sweep_metrics.png", "sweep_curves.png"):
     assert (workdir / name).stat().st_size > 0
@@ -187,4 +188,6 @@ def test_get_sweep_with_structural_points_runs_one_process_per_point(tmp_path):
   assert sorted(os.listdir(workdir / "group00")) == sorted(os.listdir(workdir / "group01"))
   assert not (workdir / "group00" / "group00").exists()      # a group never re-expands the sweep
   rows = (workdir / "sweep.csv").read_text().splitlines()
-  assert len(rows) == 3 and rows[1].startswith('"(8,)"') and rows[2].startswith('"(16,)"')
+  rows = list(csv.reader(rows))
+  assert len(rows) == 3 and rows[1][:2] == ["widths=(8,)", "(8,)"]
+  assert rows[2][:2] == ["widths=(16,)", "(16,)"]

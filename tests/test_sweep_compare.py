@@ -41,7 +41,8 @@ def _corrected(a, b, n_train, n_val):
 def test_members_and_comparisons_of_a_seeded_grid(tmp_path):
   points = sweep.grid(["model.dropout=0,0.3", "seed=0,1"])
   workdir = tmp_path / "grid"
-  rows = sweep.run(_small(), str(workdir), points, progress=False, baseline="dropout=0")
+  rows = sweep.run(_small(), str(workdir), points, progress=False, baseline="dropout=0",
+                   test_for_all_points=True)
   members = _csv(workdir / "sweep_members.csv")
   assert len(members) == 2 * 2 * 3                      # points x seeds x folds
   assert {m["point"] for m in members} == {"dropout=0", "dropout=0.3"}
@@ -80,7 +81,8 @@ def test_members_and_comparisons_of_a_seeded_grid(tmp_path):
 def test_one_member_per_point_test_is_the_points_test(tmp_path):
   points = [{"model.dropout": 0.0}, {"model.dropout": 0.2}]
   workdir = tmp_path / "holdout"
-  rows = sweep.run(_small(folds=1), str(workdir), points, progress=False)
+  rows = sweep.run(_small(folds=1), str(workdir), points, progress=False,
+                   test_for_all_points=True)
   members = _csv(workdir / "sweep_members.csv")
   assert [m["point"] for m in members] == ["dropout=0", "dropout=0.2"]
   for row, m in zip(rows, members):   # a hold-out point's ensemble is its one member

@@ -47,8 +47,10 @@ def _pad(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
   return idx, weight
 
 
-def stack_plans(plans: list[MemberPlan], x_train: np.ndarray, *, mode: str, seed: int) -> Plan:
-  """One `Plan` with a leading member axis (see module docstring)."""
+def stack_plans(plans: list[MemberPlan], x_train: np.ndarray, *, mode: str, seed: int,
+                epoch_limits: list[int] | None = None) -> Plan:
+  """One `Plan` with a leading member axis (see module docstring); `epoch_limits`: each
+  member's own number of epochs (it freezes after them), None for the run's."""
   train_idx, train_w = _pad([p.train_idx for p in plans])
   val_idx, val_w = _pad([p.val_idx for p in plans])
   stats = [standardize.fit(x_train, p.train_idx, mode) for p in plans]
@@ -67,7 +69,8 @@ def stack_plans(plans: list[MemberPlan], x_train: np.ndarray, *, mode: str, seed
   arrays = jax.device_put(dict(
       train_idx=train_idx, train_weight=train_w, val_idx=val_idx, val_weight=val_w,
       mean=np.stack([s[0] for s in stats]), std=np.stack([s[1] for s in stats]),
-      hparams=hparams, labels=labels))
+      hparams=hparams, labels=labels,
+      epoch_limit=None if epoch_limits is None else np.asarray(epoch_limits, np.int32)))
   return Plan(key=keys, **arrays)
 
 

@@ -118,20 +118,26 @@ def _routes(plans: list[MemberPlan]) -> dict[str, dict[str, str]]:
 
 
 def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | None = None,
-                  use_early_stopping: bool = True) -> Program:
+                  use_early_stopping: bool = True,
+                  epoch_limits: list[int] | None = None) -> Program:
   """Compiles (lazily) the training of `plans` on `setup`'s data and model.
 
   `setup` is a `genjax.experiment.Setup` (config, data, model, early stopping, metrics).
   `member_names` (sweeps: "point/foldK") also label each metric row; by default members are
   "fold<id>" (several) or "run" (one).
   `use_early_stopping=False` trains every member for the epochs `fit` is given (a refit),
-  still tracking the monitored value.
+  still tracking the monitored value. `epoch_limits` gives each member its own number of
+  epochs (nested CV's refits): member m freezes after epoch epoch_limits[m] − 1, its stop
+  reason "max_epochs", its selected weights those of that epoch.
   """
   config, m = setup.config, len(plans)
   es = setup.es if use_early_stopping else None
   monitor_es = es or early_stopping.EarlyStopping(monitor=setup.monitor.monitor,
                                                   patience=10**9, check_finite=False)
-  plan = stack_plans(plans, setup.splits.train_x, mode=config.data.standardize, seed=config.seed)
+  if epoch_limits is not None and (len(epoch_limits) != m or min(epoch_limits) < 1):
+    raise ValueError(f"epoch_limits needs one count >= 1 per member, got {epoch_limits}")
+  plan = stack_plans(plans, setup.splits.train_x, mode=config.data.standardize, seed=config.seed,
+                     epoch_limits=epoch_limits)
   template = setup.model.param_shapes   # shapes only, for masks
   steps_per_epoch = -(-max(len(p.train_idx) for p in plans) // config.batch_size)
   # Schedules span config.num_epochs even when a driver trains fewer epochs (a K-fold refit):
@@ -175,6 +181,13 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     metrics = {**train_metrics, **{f"val_{k}": v for k, v in val.items()}}
     metrics.update({f"weight_{k}": v for k, v in penalties.weight_stats(train.params, "").items()})
     monitor = monitor_es.update(rs.monitor, metrics[monitor_es.monitor], epoch)
+    if member_plan.epoch_limit is not None:   # its own epoch count reached: frozen from now
+      done = jnp.logical_and(jnp.logical_not(monitor.should_stop),
+                             epoch + 1 >= member_plan.epoch_limit)
+      monitor = monitor.replace(
+          should_stop=monitor.should_stop | done,
+          stopped_epoch=jnp.where(done, epoch, monitor.stopped_epoch),
+          stop_reason=jnp.where(done, early_stopping.MAX_EPOCHS, monitor.stop_reason))
     improved = jnp.logical_and(monitor.improved, jnp.logical_not(frozen))
     best = jax.tree.map(lambda n, o: jnp.where(improved, n, o), train.params, rs.best_params)
     return RunState(train=train, monitor=monitor, best_params=best), metrics, improved

@@ -47,6 +47,7 @@ class Plan:
   key: jax.Array           # the member's root key (typed)
   hparams: Any = flax.struct.field(default_factory=dict)  # swept values: name -> scalar
   labels: Any = None       # (N_train,) int32 labels of this member (swept label noise), or None
+  epoch_limit: Any = None  # int32: the member trains this many epochs, then freezes; None: all
 
 
 @flax.struct.dataclass
