@@ -53,10 +53,11 @@ def get_config():
 
 
 def get_sweep():
-  """One point per technique; every point names every key, so numeric ones share a program."""
+  """One named point per technique; every point sets every key, so numeric ones share a
+  program."""
   points = []
-  for values in TECHNIQUES.values():
-    point = {k: float(values.get(k, 0.0)) for k in NUMERIC}
+  for name, values in TECHNIQUES.items():
+    point = {"name": name, **{k: float(values.get(k, 0.0)) for k in NUMERIC}}
     point["data.augment"] = values.get("data.augment", "")
     point["early_stopping.enabled"] = values.get("early_stopping.enabled", False)
     points.append(point)

@@ -46,11 +46,12 @@ NUMERIC = ("penalties.l2.strength", "penalties.weight_decay.strength", "penaltie
 
 
 def get_sweep(arg: str = "cv"):
-  """One point per technique; every point names every key, so numeric ones share a program."""
+  """One named point per technique; every point sets every key, so numeric ones share a
+  program."""
   points = []
   for name in ("none", "l2", "wd", "l1", "l1_prox", "dropout", "augment", "early_stopping", "all"):
     values = dict(TECHNIQUES.get(name, {}))
-    point = {k: float(values.get(k, 0.0)) for k in NUMERIC}
+    point = {"name": name, **{k: float(values.get(k, 0.0)) for k in NUMERIC}}
     point["data.augment"] = values.get("data.augment", "")
     point["early_stopping.enabled"] = name in ("early_stopping", "all")
     points.append(point)

@@ -232,8 +232,15 @@ def point_name(point: dict) -> str:
 NAME_KEY = "name"   # a point's optional display name (get_sweep / genjax.sweep), not a config key
 
 
+def _identity(point: dict) -> str:
+  """A point's values apart from its seed, in a canonical order and type (a structural
+  group's rows list its keys in another order, and numeric values as floats)."""
+  return repr(sorted((k, _numeric(k, v) if is_numeric(k) else v)
+                     for k, v in without_seed(point).items()))
+
+
 def named(points: list[dict]) -> tuple[list[dict], dict]:
-  """(points without their names, {automatic name (seed aside): given name}).
+  """(points without their names, {point identity (seed aside): given name}).
 
   A name belongs to a point's values apart from its seed: points that differ only in their
   seed share it; two points with other values may not. ConfigError otherwise.
@@ -248,26 +255,25 @@ def named(points: list[dict]) -> tuple[list[dict], dict]:
     if not isinstance(name, str) or not name.strip() or "\n" in name:
       raise ConfigError(f"sweep point {i} has name {name!r}; a name is a non-empty string "
                         "on one line, e.g. 'l2'")
-    auto = point_name(without_seed(point))
-    if labels.get(auto, name) != name:
-      raise ConfigError(f"sweep point {i} ({auto}) is named both {labels[auto]!r} and {name!r}; "
+    key, auto = _identity(point), point_name(without_seed(point))
+    if labels.get(key, name) != name:
+      raise ConfigError(f"sweep point {i} ({auto}) is named both {labels[key]!r} and {name!r}; "
                         "give points that differ only in their seed one name")
-    if owner.get(name, auto) != auto:
-      raise ConfigError(f"sweep name {name!r} is given to two different points ({owner[name]} "
-                        f"and {auto}); give each point its own name")
-    labels[auto], owner[name] = name, auto
+    if owner.get(name, key) != key:
+      raise ConfigError(f"sweep name {name!r} is given to two different points; give each "
+                        f"point its own name (the second is {auto})")
+    labels[key], owner[name] = name, key
   for point in out:
     auto = point_name(without_seed(point))
-    if auto not in labels and owner.get(auto, auto) != auto:
-      raise ConfigError(f"sweep name {auto!r} is given to {owner[auto]}, but it is also the name "
-                        "of an unnamed point; name that point too, or choose another name")
+    if _identity(point) not in labels and auto in owner:
+      raise ConfigError(f"sweep name {auto!r} is given to another point, but it is also the "
+                        "name of an unnamed point; name that point too, or choose another name")
   return out, labels
 
 
 def label(point: dict, labels: dict | None = None) -> str:
   """The name tables show for `point`, seed aside: its given name, else its automatic one."""
-  auto = point_name(without_seed(point))
-  return (labels or {}).get(auto, auto)
+  return (labels or {}).get(_identity(point)) or point_name(without_seed(point))
 
 
 def value_texts(values: list) -> list[str]:
