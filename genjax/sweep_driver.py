@@ -36,8 +36,9 @@ import time
 from genjax import distributed, nested_cv, run_identity, sweep_compare, sweep_run, sweep_select
 from genjax import workdir as wd
 from genjax.errors import ConfigError
-from genjax.sweep_grid import (_plain, apply_point, config_sweep, grid, is_numeric,  # noqa: F401
-                               label, named, parse_values, point_name, split, without_seed)
+from genjax.sweep_grid import (_plain, apply_point, check_unique, config_sweep,  # noqa: F401
+                               grid, is_numeric, label, named, parse_values, point_name, split,
+                               without_seed)
 
 
 def run(config, workdir: str, points: list[dict], *, config_file: str | None = None,
@@ -61,6 +62,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
                       "groups run at once), e.g. --parallel_jobs=2")
   recorded = [{k: _plain(v) for k, v in p.items()} for p in points]
   points, labels = named(recorded)
+  check_unique(points)
   for p in points:
     apply_point(config, p)        # every key and type checked before anything runs
   sweep_compare.check_baseline(baseline, list(dict.fromkeys(label(p, labels) for p in points)))

@@ -271,6 +271,18 @@ def named(points: list[dict]) -> tuple[list[dict], dict]:
   return out, labels
 
 
+def check_unique(points: list[dict]) -> None:
+  """ConfigError when two points have the same values, seed included (e.g. seed=0,0): they
+  would be one member twice, under one name."""
+  seen: dict = {}
+  for i, point in enumerate(points):
+    key = repr(sorted((k, _numeric(k, v) if is_numeric(k) else v) for k, v in point.items()))
+    if key in seen:
+      raise ConfigError(f"sweep point {i} ({point_name(point)}) repeats point {seen[key]}; give "
+                        "each value once (e.g. --sweep='seed=0,1,2', not 'seed=0,0,1')")
+    seen[key] = i
+
+
 def label(point: dict, labels: dict | None = None) -> str:
   """The name tables show for `point`, seed aside: its given name, else its automatic one."""
   return (labels or {}).get(_identity(point)) or point_name(without_seed(point))

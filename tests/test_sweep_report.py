@@ -163,3 +163,19 @@ def test_names_survive_structural_groups(tmp_path):
   assert [r["point"] for r in _csv(workdir / "sweep.csv")] == ["narrow", "wide"]
   assert json.load(open(workdir / "selected.json"))["name"] in ("narrow", "wide")
   assert "| narrow |" in (workdir / "sweep_compare.md").read_text()
+
+
+@pytest.mark.parametrize("points", [
+    [{"seed": 0}, {"seed": 0}, {"seed": 1}],                       # a seed list with duplicates
+    [{"model.dropout": 0.1}, {"model.dropout": 0.1}],
+    [{"model.dropout": 0, "seed": 2}, {"seed": 2, "model.dropout": 0.0}],   # same values
+])
+def test_repeated_points_are_refused_before_anything_runs(points, tmp_path):
+  with pytest.raises(ConfigError, match=r"repeats point \d; give each value once"):
+    sweep.run(_small(), str(tmp_path / "x"), points, progress=False)
+  assert not (tmp_path / "x").exists()
+  out = subprocess.run([sys.executable, "-m", "genjax.main", "sweep",
+                        f"--workdir={tmp_path / 'cli'}", "--sweep=seed=0,0,1"],
+                       capture_output=True, text=True)
+  assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+  assert not (tmp_path / "cli").exists()
