@@ -76,14 +76,18 @@ def run(config, workdir: str, *, overwrite: bool = False, progress: bool = True)
   return train(config, workdir, overwrite=overwrite, progress=progress).results
 
 
-def _per_fold(program, fitted, val, train) -> list[dict]:
+def _per_fold(program, fitted, val, train, probs, y_test, seed: int) -> list[dict]:
+  """One entry per fold: sizes, seed, validation and training metrics at its selected epoch,
+  gap, selected epoch, weights, stop facts, and the fold's own model on the test split."""
   per_fold = []
   for k, p in enumerate(program.plans):
     fold_val = {name: float(v[k]) for name, v in val.items()}
     fold_train = {name: float(v[k]) for name, v in train.items()}
     per_fold.append({
-        "fold": k, "train_size": len(p.train_idx), "val_size": len(p.val_idx),
+        "fold": k, "seed": int(seed if p.seed is None else p.seed),
+        "train_size": len(p.train_idx), "val_size": len(p.val_idx),
         "val": fold_val, "train": fold_train,
+        "test": results_lib.ensemble_test(probs[k:k + 1], y_test),
         "generalization_gap": results_lib.gap(fold_train, fold_val),
         "selected_epoch": int(fitted.selected_epoch[k]),
         "selected_weights": results_lib.weight_summary(
@@ -114,11 +118,12 @@ def _results(s, program, fitted, workdir: str | None) -> dict:
   config, m = s.config, program.num_members
   val = results_lib.evaluate_members(program, fitted, "val")
   train = results_lib.evaluate_members(program, fitted, "train")
-  per_fold = _per_fold(program, fitted, val, train)
-  _write_oof(s, program, fitted, workdir)
-  # The test split, once: the fold ensemble (mean of predicted probabilities).
+  # The test split, once: the fold ensemble (mean of predicted probabilities); each fold's
+  # own model's test metrics are in per_fold.
   probs = results_lib.test_probabilities(program, fitted, s)
   test = results_lib.ensemble_test(probs, s.x_test()[1])
+  per_fold = _per_fold(program, fitted, val, train, probs, s.x_test()[1], config.seed)
+  _write_oof(s, program, fitted, workdir)
   mean = lambda split, key: float(np.mean([f[split][key] for f in per_fold]))  # noqa: E731
   metric_names = list(per_fold[0]["val"])
   results = {

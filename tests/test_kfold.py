@@ -154,6 +154,16 @@ def test_kfold_run_writes_results_oof_and_plots(tmp_path):
     assert {"best_epoch", "stopped_epoch", "stop_reason", "generalization_gap"} <= set(f)
   assert 0.2 < results["test"]["accuracy"] <= 1.0          # ensemble far above chance (0.1)
   assert results["test_refit"]["epochs"] >= 1
+  # Each fold's own test accuracy: its selected model's logits, argmax counted in numpy.
+  import genjax
+  from genjax.data import datasets
+  run = genjax.load_run(str(tmp_path))
+  data = datasets.load("mnist1d")
+  logits = run.predict(data.test_x)
+  for k, f in enumerate(cv["per_fold"]):
+    own = float(np.mean(logits[k].argmax(-1) == np.asarray(data.test_y)))
+    assert f["test"]["accuracy"] == pytest.approx(own, abs=1e-12)
+    assert f["seed"] == config.seed
   oof = np.load(tmp_path / "oof_predictions.npz")
   assert sorted(oof["indices"].tolist()) == list(range(4000))   # every example once
   assert oof["logits"].shape == (4000, 10)
