@@ -24,8 +24,10 @@ Reported (nested.json, nested.md):
              the outer training parts overlap)
 
 with how often each point was selected, and the naive best-of-sweep score: the mean over
-outer folds of the selected point's inner CV accuracy, biased upwards because it is a
-maximum over points. The test split is not used. nested_members.csv has one row per inner
+outer folds of the selected point's inner CV accuracy — biased upwards because it is a
+maximum over points, downwards because inner models train on (K−1)/K of an outer training
+part (which dominates depends on the task; the nested estimate has neither bias for a model
+trained on an outer training part). The test split is not used. nested_members.csv has one row per inner
 member; metrics.jsonl (inner members) and metrics_nested_refit.jsonl the epochs.
 """
 
@@ -291,8 +293,9 @@ def _summary(n: NestedPlan, members: list[dict], outer_rows: list[dict]) -> dict
                    "loss_mean": float(np.mean([r["loss"] for r in outer_rows]))},
       "naive_best_of_sweep": {
           "accuracy_mean": float(np.mean([r["inner_val_accuracy_mean"] for r in outer_rows])),
-          "what": "the selected point's inner CV accuracy, mean over outer folds (optimistic: "
-                  "a maximum over points)"},
+          "what": "the selected point's inner CV accuracy, mean over outer folds: biased up "
+                  "as a maximum over points, down as its models train on (K−1)/K of each outer "
+                  "training part"},
       "selection_frequency": {name: sum(r["selected"] == name for r in outer_rows)
                               for name in names},
       "inner_val_accuracy_mean": inner_means,
