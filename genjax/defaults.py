@@ -54,6 +54,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_size = 100
   config.eval_batch_size = 1000
   config.num_epochs = 100
+  # How an epoch runs: "scan" (one lax.scan), "steps" (a host loop of compiled steps), or
+  # "auto" (steps for convolutional models on CPU, else scan; genjax.train.program.epoch_loop).
+  config.epoch_loop = "auto"
   config.metrics = ""             # extra evaluation metrics, e.g. "top5_accuracy,ece" (genjax.metrics)
   config.callbacks = ""           # registered user callbacks, e.g. "my_logger" (genjax.train.callbacks)
   return config
@@ -98,6 +101,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.cv.method not in ("none",) + validation.CV_METHODS:
     raise ConfigError(f"unknown cv.method '{config.cv.method}'; choose from none, "
                       f"{', '.join(validation.CV_METHODS)}")
+  if config.get("epoch_loop", "auto") not in ("auto", "scan", "steps"):
+    raise ConfigError(f"unknown epoch_loop {config.epoch_loop!r}; choose auto, scan or steps")
   outer = config.cv.get("outer_folds", 0)
   if isinstance(outer, bool) or not isinstance(outer, int) or outer < 0 or outer == 1:
     raise ConfigError(f"cv.outer_folds must be 0 (no nested CV) or an integer >= 2, got "

@@ -79,5 +79,6 @@ def _results(s, program, fitted) -> dict:
       "dataset": results_lib.dataset_facts(s, train=len(member.train_idx),
                                            val=len(member.val_idx)),
       "devices": jax.device_count(),
+      "epoch_loop": program.epoch_loop,   # "scan" or "steps" (genjax.train.program.epoch_loop)
       "provenance": run_identity.provenance(s.config),
   }

@@ -150,6 +150,7 @@ def _results(s, program, fitted, workdir: str | None) -> dict:
       "num_params": results_lib.num_params(results_lib.member_slice(fitted.selected_params, 0)),
       "dataset": results_lib.dataset_facts(s),
       "devices": jax.device_count(),
+      "epoch_loop": program.epoch_loop,   # "scan" or "steps" (genjax.train.program.epoch_loop)
       "provenance": run_identity.provenance(config),
   }
   results["generalization_gap"] = results_lib.gap(results["train"], results["val"])

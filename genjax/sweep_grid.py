@@ -235,8 +235,18 @@ NAME_KEY = "name"   # a point's optional display name (get_sweep / genjax.sweep)
 def _identity(point: dict) -> str:
   """A point's values apart from its seed, in a canonical order and type (a structural
   group's rows list its keys in another order, and numeric values as floats)."""
-  return repr(sorted((k, _numeric(k, v) if is_numeric(k) else v)
-                     for k, v in without_seed(point).items()))
+  return repr(sorted((k, _canonical(k, v)) for k, v in without_seed(point).items()))
+
+
+def _canonical(key: str, value):
+  """A value as members get it (a float, a whole seed as int) when it is one; else as given
+  (a value of the wrong type is reported by `apply_point`)."""
+  if not is_numeric(key):
+    return value
+  try:
+    return _numeric(key, value)
+  except (TypeError, ValueError):
+    return value
 
 
 def named(points: list[dict]) -> tuple[list[dict], dict]:
@@ -276,7 +286,7 @@ def check_unique(points: list[dict]) -> None:
   would be one member twice, under one name."""
   seen: dict = {}
   for i, point in enumerate(points):
-    key = repr(sorted((k, _numeric(k, v) if is_numeric(k) else v) for k, v in point.items()))
+    key = repr(sorted((k, _canonical(k, v)) for k, v in point.items()))
     if key in seen:
       raise ConfigError(f"sweep point {i} ({point_name(point)}) repeats point {seen[key]}; give "
                         "each value once (e.g. --sweep='seed=0,1,2', not 'seed=0,0,1')")

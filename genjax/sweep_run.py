@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from genjax import defaults, experiment, hparams, penalties, report, results as results_lib
@@ -32,12 +33,38 @@ OUTPUTS = ("metrics.jsonl", "sweep.json", "sweep.csv", "sweep.md", "sweep.tex", 
 MEMORY_FRACTION = 0.5
 
 
+def _activation_bytes(s) -> int:
+  """XLA's temporary buffers for one member: its gradient at `batch_size` plus its forward
+  pass at `eval_batch_size` (compiled memory analysis of one member alone; 0 when the
+  backend reports none)."""
+  import optax
+  params, cfg = s.model.param_shapes, s.config
+
+  def loss(p, x, y):
+    logits = s.model.apply(p, x, train=False)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+  def batch(n):
+    return (jax.ShapeDtypeStruct((n, *s.splits.input_shape), jnp.float32),
+            jax.ShapeDtypeStruct((n,), jnp.int32))
+
+  total = 0
+  for fn, args in ((jax.grad(loss), batch(cfg.batch_size)),
+                   (lambda p, x, y: s.model.apply(p, x, train=False), batch(cfg.eval_batch_size))):
+    analysis = jax.jit(fn).lower(params, *args).compile().memory_analysis()
+    if analysis is not None:
+      total += analysis.temp_size_in_bytes + analysis.output_size_in_bytes
+  return total
+
+
 def member_capacity(s) -> tuple[int | None, str]:
   """(the most members one program of `s`'s model may hold, how that was estimated).
 
-  Per member: its params, Adam's two moments and the best params (4 copies, float32); plus
-  the training data once. Capped at MEMORY_FRACTION of the available memory (the device's
-  when it reports a limit, else the host's free RAM). None when nothing can be measured.
+  Per member: its params, Adam's two moments and the best params (4 copies, float32), its
+  index plans (6 int32/float32 arrays the length of the training split), and XLA's
+  temporary buffers for its training step and evaluation batch (`_activation_bytes`); plus the
+  training data once. Capped at MEMORY_FRACTION of the available memory (the device's when it
+  reports a limit, else the host's free RAM). None when nothing can be measured.
   """
   params = s.model.param_shapes
   n = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
@@ -49,9 +76,10 @@ def member_capacity(s) -> tuple[int | None, str]:
   stats = jax.devices()[0].memory_stats() or {}
   if "bytes_limit" in stats:
     available = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-  fit = max(0, int(MEMORY_FRACTION * available - data_bytes) // (n * 16))
-  return fit, (f"{n * 16 / 2**20:.2f} MiB per member, {available / 2**30:.1f} GiB available, "
-               f"{MEMORY_FRACTION:.0%} of it usable")
+  per_member = n * 16 + 24 * len(s.splits.train_y) + _activation_bytes(s)
+  fit = max(0, int(MEMORY_FRACTION * available - data_bytes) // per_member)
+  return fit, (f"{per_member / 2**20:.2f} MiB per member, {available / 2**30:.1f} GiB "
+               f"available, {MEMORY_FRACTION:.0%} of it usable")
 
 
 def _check_memory(s, members: int) -> None:
@@ -95,9 +123,11 @@ def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
   noise_key = next((k for k in (points[0] if points else {}) if hparams.route(k)[0] == "labels"),
                    None)
   swept_noise = noise_key is not None
+  s = experiment.prepare(base, workdir)
+  # The member count first: a grid too large is refused before its points are checked.
+  _check_memory(s, len(points) * len(experiment.member_plans(base, s.splits.train_y)))
   for point in numeric:   # every point's values, as `genjax train` would check them alone
     defaults.validate(apply_point(config, point))
-  s = experiment.prepare(base, workdir)
   for point in points:
     checked = apply_point(base, point)
     augment.validate(checked.data.augment, s.splits.input_shape)
@@ -120,7 +150,6 @@ def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
   experiment.validate_plans(s, plans)
   for point in numeric:   # masks of every point's penalties (strength 0 included)
     penalties.validate_config(apply_point(config, point).penalties, s.model.param_shapes)
-  _check_memory(s, len(plans))
   names = [f"{point_name(p)}/fold{f.member_id}" for p in numeric for f in folds]
   return GroupPlan(base, s, plans, folds, names)
 
@@ -157,7 +186,7 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
                   labels=labels, test_for_all_points=test_for_all_points,
                   resume=claim.resume, progress=progress,
                   record={"wall_time_s": time.time() - t_start, "members": len(g.plans),
-                          "epochs_run": fitted.epochs_run,
+                          "epochs_run": fitted.epochs_run, "epoch_loop": program.epoch_loop,
                           "provenance": run_identity.provenance(g.base)})
 
 

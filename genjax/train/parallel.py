@@ -135,26 +135,35 @@ def place_epoch(member_epoch: Callable, layout: Layout) -> Callable:
   `member_epoch(state, plan, x, y, epoch)` works on one member; under the
   `data` layout it must have been built with axis name `DATA_AXIS`.
   """
-  vmapped = jax.vmap(member_epoch, in_axes=(0, 0, None, None, None))
+  return place(member_epoch, layout, (True, True, False, False, False))
+
+
+def place(member_fn: Callable, layout: Layout, mapped: tuple[bool, ...]) -> Callable:
+  """jit(fn)(*args): `member_fn` vmapped over the member axis of the arguments flagged in
+  `mapped` (the others are shared by every member), placed as the layout says. Every output
+  has the member axis. Under `data`, `member_fn` must use axis name `DATA_AXIS`."""
+  in_axes = tuple(0 if m else None for m in mapped)
+  vmapped = jax.vmap(member_fn, in_axes=in_axes)
   if layout.axis == "single":
     return jax.jit(vmapped)
   d = layout.num_devices
   if layout.backend == "pmap":
     if layout.axis == "data":
       # pmap needs one mapped argument: the device index, otherwise unused.
-      mapped = jax.pmap(lambda _, *args: vmapped(*args), axis_name=DATA_AXIS,
-                        in_axes=(0, None, None, None, None, None), devices=layout.devices)
+      pmapped = jax.pmap(lambda _, *args: vmapped(*args), axis_name=DATA_AXIS,
+                         in_axes=(0,) + (None,) * len(mapped), devices=layout.devices)
       index = np.arange(d)
-      return lambda *args: jax.tree.map(lambda a: a[0], mapped(index, *args))
-    mapped = jax.pmap(vmapped, in_axes=(0, 0, None, None, None), devices=layout.devices)
+      return lambda *args: jax.tree.map(lambda a: a[0], pmapped(index, *args))
+    pmapped = jax.pmap(vmapped, in_axes=in_axes, devices=layout.devices)
     split = lambda t: jax.tree.map(lambda a: a.reshape((d, a.shape[0] // d) + a.shape[1:]), t)  # noqa: E731
     merge = lambda t: jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), t)  # noqa: E731
-    return lambda state, plan, x, y, epoch: merge(mapped(split(state), split(plan), x, y, epoch))
+    return lambda *args: merge(pmapped(*[split(a) if m else a for a, m in zip(args, mapped)]))
   if layout.axis == "data":
-    mapped = jax.shard_map(vmapped, mesh=layout.mesh, in_specs=(P(), P(), P(), P(), P()),
-                           out_specs=P(), check_vma=False)
-    return jax.jit(mapped)
+    shmapped = jax.shard_map(vmapped, mesh=layout.mesh, in_specs=(P(),) * len(mapped),
+                             out_specs=P(), check_vma=False)
+    return jax.jit(shmapped)
   m = P("members")
-  mapped = jax.shard_map(vmapped, mesh=layout.mesh, in_specs=(m, m, P(), P(), P()),
-                         out_specs=m, check_vma=False)
-  return jax.jit(mapped)
+  shmapped = jax.shard_map(vmapped, mesh=layout.mesh,
+                           in_specs=tuple(m if x else P() for x in mapped), out_specs=m,
+                           check_vma=False)
+  return jax.jit(shmapped)

@@ -33,7 +33,7 @@ from genjax import early_stopping, hparams, optim, penalties
 from genjax.data import augment
 from genjax.train import parallel
 from genjax.train.members import MemberPlan, init_keys, stack_plans
-from genjax.train.steps import Plan, TrainState, make_epoch_fns
+from genjax.train.steps import Plan, TrainState, make_step_fns
 
 # The initial state runs once: compiled for compile speed (LLVM -O1 cuts its compile time from
 # ~1.3 s to ~0.5 s on the K-fold benchmark, same bits). The epoch program keeps XLA's default:
@@ -65,6 +65,7 @@ class Program:
   _init_state: Callable
   _run_epoch: Callable
   _keys: jax.Array
+  epoch_loop: str = "scan"                    # "scan" or "steps" (`epoch_loop`)
 
   @property
   def num_members(self) -> int:
@@ -111,6 +112,66 @@ class Program:
     last_epoch = np.where(np.asarray(mon.should_stop), np.asarray(mon.stopped_epoch),
                           epochs_run - 1)
     return selected, np.where(restore, best_epoch, last_epoch)
+
+
+EPOCH_LOOPS = ("auto", "scan", "steps")
+
+
+def epoch_loop(choice: str, param_shapes) -> str:
+  """The epoch's formulation: "scan" (the whole epoch one `lax.scan`, one dispatch) or "steps"
+  (a host loop of compiled steps, dispatched ahead). `auto`: "steps" for models with
+  convolutions on CPU, where XLA runs a convolution inside a loop body many times slower
+  than outside one (jax-ml/jax#12868), else "scan". Both run the same operations on the same
+  keys: the same numbers up to float summation order."""
+  if choice != "auto":
+    return choice
+  conv = any(len(leaf.shape) >= 3 for leaf in jax.tree.leaves(param_shapes))
+  return "steps" if conv and jax.default_backend() == "cpu" else "scan"
+
+
+def _stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int) -> Callable:
+  """run_epoch(state, plan, x, y, epoch) as a host loop: the epoch's batches, one compiled
+  (member-vmapped, placed) training step per batch, one evaluation step per validation
+  batch, then `member_finish`. Every call is dispatched asynchronously."""
+
+  def begin(rs, mp, epoch):
+    idx, w, example_key = fns["epoch_batches"](mp, epoch)
+    vidx, vw = fns["eval_batches"](mp.val_idx, mp.val_weight)
+    zero = jnp.zeros((), jnp.float32)
+    return idx, w, example_key, vidx, vw, (zero, zero, zero), fns["eval_zero"]()
+
+  def step(train, mp, x, y, idx, w, example_key, frozen, sums, b):
+    y = y if mp.labels is None else mp.labels
+    train, batch = fns["train_step"](train, mp, x, y, idx[b], w[b], example_key, frozen)
+    return train, jax.tree.map(jnp.add, sums, batch)
+
+  def eval_step(params, mp, x, y, vidx, vw, totals, b):
+    y = y if mp.labels is None else mp.labels
+    return jax.tree.map(jnp.add, totals, fns["eval_sums"](params, mp, x, y, vidx[b], vw[b]))
+
+  def end(rs, mp, train, sums, totals, epoch):
+    return member_finish(rs, mp, train, fns["running_means"](*sums),
+                         fns["eval_finalize"](totals), epoch)
+
+  begin = parallel.place(begin, layout, (True, True, False))
+  step = parallel.place(step, layout, (True, True, False, False) + (True,) * 5 + (False,))
+  eval_step = parallel.place(eval_step, layout, (True, True, False, False, True, True, True,
+                                                 False))
+  end = parallel.place(end, layout, (True, True, True, True, True, False))
+  num_batches = -(-plan.train_idx.shape[1] // batch_size)
+  val = jax.ShapeDtypeStruct(plan.val_idx.shape[1:], jnp.int32)
+  num_val_batches = jax.eval_shape(fns["eval_batches"], val, val)[0].shape[0]
+
+  def run_epoch(rs, mp, x, y, epoch):
+    idx, w, example_key, vidx, vw, sums, totals = begin(rs, mp, epoch)
+    train, frozen = rs.train, rs.monitor.should_stop
+    for b in range(num_batches):
+      train, sums = step(train, mp, x, y, idx, w, example_key, frozen, sums, np.int32(b))
+    for b in range(num_val_batches):
+      totals = eval_step(train.params, mp, x, y, vidx, vw, totals, np.int32(b))
+    return end(rs, mp, train, sums, totals, epoch)
+
+  return run_epoch
 
 
 def _routes(plans: list[MemberPlan]) -> dict[str, dict[str, str]]:
@@ -165,19 +226,23 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
              augmenter=None if augmenter is None else member_augment,
              num_classes=setup.splits.num_classes, batch_size=config.batch_size,
              eval_batch_size=config.eval_batch_size, extra_metrics=setup.metrics)
-  _, evaluate, predict = make_epoch_fns(**fns)   # for callers, outside any device mapping
-  if layout.axis == "data":
-    train_epoch, evaluate_sharded, _ = make_epoch_fns(
-        **fns, axis_name=parallel.DATA_AXIS, num_shards=layout.num_devices)
-  else:
-    train_epoch, evaluate_sharded = make_epoch_fns(**fns)[:2]
+  plain = make_step_fns(**fns)   # evaluate, predict for callers, outside any device mapping
+  evaluate, predict = plain["evaluate"], plain["predict"]
+  sharded = (make_step_fns(**fns, axis_name=parallel.DATA_AXIS, num_shards=layout.num_devices)
+             if layout.axis == "data" else plain)
+  loop = epoch_loop(config.get("epoch_loop", "auto"), template)
 
   def member_epoch(rs: RunState, member_plan: Plan, x, y, epoch):
     frozen = rs.monitor.should_stop
     y = y if member_plan.labels is None else member_plan.labels
-    train, train_metrics = train_epoch(rs.train, member_plan, x, y, epoch, frozen)
-    val = evaluate_sharded(train.params, member_plan, x, y, member_plan.val_idx,
-                           member_plan.val_weight)
+    train, train_metrics = sharded["train_epoch"](rs.train, member_plan, x, y, epoch, frozen)
+    val = sharded["evaluate"](train.params, member_plan, x, y, member_plan.val_idx,
+                              member_plan.val_weight)
+    return member_finish(rs, member_plan, train, train_metrics, val, epoch)
+
+  def member_finish(rs: RunState, member_plan: Plan, train, train_metrics, val, epoch):
+    """The epoch's metrics, weight statistics, early-stopping update and best weights."""
+    frozen = rs.monitor.should_stop
     metrics = {**train_metrics, **{f"val_{k}": v for k, v in val.items()}}
     metrics.update({f"weight_{k}": v for k, v in penalties.weight_stats(train.params, "").items()})
     monitor = monitor_es.update(rs.monitor, metrics[monitor_es.monitor], epoch)
@@ -205,11 +270,15 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
         train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params, opt_state=opt_state),
         monitor=monitor_es.init(batch_shape=(m,)), best_params=params)
 
+  if loop == "steps":
+    run_epoch = _stepped_epoch(sharded, layout, member_finish, plan, config.batch_size)
+  else:
+    run_epoch = parallel.place_epoch(member_epoch, layout)
   ids = [p.member_id for p in plans]
   names = member_names or ([f"fold{i}" for i in ids] if m > 1 else ["run"])
   return Program(plans=list(plans), plan=plan, member_names=list(names),
                  named_members=member_names is not None,
                  early_stopping=es, monitor=monitor_es, x_train=setup.x_train,
                  y_train=setup.y_train, evaluate=evaluate, predict=predict,
-                 _init_state=init_state, _run_epoch=parallel.place_epoch(member_epoch, layout),
+                 _init_state=init_state, _run_epoch=run_epoch, epoch_loop=loop,
                  _keys=init_keys(plans, config.seed))

@@ -78,11 +78,16 @@ def _weighted_sums(logits, y_soft, labels, w):
   return jnp.sum(w * ce), jnp.sum(w * correct), jnp.sum(w)
 
 
-def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
+def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
                    penalty_fn: Callable, augmenter: Callable | None, num_classes: int,
                    batch_size: int, eval_batch_size: int, axis_name: str | None = None,
                    num_shards: int = 1, extra_metrics: tuple = ()):
-  """Builds pure `train_epoch(state, plan, x, y, epoch, frozen)` and `evaluate(params, ...)`.
+  """Builds pure `train_epoch(state, plan, x, y, epoch, frozen)`, `evaluate(params, ...)`,
+  `predict`, and the pieces they are made of, for a host loop over batches:
+  `epoch_batches(plan, epoch)` -> (idx, w, example_key); `train_step(state, plan, x, y, idx,
+  w, example_key, frozen)` -> (state, sums); `running_means(*sums)`; `eval_batches(idx, w)`;
+  `eval_sums(params, plan, x, y, idx, w)`; `eval_zero()`; `eval_finalize(totals)`.
+  A scanned epoch and a host loop of these pieces run the same operations on the same keys.
 
   `apply_fn(params, x, *, train, rng, hparams)` -> logits; `penalty_fn(params, step,
   hparams)` -> scalar (`hparams` is the member's `plan.hparams`);
@@ -137,13 +142,8 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     state = jax.tree.map(lambda n, o: jnp.where(active, n, o), new, state)
     return state, sums
 
-  def train_epoch(state: TrainState, plan: Plan, x_all, y_all, epoch, frozen=False):
-    """One epoch: shuffle, then `lax.scan` of `train_step` over all batches.
-
-    Returns (state, {"train_loss_running", "train_accuracy_running"}): the weighted means
-    over the epoch's training-mode predictions (dropout, augmentation on; the weights
-    change between batches), as Keras reports them. Not a clean evaluation of any one model.
-    """
+  def epoch_batches(plan: Plan, epoch):
+    """(idx, w) (num_batches, batch_size) in the epoch's shuffled order, and its example key."""
     key = epoch_key(plan.key, epoch)
     order = shuffled_order(jax.random.fold_in(key, _SHUFFLE), plan.train_idx, plan.train_weight)
     n = plan.train_idx.shape[0]
@@ -151,49 +151,71 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     pad = num_batches * batch_size - n
     idx = jnp.pad(plan.train_idx[order], (0, pad)).reshape(num_batches, batch_size)
     w = jnp.pad(plan.train_weight[order], (0, pad)).reshape(num_batches, batch_size)
-    example_key = jax.random.fold_in(key, _EXAMPLE)
+    return idx, w, jax.random.fold_in(key, _EXAMPLE)
+
+  def running_means(loss_sum, correct_sum, count):
+    count = jnp.maximum(count, 1.0)
+    return {"train_loss_running": loss_sum / count, "train_accuracy_running": correct_sum / count}
+
+  def train_epoch(state: TrainState, plan: Plan, x_all, y_all, epoch, frozen=False):
+    """One epoch: shuffle, then `lax.scan` of `train_step` over all batches.
+
+    Returns (state, {"train_loss_running", "train_accuracy_running"}): the weighted means
+    over the epoch's training-mode predictions (dropout, augmentation on; the weights
+    change between batches), as Keras reports them. Not a clean evaluation of any one model.
+    """
+    idx, w, example_key = epoch_batches(plan, epoch)
 
     def body(s, batch):
       return train_step(s, plan, x_all, y_all, batch[0], batch[1], example_key, frozen)
 
     state, (loss_sum, correct_sum, count) = jax.lax.scan(body, state, (idx, w))
-    count = jnp.maximum(count.sum(), 1.0)
-    return state, {"train_loss_running": loss_sum.sum() / count,
-                   "train_accuracy_running": correct_sum.sum() / count}
+    return state, running_means(loss_sum.sum(), correct_sum.sum(), count.sum())
 
-  def evaluate(params, plan: Plan, x_all, y_all, idx, weight):
-    """Weighted mean loss and accuracy (evaluation mode) over `idx`, scanned in batches."""
+  def eval_batches(idx, weight):
+    """(idx, weight) padded and reshaped to (num_batches, eval batch size)."""
     n = idx.shape[0]
     bs = -(-min(eval_batch_size, n) // num_shards) * num_shards
     num_batches = -(-n // bs)
     pad = num_batches * bs - n
-    idx = jnp.pad(idx, (0, pad)).reshape(num_batches, bs)
-    weight = jnp.pad(weight, (0, pad)).reshape(num_batches, bs)
+    return (jnp.pad(idx, (0, pad)).reshape(num_batches, bs),
+            jnp.pad(weight, (0, pad)).reshape(num_batches, bs))
 
-    def batch_sums(i, w):
-      i, w = local(i), local(w)
-      x = standardize(x_all[i].astype(jnp.float32), plan)
-      logits = apply_fn(params, x, train=False, rng=None, hparams=plan.hparams)
-      labels = y_all[i]
-      sums = _weighted_sums(logits, jax.nn.one_hot(labels, num_classes), labels, w)
-      extra = tuple(m.sums(logits, labels, w, num_classes) for m in extra_metrics)
-      return psum((sums, extra))
+  def eval_sums(params, plan: Plan, x_all, y_all, i, w):
+    """One evaluation batch's additive sums: ((loss, correct, count), extra metrics')."""
+    i, w = local(i), local(w)
+    x = standardize(x_all[i].astype(jnp.float32), plan)
+    logits = apply_fn(params, x, train=False, rng=None, hparams=plan.hparams)
+    labels = y_all[i]
+    sums = _weighted_sums(logits, jax.nn.one_hot(labels, num_classes), labels, w)
+    extra = tuple(m.sums(logits, labels, w, num_classes) for m in extra_metrics)
+    return psum((sums, extra))
 
-    def body(carry, batch):
-      return jax.tree.map(jnp.add, carry, batch_sums(*batch)), None
-
+  def eval_zero():
     zero = jnp.zeros((), jnp.float32)
     shapes = (jax.ShapeDtypeStruct((1, num_classes), jnp.float32),
               jax.ShapeDtypeStruct((1,), jnp.int32), jax.ShapeDtypeStruct((1,), jnp.float32))
     extra_zero = tuple(jax.tree.map(jnp.zeros_like, jax.eval_shape(
         lambda lg, lb, w, m=m: m.sums(lg, lb, w, num_classes), *shapes)) for m in extra_metrics)
-    ((loss_sum, correct_sum, count), extra), _ = jax.lax.scan(
-        body, ((zero, zero, zero), extra_zero), (idx, weight))
+    return (zero, zero, zero), extra_zero
+
+  def eval_finalize(totals):
+    (loss_sum, correct_sum, count), extra = totals
     count = jnp.maximum(count, 1.0)
     out = {"loss": loss_sum / count, "accuracy": correct_sum / count}
     for m, sums in zip(extra_metrics, extra):
       out.update(m.finalize(sums, num_classes))
     return out
+
+  def evaluate(params, plan: Plan, x_all, y_all, idx, weight):
+    """Weighted mean loss and accuracy (evaluation mode) over `idx`, scanned in batches."""
+    idx, weight = eval_batches(idx, weight)
+
+    def body(carry, batch):
+      return jax.tree.map(jnp.add, carry, eval_sums(params, plan, x_all, y_all, *batch)), None
+
+    totals, _ = jax.lax.scan(body, eval_zero(), (idx, weight))
+    return eval_finalize(totals)
 
   def predict(params, plan: Plan, x_all, idx):
     """Logits (evaluation mode) for the examples `idx`, scanned in batches."""
@@ -210,4 +232,13 @@ def make_epoch_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     _, logits = jax.lax.scan(body, None, batches)
     return logits.reshape(num_batches * bs, -1)[:n]
 
-  return train_epoch, evaluate, predict
+  return dict(train_epoch=train_epoch, evaluate=evaluate, predict=predict,
+              train_step=train_step, epoch_batches=epoch_batches, running_means=running_means,
+              eval_batches=eval_batches, eval_sums=eval_sums, eval_zero=eval_zero,
+              eval_finalize=eval_finalize)
+
+
+def make_epoch_fns(**kwargs):
+  """(train_epoch, evaluate, predict): `make_step_fns`'s scanned epoch and evaluation."""
+  fns = make_step_fns(**kwargs)
+  return fns["train_epoch"], fns["evaluate"], fns["predict"]
