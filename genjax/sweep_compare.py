@@ -122,6 +122,13 @@ def over_seeds(rows: list[dict], members: list[dict]) -> list[dict]:
   return table
 
 
+def tex_escape(text: str) -> str:
+  """A table cell as LaTeX text (%, _, &, #, \\ and the unicode signs genjax's tables use)."""
+  return (text.replace("\\", r"\textbackslash{}").replace("%", r"\%").replace("_", r"\_")
+          .replace("&", r"\&").replace("#", r"\#").replace("±", r"$\pm$").replace("−", "$-$")
+          .replace("×", r"$\times$").replace("Δ", r"$\Delta$"))
+
+
 def _cell(x, fmt: str) -> str:
   return "–" if x is None else format(x, fmt)
 
@@ -129,8 +136,8 @@ def _cell(x, fmt: str) -> str:
 @report.primary_only
 def write(workdir: str, members: list[dict], baseline: str | None = None, *,
           show_test: bool = True) -> None:
-  """sweep_members.csv (each member's test metrics only with `show_test`), sweep_compare.md
-  and sweep_compare.csv."""
+  """sweep_members.csv (each member's test metrics only with `show_test`), sweep_compare.md,
+  .tex and .csv."""
   columns = [c for c in MEMBER_COLUMNS if show_test or not c.startswith("test_")]
   with open(os.path.join(workdir, "sweep_members.csv"), "w", newline="") as f:
     w = csv.writer(f)
@@ -139,8 +146,7 @@ def write(workdir: str, members: list[dict], baseline: str | None = None, *,
       w.writerow([m[c] for c in columns])
   rows = comparisons(members, baseline, show_test=False)
   header = ["point", "val acc (mean ± std)", "Δ val acc vs baseline", "95% CI", "p"]
-  table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  records = []
+  cells, records = [], []
   for r in rows:
     d = r.get("val_accuracy_difference")
     if d is None:
@@ -150,21 +156,30 @@ def write(workdir: str, members: list[dict], baseline: str | None = None, *,
       ci = ("–" if d["ci95"] is None else
             f"[{100 * d['ci95'][0]:+.2f}, {100 * d['ci95'][1]:+.2f}]")
       p = _cell(d["p_value"], ".3g") + (" *" if (d["p_value"] or 1) < 0.05 else "")
-    table.append(f"| {r['point']} | {100 * r['val_accuracy_mean']:.2f}% ± "
-                 f"{100 * r['val_accuracy_std']:.2f} | {diff} | {ci} | {p} |")
+    cells.append([r["point"], f"{100 * r['val_accuracy_mean']:.2f}% ± "
+                  f"{100 * r['val_accuracy_std']:.2f}", diff, ci, p])
     records.append([r["point"], r["seeds"], r["folds"], r["val_accuracy_mean"],
                     r["val_accuracy_std"], None if d is None else d["mean_difference"],
                     None if d is None or d["ci95"] is None else d["ci95"][0],
                     None if d is None or d["ci95"] is None else d["ci95"][1],
                     None if d is None else d["p_value"]])
   seeds, folds = rows[0]["seeds"], rows[0]["folds"]
-  table += ["", f"Validation accuracy over {seeds} seed(s) × {folds} fold(s) per point, paired "
-            f"with the baseline ({rows[0]['baseline']}) over the same (seed, fold) members. "
-            f"p: two-sided {stats.CORRECTED_TEST}, variance factor 1/J + n_val/n_train, "
-            f"df = J − 1 (J = {seeds * folds}); * p < 0.05. Validation only"
-            + (": each member's test metrics are in sweep_members.csv (" + TEST_CAPTION + ")."
-               if show_test else "; the test split is reported for the selected point only "
-               "(selected.json).")]
+  footnote = (f"Validation accuracy over {seeds} seed(s) × {folds} fold(s) per point, paired "
+              f"with the baseline ({rows[0]['baseline']}) over the same (seed, fold) members. "
+              f"p: two-sided {stats.CORRECTED_TEST}, variance factor 1/J + n_val/n_train, "
+              f"df = J − 1 (J = {seeds * folds}); * p < 0.05. Validation only"
+              + (": each member's test metrics are in sweep_members.csv (" + TEST_CAPTION + ")."
+                 if show_test else "; the test split is reported for the selected point only "
+                 "(selected.json)."))
+  md_cell = lambda c: c.replace("|", "\\|")  # noqa: E731
+  table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  table += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in cells]
+  table += ["", footnote]
+  tex = [r"\begin{tabular}{lrrrr}", r"\hline", " & ".join(tex_escape(h) for h in header) + r" \\",
+         r"\hline"] + [" & ".join(tex_escape(c) for c in row) + r" \\" for row in cells]
+  tex += [r"\hline", r"\end{tabular}", "% " + tex_escape(footnote)]
+  with open(os.path.join(workdir, "sweep_compare.tex"), "w") as f:
+    f.write("\n".join(tex) + "\n")
   with open(os.path.join(workdir, "sweep_compare.md"), "w") as f:
     f.write("\n".join(table) + "\n")
   with open(os.path.join(workdir, "sweep_compare.csv"), "w", newline="") as f:

@@ -28,7 +28,7 @@ from genjax.train.members import MemberPlan
 
 OUTPUTS = ("metrics.jsonl", "sweep.json", "sweep.csv", "sweep.md", "sweep.tex", "sweep_metrics.png",
            "sweep_curves.png", "tensorboard", "sweep_members.csv", "sweep_compare.md",
-           "sweep_compare.csv")
+           "sweep_compare.csv", "sweep_compare.tex")
 # Refuse a grid whose train states would need more than this fraction of memory.
 MEMORY_FRACTION = 0.5
 
@@ -377,9 +377,7 @@ def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = N
   md += ["| " + " | ".join(md_cell(c) for c in cells(i, r)) + " |" for i, r in enumerate(rows)]
   with open(os.path.join(workdir, "sweep.md"), "w") as f:
     f.write("\n".join(md + ["", caption]) + "\n")
-  esc = lambda x: (x.replace("\\", r"\textbackslash{}").replace("%", r"\%").replace("_", r"\_")  # noqa: E731
-                   .replace("&", r"\&").replace("#", r"\#").replace("±", r"$\pm$")
-                   .replace("−", "$-$").replace("×", r"$\times$"))
+  esc = sweep_compare.tex_escape
   tex = [r"\begin{tabular}{" + "l" * len(shown) + "r" * len(columns) + "}", r"\hline",
          " & ".join(esc(h) for h in header) + r" \\", r"\hline"]
   tex += [" & ".join(esc(c) for c in cells(i, r)) + r" \\" for i, r in enumerate(rows)]
