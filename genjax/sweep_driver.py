@@ -67,7 +67,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     apply_point(config, p)        # every key and type checked before anything runs
   sweep_compare.check_baseline(baseline, list(dict.fromkeys(label(p, labels) for p in points)))
   groups = split(points)
-  if config.cv.get("outer_folds"):
+  if "cv" in config and config.cv.get("outer_folds"):
     return _nested(config, workdir, groups, recorded, labels, baseline=baseline,
                    test_for_all_points=test_for_all_points, overwrite=overwrite,
                    progress=progress)

@@ -120,8 +120,12 @@ def config_sweep(config_path: str) -> list[dict] | None:
     raise ConfigError(f"{where}: get_sweep() returned {type(points).__name__}, not a list of "
                       f"{{key: value}} points; {example}")
   if isinstance(points, dict):   # {name: point}: named points
+    for name, p in points.items():
+      if not (isinstance(p, dict) or hasattr(p, "to_dict")):
+        raise ConfigError(f"{where}: get_sweep() returned a dict, read as {{name: point}}, but "
+                          f"its value for {name!r} is a {type(p).__name__}, not a {{key: value}} "
+                          f"point; {example}, or {{'drop': {{'model.dropout': 0.2}}}}")
     points = [{**dict(p.to_dict() if hasattr(p, "to_dict") else p), NAME_KEY: name}
-              if isinstance(p, dict) or hasattr(p, "to_dict") else p
               for name, p in points.items()]
   result = []
   for i, point in enumerate(points):

@@ -225,7 +225,8 @@ def test_get_sweep_that_raises_names_file_and_line(tmp_path):
 
 
 @pytest.mark.parametrize("body,needle", [
-    ("return {'model.dropout': [0.0, 0.2]}", "get_sweep() returned dict, not a list"),
+    ("return {'model.dropout': [0.0, 0.2]}", "returned a dict, read as {name: point}, but its "
+     "value for 'model.dropout' is a list"),
     ("return [('model.dropout', 0.0)]", "get_sweep() point 0 is a tuple"),
     ("return None", "get_sweep() returned NoneType"),
 ])

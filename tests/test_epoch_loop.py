@@ -1,6 +1,7 @@
 """The two epoch formulations (`epoch_loop`): a scanned epoch and a host loop of compiled steps
-give the same numbers; the stepped one keeps fold ≡ alone, kill/resume, devices ≡ one device;
-the choice is visible (printed once, in results.json)."""
+give the same numbers; the stepped one keeps fold ≡ alone, kill/resume, members on 4 devices ≡
+one device (data parallel keeps the scan on CPU: `epoch_loop`); the choice is visible (printed
+once, in results.json)."""
 
 import json
 import os
@@ -56,6 +57,10 @@ def test_auto_takes_steps_for_convolutions_on_cpu_and_scan_otherwise():
   assert jax.default_backend() == "cpu"
   assert epoch_loop("auto", conv) == "steps" and epoch_loop("auto", dense) == "scan"
   assert epoch_loop("scan", conv) == "scan" and epoch_loop("steps", dense) == "steps"
+  assert epoch_loop("auto", conv, "members") == "steps"
+  assert epoch_loop("auto", conv, "data") == "scan"       # XLA:CPU collectives: see epoch_loop
+  with pytest.raises(ConfigError, match="can deadlock XLA's collectives"):
+    epoch_loop("steps", conv, "data")
   config = _cnn("auto")
   config.epoch_loop = "loop"
   with pytest.raises(ConfigError, match="unknown epoch_loop 'loop'"):
@@ -143,7 +148,7 @@ sys.path.insert(0, {tests!r})
 import numpy as np
 from test_epoch_loop import _cnn, _train
 out = {{}}
-for name, over in {{"one": {{"parallel.devices": 1}}, "data": {{"parallel.axis": "data"}},
+for name, over in {{"one": {{"parallel.devices": 1}}, "members": {{"parallel.axis": "members"}},
                    "members_pmap": {{"parallel.axis": "members", "parallel.backend": "pmap"}}}}.items():
   config = _cnn("steps", folds=4, epochs=2)
   config.batch_size = 64
@@ -161,5 +166,5 @@ def test_stepped_epoch_on_four_devices_equals_one_device():
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   rows = json.loads(out.stdout.strip().splitlines()[-1])
-  for name in ("data", "members_pmap"):
+  for name in ("members", "members_pmap"):
     np.testing.assert_allclose(rows[name], rows["one"], rtol=2e-4, atol=1e-5, err_msg=name)

@@ -118,7 +118,8 @@ def test_sweep_flags_given_to_train_are_refused(tmp_path):
 
 
 def test_ctrl_c_is_one_line_exit_130_and_the_rerun_resumes_identical(tmp_path):
-  args = [*SMALL, "--config.num_epochs=60", "--config.early_stopping.enabled=false",
+  # Long enough that a loaded machine cannot finish it before the test sees 5 epochs.
+  args = [*SMALL, "--config.num_epochs=200", "--config.early_stopping.enabled=false",
           "--config.checkpoint.min_interval_s=0"]
   reference = tmp_path / "reference"
   out = _genjax("train", *args, f"--workdir={reference}")
@@ -142,7 +143,7 @@ def test_ctrl_c_is_one_line_exit_130_and_the_rerun_resumes_identical(tmp_path):
   assert out.returncode == 0, out.stderr[-3000:]
   assert _results(workdir) == _results(reference)
   rows = [json.loads(line) for line in metrics.read_text().splitlines()]
-  assert [r["epoch"] for r in rows] == list(range(60))
+  assert [r["epoch"] for r in rows] == list(range(200))
 
 
 def test_refit_follows_the_folds_schedule_and_logs_no_placeholders(tmp_path):

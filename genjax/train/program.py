@@ -31,6 +31,7 @@ import numpy as np
 
 from genjax import early_stopping, hparams, optim, penalties
 from genjax.data import augment
+from genjax.errors import ConfigError
 from genjax.train import parallel
 from genjax.train.members import MemberPlan, init_keys, stack_plans
 from genjax.train.steps import Plan, TrainState, make_step_fns
@@ -117,16 +118,26 @@ class Program:
 EPOCH_LOOPS = ("auto", "scan", "steps")
 
 
-def epoch_loop(choice: str, param_shapes) -> str:
+def epoch_loop(choice: str, param_shapes, axis: str = "single") -> str:
   """The epoch's formulation: "scan" (the whole epoch one `lax.scan`, one dispatch) or "steps"
   (a host loop of compiled steps, dispatched ahead). `auto`: "steps" for models with
   convolutions on CPU, where XLA runs a convolution inside a loop body many times slower
   than outside one (jax-ml/jax#12868), else "scan". Both run the same operations on the same
-  keys: the same numbers up to float summation order."""
+  keys: the same numbers up to float summation order.
+
+  Under the data-parallel layout (`axis="data"`) on CPU, every step is a program with an
+  all-reduce, and XLA:CPU's collectives can deadlock when many such programs are in flight
+  (a rendezvous that times out): there auto keeps the scan and "steps" is refused.
+  """
+  cpu = jax.default_backend() == "cpu"
+  if choice == "steps" and cpu and axis == "data":
+    raise ConfigError("epoch_loop=steps with the data-parallel layout on CPU can deadlock XLA's "
+                      "collectives; use --config.epoch_loop=scan (or auto), or "
+                      "--config.parallel.axis=members")
   if choice != "auto":
     return choice
   conv = any(len(leaf.shape) >= 3 for leaf in jax.tree.leaves(param_shapes))
-  return "steps" if conv and jax.default_backend() == "cpu" else "scan"
+  return "steps" if conv and cpu and axis != "data" else "scan"
 
 
 def _stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int) -> Callable:
@@ -230,7 +241,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   evaluate, predict = plain["evaluate"], plain["predict"]
   sharded = (make_step_fns(**fns, axis_name=parallel.DATA_AXIS, num_shards=layout.num_devices)
              if layout.axis == "data" else plain)
-  loop = epoch_loop(config.get("epoch_loop", "auto"), template)
+  loop = epoch_loop(config.get("epoch_loop", "auto"), template, layout.axis)
 
   def member_epoch(rs: RunState, member_plan: Plan, x, y, epoch):
     frozen = rs.monitor.should_stop
