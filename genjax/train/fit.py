@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import functools
+import signal
+import threading
 from typing import Any, Callable, Sequence
 
 import jax
@@ -98,6 +100,26 @@ def _rows(program: Program, epoch: int, host: dict, active) -> list[dict]:
            **{name: float(v[k]) for name, v in host.items()}} for k in active]
 
 
+class _CtrlC:
+  """Ctrl-C during training, seen at the next epoch's end: a KeyboardInterrupt raised inside a
+  library's own handler (orbax's checkpoint writer, say) could be swallowed there and the run
+  would go on. A second Ctrl-C interrupts at once. Main thread only (elsewhere: Python's own)."""
+
+  def __init__(self):
+    self.pressed, self._previous = False, None
+    if threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGINT, self._press) or signal.default_int_handler
+
+  def _press(self, signum, frame):
+    self.pressed = True
+    signal.signal(signal.SIGINT, self._previous)
+
+  def release(self):
+    if self._previous is not None:
+      signal.signal(signal.SIGINT, self._previous)
+      self._previous = None
+
+
 @_gc_frozen
 def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
         resume: bool = False) -> Fitted:
@@ -115,6 +137,7 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
   stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
   ahead = lambda st, e: program.run_epoch(st, e) if e < num_epochs else None  # noqa: E731
   pending = None if stopped.all() else ahead(state, epoch)
+  ctrl_c = _CtrlC()
   try:
     while pending is not None:
       state, metrics, improved = pending
@@ -133,10 +156,14 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
       for cb in callbacks:
         cb.on_epoch_end(info, logs)
       epoch += 1
+      if ctrl_c.pressed:
+        raise KeyboardInterrupt
   except KeyboardInterrupt:
     for cb in callbacks:
       cb.on_interrupt(info)
     raise Interrupted(epoch) from None
+  finally:
+    ctrl_c.release()
   for cb in callbacks:
     cb.on_train_end(info, state)
   if distributed.process().count > 1:
