@@ -21,9 +21,11 @@ import ml_collections
 from flax import nnx
 
 from genjax.errors import ConfigError
-from genjax.models.layers import ACTIVATIONS
+from genjax.models.layers import ACTIVATIONS, LANE_BITS
 from genjax.models.zoo import CNN1D, CNN2D, MLP, LogisticRegression
 from genjax.registry import Registry
+
+MAX_DROPOUT = 1.0 - 2.0 ** -LANE_BITS   # the largest rate a 16-bit keep threshold resolves
 
 MODELS: Registry[Callable[..., nnx.Module]] = Registry("model", config_key="model.name")
 
@@ -88,9 +90,9 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
   if any(int(w) <= 0 for w in cfg.widths):
     raise ConfigError(f"model.widths must be positive, got {tuple(cfg.widths)}")
   for r in [cfg.dropout, *cfg.layer_dropout]:
-    if not 0.0 <= float(r) < 1.0:
-      raise ConfigError(f"model.dropout and model.layer_dropout must be in [0, 1), got {r}; "
-                        "e.g. --config.model.dropout=0.2")
+    if not 0.0 <= float(r) <= MAX_DROPOUT:   # masks resolve a keep probability to 2^-16
+      raise ConfigError(f"model.dropout and model.layer_dropout must be in [0, 1 - 2^-16], got "
+                        f"{r}; e.g. --config.model.dropout=0.2")
 
 
 def dropout_rates(cfg: ml_collections.ConfigDict):
