@@ -162,7 +162,8 @@ def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: boo
   needs another program or other callbacks (the K-fold refit) composes them itself."""
   program = build_program(s, plans, member_names=member_names)
   if distributed.is_primary():   # the epoch's formulation, once per run (results.json too)
-    print(f"genjax: {len(plans)} member(s), epoch loop: {program.epoch_loop}", flush=True)
+    side = ", members side by side" if program.member_layout == "side_by_side" else ""
+    print(f"genjax: {len(plans)} member(s), epoch loop: {program.epoch_loop}{side}", flush=True)
   cbs = callbacks_for(s, program, workdir, progress=progress,
                       label=label or f"{s.config.data.name}/{s.config.model.name}")
   return program, fit(program, cbs, num_epochs=num_epochs or s.config.num_epochs,

@@ -80,5 +80,6 @@ def _results(s, program, fitted) -> dict:
                                            val=len(member.val_idx)),
       "devices": jax.device_count(),
       "epoch_loop": program.epoch_loop,   # "scan" or "steps" (genjax.train.program.epoch_loop)
+      "member_layout": program.member_layout,   # "vmap" or "side_by_side" (program.member_layout)
       "provenance": run_identity.provenance(s.config),
   }

@@ -81,7 +81,6 @@ def test_masks_are_independent(pair):
 
 
 def test_traced_rate_matches_the_constant_rate_and_vmapped_members_match_members_alone():
-  keys = jax.random.split(jax.random.key(4), 32)
   x = jnp.ones((32, 50))
   layer = Dropout(0.0, layer_id=1)
   rates = jnp.array([0.1, 0.3, 0.6])

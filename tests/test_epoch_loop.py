@@ -71,6 +71,7 @@ def test_stepped_epoch_equals_scanned_epoch_on_a_cnn():
   scan_program, scanned, _ = _train(_cnn("scan"))
   step_program, stepped, _ = _train(_cnn("steps"))
   assert (scan_program.epoch_loop, step_program.epoch_loop) == ("scan", "steps")
+  assert (scan_program.member_layout, step_program.member_layout) == ("vmap", "side_by_side")
   _close_rows(scanned.rows, stepped.rows)
   np.testing.assert_array_equal(scanned.selected_epoch, stepped.selected_epoch)
   for a, b in zip(jax.tree.leaves(scanned.selected_params), jax.tree.leaves(stepped.selected_params)):
@@ -96,9 +97,9 @@ def test_the_choice_is_printed_once_and_recorded(tmp_path):
       env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "tests")})
   assert out.returncode == 0, out.stderr[-2000:]
   lines = [line for line in out.stdout.splitlines() if "epoch loop" in line]
-  assert lines == ["genjax: 3 member(s), epoch loop: steps"]
+  assert lines == ["genjax: 3 member(s), epoch loop: steps, members side by side"]
   results = json.load(open(tmp_path / "w" / "results.json"))
-  assert results["epoch_loop"] == "steps"
+  assert (results["epoch_loop"], results["member_layout"]) == ("steps", "side_by_side")
   assert config.epoch_loop == "auto"
 
 

@@ -24,6 +24,7 @@ import dataclasses
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
@@ -138,12 +139,29 @@ def place_epoch(member_epoch: Callable, layout: Layout) -> Callable:
   return place(member_epoch, layout, (True, True, False, False, False))
 
 
-def place(member_fn: Callable, layout: Layout, mapped: tuple[bool, ...]) -> Callable:
+def side_by_side(member_fn: Callable, in_axes: tuple) -> Callable:
+  """`jax.vmap(member_fn, in_axes)` as M separate calls in one program (a loop at trace time),
+  stacked: each member's operations stay its own (no batched or grouped convolution), and
+  XLA may run members concurrently."""
+
+  def mapped(*args):
+    m = next(jax.tree.leaves(a)[0].shape[0] for a, ax in zip(args, in_axes) if ax == 0)
+    take = lambda t, i: jax.tree.map(lambda v: v[i], t)  # noqa: E731
+    outs = [member_fn(*[take(a, i) if ax == 0 else a for a, ax in zip(args, in_axes)])
+            for i in range(m)]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+
+  return mapped
+
+
+def place(member_fn: Callable, layout: Layout, mapped: tuple[bool, ...],
+          unroll: bool = False) -> Callable:
   """jit(fn)(*args): `member_fn` vmapped over the member axis of the arguments flagged in
   `mapped` (the others are shared by every member), placed as the layout says. Every output
-  has the member axis. Under `data`, `member_fn` must use axis name `DATA_AXIS`."""
+  has the member axis. Under `data`, `member_fn` must use axis name `DATA_AXIS`.
+  `unroll`: members side by side (`side_by_side`) instead of vmapped; same numbers."""
   in_axes = tuple(0 if m else None for m in mapped)
-  vmapped = jax.vmap(member_fn, in_axes=in_axes)
+  vmapped = (side_by_side if unroll else jax.vmap)(member_fn, in_axes)
   if layout.axis == "single":
     return jax.jit(vmapped)
   d = layout.num_devices

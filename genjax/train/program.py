@@ -67,6 +67,7 @@ class Program:
   _run_epoch: Callable
   _keys: jax.Array
   epoch_loop: str = "scan"                    # "scan" or "steps" (`epoch_loop`)
+  member_layout: str = "vmap"                 # "vmap" or "side_by_side" (`member_layout`)
 
   @property
   def num_members(self) -> int:
@@ -140,10 +141,21 @@ def epoch_loop(choice: str, param_shapes, axis: str = "single") -> str:
   return "steps" if conv and cpu and axis != "data" else "scan"
 
 
-def _stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int) -> Callable:
+def member_layout(loop: str, num_members: int) -> str:
+  """How a stepped epoch's training and evaluation steps lay out members: "side_by_side"
+  on CPU (each member's convolutions its own: a vmapped convolution with per-member kernels
+  is a grouped convolution, which XLA:CPU runs several times slower per member; see
+  BENCHMARKS.md, "Convolutions on XLA:CPU"), else "vmap". Same numbers either way."""
+  side = loop == "steps" and num_members > 1 and jax.default_backend() == "cpu"
+  return "side_by_side" if side else "vmap"
+
+
+def _stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int,
+                   unroll: bool) -> Callable:
   """run_epoch(state, plan, x, y, epoch) as a host loop: the epoch's batches, one compiled
-  (member-vmapped, placed) training step per batch, one evaluation step per validation
-  batch, then `member_finish`. Every call is dispatched asynchronously."""
+  (member-mapped, placed) training step per batch, one evaluation step per validation
+  batch, then `member_finish`. Every call is dispatched asynchronously. `unroll`: the steps
+  place members side by side (`parallel.side_by_side`) instead of vmapping them."""
 
   def begin(rs, mp, epoch):
     idx, w, example_key = fns["epoch_batches"](mp, epoch)
@@ -165,9 +177,10 @@ def _stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int
                          fns["eval_finalize"](totals), epoch)
 
   begin = parallel.place(begin, layout, (True, True, False))
-  step = parallel.place(step, layout, (True, True, False, False) + (True,) * 5 + (False,))
+  step = parallel.place(step, layout, (True, True, False, False) + (True,) * 5 + (False,),
+                        unroll=unroll)
   eval_step = parallel.place(eval_step, layout, (True, True, False, False, True, True, True,
-                                                 False))
+                                                 False), unroll=unroll)
   end = parallel.place(end, layout, (True, True, True, True, True, False))
   num_batches = -(-plan.train_idx.shape[1] // batch_size)
   val = jax.ShapeDtypeStruct(plan.val_idx.shape[1:], jnp.int32)
@@ -281,8 +294,10 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
         train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params, opt_state=opt_state),
         monitor=monitor_es.init(batch_shape=(m,)), best_params=params)
 
+  members = member_layout(loop, m)
   if loop == "steps":
-    run_epoch = _stepped_epoch(sharded, layout, member_finish, plan, config.batch_size)
+    run_epoch = _stepped_epoch(sharded, layout, member_finish, plan, config.batch_size,
+                               unroll=members == "side_by_side")
   else:
     run_epoch = parallel.place_epoch(member_epoch, layout)
   ids = [p.member_id for p in plans]
@@ -292,4 +307,5 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
                  early_stopping=es, monitor=monitor_es, x_train=setup.x_train,
                  y_train=setup.y_train, evaluate=evaluate, predict=predict,
                  _init_state=init_state, _run_epoch=run_epoch, epoch_loop=loop,
+                 member_layout=members,
                  _keys=init_keys(plans, config.seed))
