@@ -89,7 +89,8 @@ class Run:
   error: str = ""
 
 
-def run_one(python: str, c: Contender, timeout: float, verbose: bool) -> Run:
+def run_one(python: str, c: Contender, timeout: float, verbose: bool, check=None) -> Run:
+  """Runs one contender in a fresh subprocess; `check(result)` -> problem ('' if none)."""
   env = dict(os.environ, PYTHONUNBUFFERED="1", KERAS_BACKEND="jax")
   before = resource.getrusage(resource.RUSAGE_CHILDREN)
   start = time.perf_counter()
@@ -111,7 +112,7 @@ def run_one(python: str, c: Contender, timeout: float, verbose: bool) -> Run:
   result = parse_result(proc.stdout)
   if result is None:
     return Run(False, process_s, cpu_s, None, f"no JSON result line on stdout:\n{tail}")
-  problem = check_result(result)
+  problem = (check or check_result)(result)
   if problem:
     return Run(False, process_s, cpu_s, result, problem)
   return Run(True, process_s, cpu_s, result)
@@ -323,7 +324,8 @@ def replace_section(path: Path, section: str) -> None:
       "# Benchmarks\n\nProduced by `scripts/bench`; each section is rewritten by its "
       "subcommand.\n\n")
   lines = text.splitlines(keepends=True)
-  start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == SECTION), None)
+  heading = section.split("\n", 1)[0]
+  start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == heading), None)
   if start is None:
     new = text.rstrip("\n") + "\n\n" + section
   else:

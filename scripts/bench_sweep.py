@@ -20,6 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_kfold import replace_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Sweep (scripts/bench sweep)"
 L2 = ["0", "1e-4", "1e-3", "1e-2"]
@@ -43,17 +46,6 @@ def genjax(*args):
   return time.perf_counter() - t0
 
 
-def replace_section(path: Path, section: str) -> None:
-  text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-  lines = text.splitlines(keepends=True)
-  start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == SECTION), None)
-  if start is None:
-    new = text.rstrip("\n") + "\n\n" + section
-  else:
-    end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-  path.write_text(new.rstrip("\n") + "\n")
 
 
 def main():
