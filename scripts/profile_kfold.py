@@ -6,8 +6,8 @@ Prints, for one cold run (no persistent cache) of the 5-fold task: the XLA
 compilations with their times (from `jax_log_compiles`), the total, and the
 steady-state time per epoch (slope between the fastest of 3 20-epoch and of 3
 40-epoch runs whose programs come from a fresh persistent cache filled by the
-cold run), and the same slope without dropout (the share of per-example
-dropout randomness).
+cold run), and the share of per-example dropout randomness in one epoch (its
+program timed in turns with and without dropout, as scripts/profile_dropout.py).
 """
 
 import logging
@@ -20,10 +20,12 @@ import time
 import jax
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import profile_dropout  # noqa: E402
 from bench_genjax_kfold import task_config  # noqa: E402
 
 from genjax import kfold, runtime  # noqa: E402
 from genjax import experiment  # noqa: E402
+from genjax.models import layers  # noqa: E402
 
 
 REPEAT = 3  # steady-state timings: the fastest of 3 runs (a shared machine is noisy)
@@ -69,13 +71,12 @@ def main():
   print(f"cached programs: 20 epochs {warm20:.2f} s, 40 epochs {warm40:.2f} s -> "
         f"{1000 * per_epoch:.1f} ms per epoch for 5 folds; fixed cost "
         f"{warm20 - 20 * per_epoch:.2f} s (tracing, lowering, cache loads, set-up)")
-  config.model.dropout = 0.0
-  s = experiment.prepare(config, tempfile.mkdtemp())
-  run(s, plans, 20), run(s, plans, 40)
-  no_drop = (min(run(s, plans, 40) for _ in range(REPEAT))
-             - min(run(s, plans, 20) for _ in range(REPEAT))) / 20
-  print(f"without dropout: {1000 * no_drop:.1f} ms per epoch -> per-example dropout "
-        f"randomness is {100 * (1 - no_drop / per_epoch):.0f}% of the step time")
+  ms = profile_dropout.epoch_ms({"dropout 0.2": layers.keep_mask,
+                                 "no dropout": layers.keep_mask})
+  print(f"one epoch's program timed in turns with and without dropout (process CPU time, "
+        f"scripts/profile_dropout.py): {ms['dropout 0.2']:.1f} ms against {ms['no dropout']:.1f} "
+        f"ms -> per-example dropout randomness is "
+        f"{100 * (1 - ms['no dropout'] / ms['dropout 0.2']):.0f}% of the epoch")
 
 
 if __name__ == "__main__":
