@@ -134,6 +134,10 @@ def main(argv=None) -> int:
     print(f"training {run.result['wall_s']:.1f} s, process {run.process_s:.1f} s" if run.ok
           else f"FAILED\n{run.error}", flush=True)
     rows.append((c, run if run.ok else None, run.error))
+    (ROOT / ".bench").mkdir(exist_ok=True)   # each result as it comes (a long benchmark)
+    (ROOT / ".bench" / "cnn-partial.json").write_text(json.dumps(
+        {c.key: {"result": run.result, "process_s": run.process_s} for c, run, _ in rows
+         if run is not None}, indent=1))
   meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
           "command": "scripts/bench cnn" + (f" --only {args.only}" if args.only else ""),
           "machine": machine(), "busy_before": busy_before, "load_before": load_before,

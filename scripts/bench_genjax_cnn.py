@@ -28,6 +28,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from genjax import experiment  # noqa: E402
+from genjax.train import callbacks  # noqa: E402
 from genjax.train.fit import fit  # noqa: E402
 from genjax.train.program import build_program  # noqa: E402
 
@@ -48,7 +49,7 @@ def task_config():
   return config
 
 
-class EpochClock:
+class EpochClock(callbacks.Callback):
   """A callback: the wall time of each epoch, from training start to its metrics on the host."""
 
   def __init__(self):

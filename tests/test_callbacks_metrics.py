@@ -138,6 +138,28 @@ def test_user_callback_sees_every_epoch_row_of_metrics_jsonl(tmp_path):
   assert rec.events[-1][1] == len(rows)
 
 
+class EpochsOnly:
+  """A user callback with one hook: the protocol's other hooks are optional."""
+  instances = []
+
+  def __init__(self, config, workdir):
+    self.epochs = []
+    EpochsOnly.instances.append(self)
+
+  def on_epoch_end(self, info, logs):
+    self.epochs.append(logs.epoch)
+
+
+def test_a_callback_with_only_some_hooks_is_called_for_those(tmp_path):
+  EpochsOnly.instances.clear()
+  config = _config(epochs=2)
+  config.callbacks = "epochs_only"
+  with callbacks.CALLBACKS.temporary("epochs_only", EpochsOnly):
+    run = fit(config, str(tmp_path / "run"))
+  rec, = EpochsOnly.instances
+  assert rec.epochs == list(range(run.results["epochs_run"])) == [0, 1]
+
+
 def test_unknown_callback_is_a_config_error_before_training(tmp_path, monkeypatch):
   monkeypatch.setattr(genjax.experiment, "train", _no_training)
   config = _config()

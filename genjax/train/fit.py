@@ -120,6 +120,11 @@ class _CtrlC:
       self._previous = None
 
 
+def _hooks(callbacks: Sequence[Any], name: str) -> list:
+  """Each callback's method `name`, where it has one: every hook of the protocol is optional."""
+  return [getattr(cb, name) for cb in callbacks if hasattr(cb, name)]
+
+
 @_gc_frozen
 def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
         resume: bool = False) -> Fitted:
@@ -131,8 +136,8 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
       if restored is not None:
         start_epoch, state = restored
   info = FitInfo(program, start_epoch, num_epochs, rows=[])
-  for cb in callbacks:
-    cb.on_train_start(info)
+  for hook in _hooks(callbacks, "on_train_start"):
+    hook(info)
   epoch = start_epoch
   stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
   ahead = lambda st, e: program.run_epoch(st, e) if e < num_epochs else None  # noqa: E731
@@ -153,19 +158,19 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
       host = {k: np.asarray(v) for k, v in host.items()}
       logs = EpochLogs(epoch, rows, host, np.asarray(improved), active, stopped, state,
                        monitored=float(np.mean(host[program.monitor.monitor][active])))
-      for cb in callbacks:
-        cb.on_epoch_end(info, logs)
+      for hook in _hooks(callbacks, "on_epoch_end"):
+        hook(info, logs)
       epoch += 1
       if ctrl_c.pressed:
         raise KeyboardInterrupt
   except KeyboardInterrupt:
-    for cb in callbacks:
-      cb.on_interrupt(info)
+    for hook in _hooks(callbacks, "on_interrupt"):
+      hook(info)
     raise Interrupted(epoch) from None
   finally:
     ctrl_c.release()
-  for cb in callbacks:
-    cb.on_train_end(info, state)
+  for hook in _hooks(callbacks, "on_train_end"):
+    hook(info, state)
   if distributed.process().count > 1:
     # Arrays spanning processes cannot meet the local test arrays: continue from host copies.
     state = distributed.to_host(state)
