@@ -49,6 +49,8 @@ def genjax(*args):
 
 
 def main():
+  import argparse
+  argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()  # --help; no options
   work = Path(tempfile.mkdtemp(prefix="genjax_bench_sweep_"))
   load_before, started = os.getloadavg(), datetime.datetime.now(datetime.timezone.utc)
   cpu0 = children_cpu()
