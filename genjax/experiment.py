@@ -163,7 +163,9 @@ def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: boo
   program = build_program(s, plans, member_names=member_names)
   if distributed.is_primary():   # the epoch's formulation, once per run (results.json too)
     side = ", members side by side" if program.member_layout == "side_by_side" else ""
-    print(f"genjax: {len(plans)} member(s), epoch loop: {program.epoch_loop}{side}", flush=True)
+    conv = f", convolutions: {program.convolutions}" if program.convolutions else ""
+    print(f"genjax: {len(plans)} member(s), epoch loop: {program.epoch_loop}{side}{conv}",
+          flush=True)
   cbs = callbacks_for(s, program, workdir, progress=progress,
                       label=label or f"{s.config.data.name}/{s.config.model.name}")
   return program, fit(program, cbs, num_epochs=num_epochs or s.config.num_epochs,

@@ -188,6 +188,7 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
                   record={"wall_time_s": time.time() - t_start, "members": len(g.plans),
                           "epochs_run": fitted.epochs_run, "epoch_loop": program.epoch_loop,
                           "member_layout": program.member_layout,
+                          "convolutions": program.convolutions,
                           "provenance": run_identity.provenance(g.base)})
 
 

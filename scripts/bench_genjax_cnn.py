@@ -5,7 +5,8 @@
 The task (scripts/peers/cnn_common.py): experiments/fashion_mnist_regularization.py with
 `cnn2d` (dropout 0.2), Adam 1e-3, batch 128, 5-fold stratified CV over the 60000 training
 images, EPOCHS epochs, validation after every epoch, no early stopping, no checkpoints, no refit.
-`epoch_loop=auto` (on CPU: a host loop of compiled steps, members side by side). Prints one
+`epoch_loop=auto`, `model.conv=auto` (on CPU: convolutions as patches, the epoch one scan,
+members vmapped; `genjax.models.patch_conv`). Prints one
 JSON line last; `wall_s` runs from data ready to every fold trained and validated (compilation
 included); `epoch_s` holds each program's epoch times (vmapped: one program of 5 folds).
 """
@@ -82,7 +83,7 @@ def main():
   accuracies, epoch_s, loops = [], [], set()
   for group in groups:
     program = build_program(s, group)
-    loops.add(f"{program.epoch_loop}, {program.member_layout}")
+    loops.add(f"{program.epoch_loop}, {program.member_layout}, {program.convolutions} convs")
     clock = EpochClock()
     fitted = fit(program, [clock], num_epochs=config.num_epochs)
     epoch_s.append(clock.times)

@@ -1,6 +1,6 @@
-"""How XLA:CPU runs the 2D CNN's training step, per XLA option and member layout.
+"""How XLA:CPU runs the 2D CNN's training step, per convolution, XLA option and member layout.
 
-    .venv/bin/python scripts/profile_conv.py [--steps 20] [--members 5]
+    .venv/bin/python scripts/profile_conv.py [--steps 20] [--members 5] [--conv xla,patches]
 
 One gradient step of `cnn2d` (conv32-avgpool-conv64-avgpool-dense256, dropout 0.2, Adam,
 batch 128 of 28×28×1 images; random data: only shapes matter) is timed as
@@ -8,6 +8,8 @@ batch 128 of 28×28×1 images; random data: only shapes matter) is timed as
 - `in scan`: the same step as the body of a `lax.scan` over --steps steps;
 - `vmap M`: M members' steps vmapped (per-member kernels: a grouped convolution);
 - `unrolled M`: M members' steps side by side in one program (a Python loop at trace time);
+- `vmap M in scan`: the M vmapped steps as the body of a `lax.scan` (genjax's scanned epoch);
+for each convolution (`model.conv`: "xla", XLA's own; "patches", `genjax.models.patch_conv`),
 under each XLA flag set of FLAG_SETS, each in its own process (XLA reads XLA_FLAGS once).
 Prints ms per step and per member step (median of 5 timings of --steps steps, after a
 compiling call), one row per flag set and layout.
@@ -30,7 +32,7 @@ FLAG_SETS = {
 }
 
 
-def measure(steps: int, members: int) -> dict:
+def measure(steps: int, members: int, conv: str) -> dict:
   import time
 
   import jax
@@ -43,7 +45,7 @@ def measure(steps: int, members: int) -> dict:
   from genjax import models
 
   cfg = models.default_config()
-  cfg.name, cfg.dropout = "cnn2d", 0.2
+  cfg.name, cfg.dropout, cfg.conv = "cnn2d", 0.2, conv
   model = models.create(cfg, (28, 28, 1), 10)
   tx = optax.adam(1e-3)
   batch = 128
@@ -106,9 +108,13 @@ def measure(steps: int, members: int) -> dict:
       state = unrolled(state, x[i], y[i], keys[i])
     return state
 
+  vmap_scan = jax.jit(lambda s: jax.lax.scan(
+      lambda s, b: (jax.vmap(step, in_axes=(0, None, None, None))(s, *b), None), s,
+      (x, y, keys))[0])
   return {"alone": timed(host_loop, one, per=steps), "in scan": timed(scan, one, per=steps),
           f"vmap {members}": timed(vmap_loop, many, per=steps * members),
-          f"unrolled {members}": timed(unrolled_loop, many, per=steps * members)}
+          f"unrolled {members}": timed(unrolled_loop, many, per=steps * members),
+          f"vmap {members} in scan": timed(vmap_scan, many, per=steps * members)}
 
 
 def main():
@@ -117,21 +123,24 @@ def main():
   parser.add_argument("--members", type=int, default=5)
   parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--only", default="", help="comma-separated flag-set names")
+  parser.add_argument("--conv", default="xla,patches", help="comma-separated model.conv values")
   args = parser.parse_args()
   if args.child:
-    print(json.dumps(measure(args.steps, args.members)))
+    print(json.dumps(measure(args.steps, args.members, args.conv)))
     return
   names = args.only.split(",") if args.only else list(FLAG_SETS)
-  print("| XLA flags | layout | ms per member step |\n|---|---|---:|")
-  for name in names:
-    env = {**os.environ, "XLA_FLAGS": FLAG_SETS[name]}
-    run = subprocess.run([sys.executable, __file__, "--child", f"--steps={args.steps}",
-                          f"--members={args.members}"], env=env, capture_output=True, text=True)
-    if run.returncode:
-      print(f"| {name} | failed: {run.stderr.strip().splitlines()[-1][:120]} | |")
-      continue
-    for layout, ms in json.loads(run.stdout.strip().splitlines()[-1]).items():
-      print(f"| {name} | {layout} | {ms:.1f} |", flush=True)
+  print("| convolution | XLA flags | layout | ms per member step |\n|---|---|---|---:|")
+  for conv in args.conv.split(","):
+    for name in names:
+      env = {**os.environ, "XLA_FLAGS": FLAG_SETS[name]}
+      run = subprocess.run([sys.executable, __file__, "--child", f"--steps={args.steps}",
+                            f"--members={args.members}", f"--conv={conv}"], env=env,
+                           capture_output=True, text=True)
+      if run.returncode:
+        print(f"| {conv} | {name} | failed: {run.stderr.strip().splitlines()[-1][:120]} | |")
+        continue
+      for layout, ms in json.loads(run.stdout.strip().splitlines()[-1]).items():
+        print(f"| {conv} | {name} | {layout} | {ms:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ BAD_INPUT = [
     (["--config.data.validation_fraction=0"], "validation_fraction"),
     (["--config.batch_size=100000"], "batch_size"),
     (["--config.model.dropout=1.0"], "dropout"),
+    (["--config.model.name=cnn1d", "--config.model.conv=fft"], "model.conv"),
     (["--config.cv.method=kfold", "--config.cv.folds=1"], "cv.folds"),
     (["--config.cv.method=stratified_kfold", "--config.cv.folds=500"], "smallest class"),
     (["--config.cv.method=group_kfold"], "needs groups"),

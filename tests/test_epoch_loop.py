@@ -22,9 +22,10 @@ from genjax.train.program import build_program, epoch_loop
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _cnn(loop, folds=3, epochs=3):
+def _cnn(loop, folds=3, epochs=3, conv="xla"):
   config = defaults.get_config()
   config.model.name = "cnn1d"
+  config.model.conv = conv
   config.model.channels = 8
   config.model.dropout = 0.2
   config.data.augment = "shift(max_shift=2)"
@@ -51,14 +52,17 @@ def _close_rows(a, b, rtol=2e-4, atol=1e-5):
       np.testing.assert_allclose(x[key], y[key], rtol=rtol, atol=atol, err_msg=key)
 
 
-def test_auto_takes_steps_for_convolutions_on_cpu_and_scan_otherwise():
+def test_auto_takes_steps_for_xla_convolutions_on_cpu_and_scan_otherwise():
   conv = {"conv": {"kernel": jax.ShapeDtypeStruct((5, 1, 4), np.float32)}}
   dense = {"dense": {"kernel": jax.ShapeDtypeStruct((40, 10), np.float32)}}
   assert jax.default_backend() == "cpu"
-  assert epoch_loop("auto", conv) == "steps" and epoch_loop("auto", dense) == "scan"
-  assert epoch_loop("scan", conv) == "scan" and epoch_loop("steps", dense) == "steps"
-  assert epoch_loop("auto", conv, "members") == "steps"
-  assert epoch_loop("auto", conv, "data") == "scan"       # XLA:CPU collectives: see epoch_loop
+  assert epoch_loop("auto", conv, conv="xla") == "steps"
+  assert epoch_loop("auto", conv, conv="patches") == "scan"   # patches run fast in a scan
+  assert epoch_loop("auto", dense, conv="xla") == "scan"
+  assert epoch_loop("scan", conv, conv="xla") == "scan"
+  assert epoch_loop("steps", dense, conv="patches") == "steps"
+  assert epoch_loop("auto", conv, "members", conv="xla") == "steps"
+  assert epoch_loop("auto", conv, "data", conv="xla") == "scan"   # XLA:CPU collectives
   with pytest.raises(ConfigError, match="can deadlock XLA's collectives"):
     epoch_loop("steps", conv, "data")
   config = _cnn("auto")
@@ -67,14 +71,16 @@ def test_auto_takes_steps_for_convolutions_on_cpu_and_scan_otherwise():
     defaults.validate(config)
 
 
-def test_stepped_epoch_equals_scanned_epoch_on_a_cnn():
+@pytest.mark.parametrize("loop,conv", [("steps", "xla"), ("scan", "patches")])
+def test_each_epoch_formulation_equals_the_scanned_epoch_of_xla_convolutions(loop, conv):
   scan_program, scanned, _ = _train(_cnn("scan"))
-  step_program, stepped, _ = _train(_cnn("steps"))
-  assert (scan_program.epoch_loop, step_program.epoch_loop) == ("scan", "steps")
-  assert (scan_program.member_layout, step_program.member_layout) == ("vmap", "side_by_side")
-  _close_rows(scanned.rows, stepped.rows)
-  np.testing.assert_array_equal(scanned.selected_epoch, stepped.selected_epoch)
-  for a, b in zip(jax.tree.leaves(scanned.selected_params), jax.tree.leaves(stepped.selected_params)):
+  other_program, other, _ = _train(_cnn(loop, conv=conv))
+  assert (scan_program.epoch_loop, other_program.epoch_loop) == ("scan", loop)
+  assert (scan_program.convolutions, other_program.convolutions) == ("xla", conv)
+  assert other_program.member_layout == ("side_by_side" if loop == "steps" else "vmap")
+  _close_rows(scanned.rows, other.rows)
+  np.testing.assert_array_equal(scanned.selected_epoch, other.selected_epoch)
+  for a, b in zip(jax.tree.leaves(scanned.selected_params), jax.tree.leaves(other.selected_params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-5)
 
 
@@ -87,25 +93,32 @@ def test_a_fold_in_the_stepped_program_equals_the_fold_alone():
   assert int(alone.selected_epoch[0]) == int(together.selected_epoch[1])
 
 
-def test_the_choice_is_printed_once_and_recorded(tmp_path):
-  config = _cnn("auto", epochs=2)
+@pytest.mark.parametrize("conv,line", [
+    ("xla", "epoch loop: steps, members side by side, convolutions: xla"),
+    ("auto", "epoch loop: scan, convolutions: patches")])
+def test_the_choice_is_printed_once_and_recorded(tmp_path, conv, line):
+  config = _cnn("auto", epochs=2, conv=conv)
   out = subprocess.run(
       [sys.executable, "-c",
        "import sys, json; from genjax import kfold; from test_epoch_loop import _cnn; "
-       f"kfold.run(_cnn('auto', epochs=2), {str(tmp_path / 'w')!r}, progress=False)"],
+       f"kfold.run(_cnn('auto', epochs=2, conv={conv!r}), {str(tmp_path / 'w')!r}, "
+       "progress=False)"],
       cwd=os.path.join(ROOT, "tests"), capture_output=True, text=True, timeout=300,
       env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "tests")})
   assert out.returncode == 0, out.stderr[-2000:]
   lines = [line for line in out.stdout.splitlines() if "epoch loop" in line]
-  assert lines == ["genjax: 3 member(s), epoch loop: steps, members side by side"]
+  assert lines == [f"genjax: 3 member(s), {line}"]
   results = json.load(open(tmp_path / "w" / "results.json"))
-  assert (results["epoch_loop"], results["member_layout"]) == ("steps", "side_by_side")
+  expected = {"xla": ("steps", "side_by_side", "xla"), "auto": ("scan", "vmap", "patches")}
+  assert (results["epoch_loop"], results["member_layout"], results["convolutions"]) == \
+      expected[conv]
   assert config.epoch_loop == "auto"
 
 
 ARGS = ["train", "--config=experiments/mnist1d_mlp.py", "--progress=false",
         "--config.model.name=cnn1d", "--config.model.channels=8",
         "--config.model.dropout=0.1", "--config.num_epochs=5", "--config.epoch_loop=steps",
+        "--config.model.conv=xla",
         "--config.early_stopping.patience=3", "--config.checkpoint.min_interval_s=0"]
 
 
@@ -150,12 +163,14 @@ import numpy as np
 from test_epoch_loop import _cnn, _train
 out = {{}}
 for name, over in {{"one": {{"parallel.devices": 1}}, "members": {{"parallel.axis": "members"}},
-                   "members_pmap": {{"parallel.axis": "members", "parallel.backend": "pmap"}}}}.items():
+                   "members_pmap": {{"parallel.axis": "members", "parallel.backend": "pmap"}},
+                   "data_patches": {{"parallel.axis": "data", "model.conv": "patches",
+                                    "epoch_loop": "scan"}}}}.items():
   config = _cnn("steps", folds=4, epochs=2)
   config.batch_size = 64
   for k, v in over.items():
-    section, key = k.split(".")
-    config[section][key] = v
+    *section, key = k.split(".")
+    (config[section[0]] if section else config)[key] = v
   _, fitted, _ = _train(config)
   out[name] = [[r["val_loss"], r["train_loss_running"]] for r in fitted.rows]
 print(json.dumps(out))
@@ -167,5 +182,5 @@ def test_stepped_epoch_on_four_devices_equals_one_device():
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   rows = json.loads(out.stdout.strip().splitlines()[-1])
-  for name in ("members", "members_pmap"):
+  for name in ("members", "members_pmap", "data_patches"):
     np.testing.assert_allclose(rows[name], rows["one"], rtol=2e-4, atol=1e-5, err_msg=name)

@@ -21,6 +21,7 @@ import ml_collections
 from flax import nnx
 
 from genjax.errors import ConfigError
+from genjax.models import patch_conv
 from genjax.models.layers import ACTIVATIONS, LANE_BITS
 from genjax.models.zoo import CNN1D, CNN2D, MLP, LogisticRegression
 from genjax.registry import Registry
@@ -57,7 +58,8 @@ def _cnn1d(cfg, input_shape, num_classes, rngs):
   if len(input_shape) not in (1, 2):
     raise ConfigError(f"model 'cnn1d' needs 1D signals, got examples of shape {input_shape}; "
                       "use model.name=cnn2d or mlp for images")
-  return CNN1D(input_shape, num_classes, channels=cfg.channels, dropout=dropout_rates(cfg), rngs=rngs)
+  return CNN1D(input_shape, num_classes, channels=cfg.channels, dropout=dropout_rates(cfg),
+               conv=cfg.conv, rngs=rngs)
 
 
 @register("cnn2d")
@@ -65,7 +67,7 @@ def _cnn2d(cfg, input_shape, num_classes, rngs):
   if len(input_shape) != 3:
     raise ConfigError(f"model 'cnn2d' needs images (H, W, C), got examples of shape "
                       f"{input_shape}; use model.name=cnn1d or mlp for signals")
-  return CNN2D(input_shape, num_classes, dropout=dropout_rates(cfg), rngs=rngs)
+  return CNN2D(input_shape, num_classes, dropout=dropout_rates(cfg), conv=cfg.conv, rngs=rngs)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -76,6 +78,7 @@ def default_config() -> ml_collections.ConfigDict:
       "activation": "relu",      # mlp
       "residual": True,          # mlp: add h_{i-1} where widths match
       "channels": 25,            # cnn1d filters per conv
+      "conv": "auto",            # cnn1d/cnn2d convolutions: auto (patches on CPU), xla, patches
       "dropout": 0.0,            # dropout rate after every hidden layer
       "layer_dropout": (),       # optional: one rate per hidden layer, overrides dropout
   })
@@ -87,6 +90,9 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
   if cfg.activation not in ACTIVATIONS:
     raise ConfigError(f"unknown model.activation '{cfg.activation}'; choose from "
                       f"{', '.join(sorted(ACTIVATIONS))}")
+  if cfg.conv not in patch_conv.CONV_IMPLS:
+    raise ConfigError(f"unknown model.conv '{cfg.conv}'; choose from "
+                      f"{', '.join(patch_conv.CONV_IMPLS)}")
   if any(int(w) <= 0 for w in cfg.widths):
     raise ConfigError(f"model.widths must be positive, got {tuple(cfg.widths)}")
   for r in [cfg.dropout, *cfg.layer_dropout]:
@@ -109,6 +115,7 @@ class Model:
   input_shape: tuple[int, ...]
   num_classes: int
   _init: Callable[[jax.Array], Any]
+  conv: str = "xla"   # how its convolutions run: "xla" or "patches" (`patch_conv`)
 
   def init(self, key: jax.Array) -> dict:
     """Fresh parameters from a PRNG key (deterministic for the key)."""
@@ -141,4 +148,5 @@ def create(cfg: ml_collections.ConfigDict, input_shape, num_classes: int) -> Mod
     module = factory(cfg, input_shape, num_classes, nnx.Rngs(params=key))
     return nnx.to_pure_dict(nnx.split(module)[1])
 
-  return Model(cfg.name, graphdef, input_shape, int(num_classes), init)
+  return Model(cfg.name, graphdef, input_shape, int(num_classes), init,
+               conv=patch_conv.resolve(cfg.conv))

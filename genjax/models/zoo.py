@@ -3,7 +3,9 @@
 Every module maps a batch `x` of shape (B, *input_shape) to logits (B, C).
 `rng` holds one key per example (see `layers.Dropout`); it is only read in
 training mode by layers that draw randomness. `dropout`, when given, is one
-rate (possibly a traced array) that overrides every dropout layer's rate.
+rate (possibly a traced array) that overrides every dropout layer's rate. Convolutional
+modules take `conv` ("auto", "xla" or "patches"; `patch_conv.CONV_IMPLS`): how their
+convolutions are computed, with the same parameters and numbers up to summation order.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
+from genjax.models import patch_conv
 from genjax.models.layers import ACTIVATIONS, Dropout
 
 
@@ -76,14 +78,16 @@ class CNN1D(nnx.Module):
   """
 
   def __init__(self, input_shape: Sequence[int], num_classes: int, *, channels: int = 25,
-               dropout=0.0, rngs: nnx.Rngs):
+               dropout=0.0, conv: str = "auto", rngs: nnx.Rngs):
+    conv_fn = patch_conv.conv_fn(patch_conv.resolve(conv))
     length = input_shape[0]
     c_in = input_shape[1] if len(input_shape) > 1 else 1
     specs = [(5, 2), (3, 2), (3, 2)]
     rates = _rates(dropout, len(specs))
     for i, (k, s) in enumerate(specs):
       setattr(self, f"conv{i}", nnx.Conv(c_in if i == 0 else channels, channels, (k,),
-                                         strides=(s,), padding=((1, 1),), rngs=rngs))
+                                         strides=(s,), padding=((1, 1),),
+                                         conv_general_dilated=conv_fn, rngs=rngs))
       setattr(self, f"dropout{i}", Dropout(rates[i], layer_id=i))
       length = (length + 2 - k) // s + 1
     self.head = nnx.Linear(length * channels, num_classes, rngs=rngs)
@@ -105,10 +109,12 @@ class CNN2D(nnx.Module):
 
   def __init__(self, input_shape: Sequence[int], num_classes: int, *,
                channels: Sequence[int] = (32, 64), hidden: int = 256, dropout=0.0,
-               rngs: nnx.Rngs):
+               conv: str = "auto", rngs: nnx.Rngs):
     h, w, c = input_shape
-    self.conv0 = nnx.Conv(c, channels[0], (3, 3), rngs=rngs)
-    self.conv1 = nnx.Conv(channels[0], channels[1], (3, 3), rngs=rngs)
+    conv_fn = patch_conv.conv_fn(patch_conv.resolve(conv))
+    self.conv0 = nnx.Conv(c, channels[0], (3, 3), conv_general_dilated=conv_fn, rngs=rngs)
+    self.conv1 = nnx.Conv(channels[0], channels[1], (3, 3), conv_general_dilated=conv_fn,
+                          rngs=rngs)
     self.pools = []
     for _ in range(2):
       pool = h >= 2 and w >= 2

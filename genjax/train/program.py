@@ -68,6 +68,7 @@ class Program:
   _keys: jax.Array
   epoch_loop: str = "scan"                    # "scan" or "steps" (`epoch_loop`)
   member_layout: str = "vmap"                 # "vmap" or "side_by_side" (`member_layout`)
+  convolutions: str | None = None             # "patches" or "xla" (`model.conv`); None: no convs
 
   @property
   def num_members(self) -> int:
@@ -119,12 +120,13 @@ class Program:
 EPOCH_LOOPS = ("auto", "scan", "steps")
 
 
-def epoch_loop(choice: str, param_shapes, axis: str = "single") -> str:
+def epoch_loop(choice: str, param_shapes, axis: str = "single", conv: str = "patches") -> str:
   """The epoch's formulation: "scan" (the whole epoch one `lax.scan`, one dispatch) or "steps"
-  (a host loop of compiled steps, dispatched ahead). `auto`: "steps" for models with
-  convolutions on CPU, where XLA runs a convolution inside a loop body many times slower
-  than outside one (jax-ml/jax#12868), else "scan". Both run the same operations on the same
-  keys: the same numbers up to float summation order.
+  (a host loop of compiled steps, dispatched ahead). `auto`: "steps" for models with XLA
+  convolutions (`conv="xla"`, i.e. `model.conv=xla`) on CPU, where XLA runs a convolution
+  inside a loop body many times slower than outside one (jax-ml/jax#12868), else "scan"
+  (convolutions as patches, `genjax.models.patch_conv`, run at full speed in the scan).
+  Both run the same operations on the same keys: the same numbers up to float summation order.
 
   Under the data-parallel layout (`axis="data"`) on CPU, every step is a program with an
   all-reduce, and XLA:CPU's collectives can deadlock when many such programs are in flight
@@ -137,8 +139,13 @@ def epoch_loop(choice: str, param_shapes, axis: str = "single") -> str:
                       "--config.parallel.axis=members")
   if choice != "auto":
     return choice
-  conv = any(len(leaf.shape) >= 3 for leaf in jax.tree.leaves(param_shapes))
-  return "steps" if conv and cpu and axis != "data" else "scan"
+  xla_conv = conv == "xla" and _has_conv(param_shapes)
+  return "steps" if xla_conv and cpu and axis != "data" else "scan"
+
+
+def _has_conv(param_shapes) -> bool:
+  """Whether a model has convolution kernels (parameters of rank ≥ 3)."""
+  return any(len(p.shape) >= 3 for p in jax.tree.leaves(param_shapes))
 
 
 def member_layout(loop: str, num_members: int) -> str:
@@ -254,7 +261,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   evaluate, predict = plain["evaluate"], plain["predict"]
   sharded = (make_step_fns(**fns, axis_name=parallel.DATA_AXIS, num_shards=layout.num_devices)
              if layout.axis == "data" else plain)
-  loop = epoch_loop(config.get("epoch_loop", "auto"), template, layout.axis)
+  loop = epoch_loop(config.get("epoch_loop", "auto"), template, layout.axis, setup.model.conv)
 
   def member_epoch(rs: RunState, member_plan: Plan, x, y, epoch):
     frozen = rs.monitor.should_stop
@@ -308,4 +315,5 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
                  y_train=setup.y_train, evaluate=evaluate, predict=predict,
                  _init_state=init_state, _run_epoch=run_epoch, epoch_loop=loop,
                  member_layout=members,
+                 convolutions=setup.model.conv if _has_conv(template) else None,
                  _keys=init_keys(plans, config.seed))
