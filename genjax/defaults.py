@@ -48,6 +48,17 @@ def get_config() -> ml_collections.ConfigDict:
   config.model = models.default_config()
   config.optimizer = optim.default_config()
   config.penalties = penalties.default_config()
+  config.loss = ml_collections.ConfigDict({
+      # Training targets (1 − α)·one_hot(y) + α/C (optax.smooth_labels); 0 = off. Evaluation
+      # losses always use the true labels.
+      "label_smoothing": 0.0,
+  })
+  config.ema = ml_collections.ConfigDict({
+      # > 0: a moving average of the weights, θ̄ ← d·θ̄ + (1 − d)·θ after every step (θ̄₀ = θ₀),
+      # is what is validated, monitored by early stopping, selected, checkpointed as best and
+      # tested; the optimizer still steps θ. 0 = off.
+      "decay": 0.0,
+  })
   config.early_stopping = early_stopping.default_config()
   config.checkpoint = checkpoint.default_config()
   config.parallel = parallel.default_config()
@@ -95,6 +106,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not 0.0 <= float(config.data.label_noise) <= 1.0:
     raise ConfigError(f"data.label_noise must be in [0, 1], got {config.data.label_noise}; "
                       "e.g. --config.data.label_noise=0.15")
+  alpha = config.loss.label_smoothing
+  if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha < 1.0:
+    raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {alpha!r}; e.g. "
+                      "--config.loss.label_smoothing=0.1")
+  decay = config.ema.decay
+  if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 <= decay < 1.0:
+    raise ConfigError(f"ema.decay must be in [0, 1) (0 = off), got {decay!r}; e.g. "
+                      "--config.ema.decay=0.999")
   if config.data.standardize not in standardize.MODES:
     raise ConfigError(f"unknown data.standardize '{config.data.standardize}'; choose from "
                       f"{', '.join(standardize.MODES)}")

@@ -66,9 +66,13 @@ def _results(s, program, fitted) -> dict:
                        jnp.ones(n_test, jnp.float32)),
   }
   final = {k: {m: float(v) for m, v in d.items()} for k, d in jax.device_get(final).items()}
+  probs = results_lib.test_probabilities(program, fitted, s)[0]
+  final["test"].setdefault("ece", results_lib.calibration_error(probs, s.splits.test_y))
   member = program.plans[0]
   return {
       **final,
+      "test_confusion_matrix": results_lib.confusion_matrix(probs, s.splits.test_y,
+                                                            s.splits.num_classes),
       "epochs_run": fitted.epochs_run,
       "selected_epoch": int(fitted.selected_epoch[0]),
       **results_lib.stop_info(program.early_stopping, fitted.monitor, 0),

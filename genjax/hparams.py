@@ -13,6 +13,8 @@ Routes (where a member's value `v` goes):
 * ``model``     — a keyword of the model's call (e.g. ``dropout=v``);
 * ``augment``   — an augmentation op's traced parameter (``Augmenter(overrides={"OP.PARAM": v})``);
 * ``labels``    — the member's training labels (label noise: `MemberPlan.labels`);
+* ``targets``   — the training targets' label smoothing α: ỹ = (1 − α)·y + α/C;
+* ``ema``       — the decay d of the weights' moving average θ̄ ← d·θ̄ + (1 − d)·θ;
 * ``seed``      — the member's model seed (`MemberPlan.seed`: initialization, dropout,
                   augmentation, shuffling); the data's randomness stays the group's
                   (`data.split_seed`, fixed to the base config's seed when it is unset).
@@ -28,7 +30,7 @@ import dataclasses
 import re
 from typing import Callable
 
-ROUTES = ("loss", "optimizer", "model", "augment", "labels", "seed")
+ROUTES = ("loss", "optimizer", "model", "augment", "labels", "targets", "ema", "seed")
 SEED_KEY = "seed"
 
 
@@ -69,6 +71,11 @@ def _label_noise_prepare(base, key: str, values: list) -> None:
   base.data.label_noise = 0.0
 
 
+def _ema_prepare(base, key: str, values: list) -> None:
+  """Every member keeps an average (a member with decay 0 averages nothing: θ̄ = θ)."""
+  base.ema.decay = float(max(values))
+
+
 def _seed_prepare(base, key: str, values: list) -> None:
   """Seeds vary the model only: the split (hold-out, folds, label noise) is the base's."""
   if base.data.get("split_seed") is None:
@@ -91,6 +98,11 @@ TABLE: tuple[Sweepable, ...] = (
               applies=_augment_applies),
     Sweepable(r"data\.label_noise", lambda m: ("labels", "label_noise"),
               "the fraction of training labels replaced at random", prepare=_label_noise_prepare),
+    Sweepable(r"loss\.label_smoothing", lambda m: ("targets", "label_smoothing"),
+              "label smoothing α of the training targets"),
+    Sweepable(r"ema\.decay", lambda m: ("ema", "decay"),
+              "the decay of the weights' moving average (members evaluate their average)",
+              prepare=_ema_prepare),
 )
 
 

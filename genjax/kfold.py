@@ -140,6 +140,9 @@ def _results(s, program, fitted, workdir: str | None) -> dict:
       "train": {k: mean("train", k) for k in metric_names},
       "test": test,
       "test_ensemble": test,
+      # The fold ensemble's predictions: row = true class, column = predicted.
+      "test_confusion_matrix": results_lib.confusion_matrix(probs.mean(0), s.x_test()[1],
+                                                            s.splits.num_classes),
       "epochs_run": fitted.epochs_run,
       # The folds' selected epochs differ: their median, labelled as such.
       "selected_epoch_median": float(np.median(fitted.selected_epoch)),

@@ -3,8 +3,9 @@
 `make_optimizer` builds, in order (AdamW's placement of the decay):
 
   clip_by_global_norm(c)                        if grad_clip_norm > 0
-  base scaling   u = adam(g) | trace(g) | g     adam/adamw | momentum | sgd
-                                                (`OPTIMIZERS`, one factory each)
+  base scaling   u = adam(g) | trace(g) | g     adam/adamw | momentum | sgd, and nadam,
+                 | rms(g) | rss(g) | lion(g)    rmsprop, adagrad, lion (`OPTIMIZERS`,
+                                                one factory each)
   decayed weights u ← u + wd·w (mask)           adamw's weight_decay; penalty
                                                 "weight_decay" (pre_lr stage)
   learning rate  u ← −lr·shape(t)·u             shape from `schedule`
@@ -21,11 +22,11 @@ value per member under `jax.vmap`, without recompiling per value.
 To add an optimizer, register its base scaling (the transforms between gradient
 clipping and the learning rate), reading the fields of `default_config()`:
 
-  @register("rmsprop")
-  def rmsprop(c):
-    return [optax.scale_by_rms(decay=c["b2"], eps=c["eps"])]
+  @register("yogi")
+  def yogi(c):
+    return [optax.scale_by_yogi(b1=c["b1"], b2=c["b2"], eps=c["eps"])]
 
-`--config.optimizer.name=rmsprop` then builds clip -> scale_by_rms -> penalties ->
+`--config.optimizer.name=yogi` then builds clip -> scale_by_yogi -> penalties ->
 learning rate. Learning-rate shapes are registered in `LR_SCHEDULES` likewise.
 """
 
@@ -111,6 +112,31 @@ def _adamw(c):
   return [optax.scale_by_adam(c["b1"], c["b2"], c["eps"])]
 
 
+@register("nadam")
+def _nadam(c):
+  """u = adam(g) with Nesterov momentum (Dozat 2016), as `optax.nadam`."""
+  return [optax.scale_by_adam(c["b1"], c["b2"], c["eps"], nesterov=True)]
+
+
+@register("rmsprop")
+def _rmsprop(c):
+  """u = g / sqrt(v + eps), v ← ρ·v + (1 − ρ)·g², ρ = rms_decay, as `optax.rmsprop`."""
+  return [optax.scale_by_rms(decay=c["rms_decay"], eps=c["eps"])]
+
+
+@register("adagrad")
+def _adagrad(c):
+  """u = g / sqrt(Σ_t g_t² + eps), the sum started at 0.1, as `optax.adagrad`."""
+  return [optax.scale_by_rss(initial_accumulator_value=0.1, eps=c["eps"])]
+
+
+@register("lion")
+def _lion(c):
+  """u = sign(b1·m + (1 − b1)·g), m ← b2·m + (1 − b2)·g (Chen et al. 2023), as
+  `optax.lion` (its authors use b2 = 0.99 and a 3-10× smaller learning rate than AdamW's)."""
+  return [optax.scale_by_lion(b1=c["b1"], b2=c["b2"])]
+
+
 @LR_SCHEDULES.register("constant")
 def _constant(*, total, warmup, end):
   """1."""
@@ -146,9 +172,9 @@ def _warmup_constant(*, total, warmup, end):
 def default_config() -> ml_collections.ConfigDict:
   """Optimizer defaults.
 
-  name: sgd | momentum | adam | adamw, or another name registered in `OPTIMIZERS`.
-  `momentum` and `nesterov` are used by "momentum" only; `b1`, `b2`, `eps` by
-  adam/adamw; `weight_decay` is adamw's own decoupled decay on kernels (ignored
+  name: sgd | momentum | adam | adamw | nadam | rmsprop | adagrad | lion, or another name
+  registered in `OPTIMIZERS`. `momentum` and `nesterov` are used by "momentum" only; `b1`,
+  `b2`, `eps` by adam/adamw/nadam (lion: b1, b2; rmsprop: `rms_decay`, eps; adagrad: eps); `weight_decay` is adamw's own decoupled decay on kernels (ignored
   by optimizers without `decoupled_weight_decay`: use the penalty
   `penalties.weight_decay` for decoupled decay with any optimizer).
   schedule: constant | cosine | warmup_cosine | warmup_constant (or another
@@ -164,6 +190,7 @@ def default_config() -> ml_collections.ConfigDict:
       "b1": 0.9,
       "b2": 0.999,
       "eps": 1e-8,
+      "rms_decay": 0.9,
       "weight_decay": 1e-4,
       "schedule": "constant",
       "warmup_epochs": 0,
@@ -185,7 +212,7 @@ def _fields(opt_cfg) -> dict:
 def validate_config(opt_cfg, num_epochs: int | None = None) -> None:
   """Raises ConfigError (one line: what, and the fix) on the first bad value."""
   c = _fields(opt_cfg)
-  for name in ("learning_rate", "weight_decay", "momentum", "b1", "b2", "eps",
+  for name in ("learning_rate", "weight_decay", "momentum", "b1", "b2", "eps", "rms_decay",
                "warmup_epochs", "final_lr_fraction", "grad_clip_norm"):
     value = c[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -205,6 +232,7 @@ def validate_config(opt_cfg, num_epochs: int | None = None) -> None:
       (0 <= c["b1"] < 1 and 0 <= c["b2"] < 1, f"optimizer b1={c['b1']}, "
        f"b2={c['b2']} must be in [0, 1)"),
       (c["eps"] > 0, f"optimizer eps={c['eps']} must be > 0"),
+      (0 <= c["rms_decay"] < 1, f"optimizer rms_decay={c['rms_decay']} must be in [0, 1)"),
       (c["warmup_epochs"] >= 0, f"optimizer warmup_epochs="
        f"{c['warmup_epochs']} must be >= 0"),
       (num_epochs is None or c["warmup_epochs"] <= num_epochs,
@@ -243,6 +271,13 @@ def learning_rate_schedule(opt_cfg, steps_per_epoch: int,
   shape = _schedule_shape(c, steps_per_epoch, num_epochs)
   lr = c["learning_rate"]
   return lambda step: lr * shape(step)
+
+
+def learning_rate_fn(opt_cfg, *, steps_per_epoch: int, num_epochs: int):
+  """(opt_state, step) -> the learning rate `make_optimizer`'s chain applies at `step`:
+  the state's injected peak (a member's own under a sweep) × the schedule's shape."""
+  shape = _schedule_shape(_fields(opt_cfg), steps_per_epoch, num_epochs)
+  return lambda opt_state, step: opt_state.hyperparams["learning_rate"] * shape(step)
 
 
 def hyperparam_name(penalty_name: str) -> str:

@@ -5,8 +5,12 @@ test split's ensembles, gaps, stop facts, dataset facts.
   weights on its own `"train"` or `"val"` part (its own labels under swept label noise);
 * `test_probabilities(program, fitted, setup)` -> (M, N_test, C) softmax of each member's
   selected model on the test split (device array);
-* `ensemble_test(probs, y)`: loss and accuracy of the mean of the members' probabilities,
-  NLL = −(1/N) Σ_i log(p̄_{i, y_i} + 1e-12), accuracy = (1/N) Σ_i [argmax p̄_i = y_i];
+* `ensemble_test(probs, y)`: loss, accuracy and calibration of the mean p̄ of the members'
+  probabilities, NLL = −(1/N) Σ_i log(p̄_{i, y_i} + 1e-12), accuracy = (1/N) Σ_i [argmax p̄_i =
+  y_i], `calibration_error` (ECE);
+* `calibration_error(p, y)`: ECE = Σ_b |Σ_{i∈b} (conf_i − correct_i)| / N over
+  `metrics.ECE_BINS` equal-width bins of conf_i = max_c p_ic (as the `ece` metric);
+* `confusion_matrix(p, y, C)`: counts, row = true class, column = predicted (scikit-learn's);
 * `stop_info`, `weight_summary`, `gap`, `dataset_facts`, `summary` (mean, std, 95% t-CI).
 """
 
@@ -16,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax import early_stopping, penalties
+from genjax import early_stopping, metrics, penalties
 
 
 def evaluate_members(program, fitted, split: str) -> dict[str, np.ndarray]:
@@ -56,7 +60,24 @@ def ensemble_test(probs: np.ndarray, y) -> dict[str, float]:
   mean = probs.mean(0)
   n = mean.shape[0]
   return {"loss": float(-np.mean(np.log(mean[np.arange(n), y] + 1e-12))),
-          "accuracy": float(np.mean(mean.argmax(-1) == y))}
+          "accuracy": float(np.mean(mean.argmax(-1) == y)),
+          "ece": calibration_error(mean, y)}
+
+
+def calibration_error(probs: np.ndarray, y) -> float:
+  """Expected calibration error of probabilities (N, C) (module doc), in float64 numpy."""
+  probs, y = np.asarray(probs, np.float64), np.asarray(y)
+  conf, correct = probs.max(-1), (probs.argmax(-1) == y).astype(np.float64)
+  bins = np.clip((conf * metrics.ECE_BINS).astype(np.int64), 0, metrics.ECE_BINS - 1)
+  gaps = np.bincount(bins, weights=conf - correct, minlength=metrics.ECE_BINS)
+  return float(np.abs(gaps).sum() / max(len(y), 1))
+
+
+def confusion_matrix(probs: np.ndarray, y, num_classes: int) -> list[list[int]]:
+  """Counts [true class][predicted class] of argmax predictions (sklearn.metrics)."""
+  from sklearn.metrics import confusion_matrix as sk_confusion
+  pred = np.asarray(probs).argmax(-1)
+  return sk_confusion(np.asarray(y), pred, labels=list(range(num_classes))).tolist()
 
 
 def stop_info(es, mon, k: int) -> dict:

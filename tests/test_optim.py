@@ -11,6 +11,9 @@ from genjax import penalties
 from genjax.errors import ConfigError
 
 
+BUILT_IN = ("sgd", "momentum", "adam", "adamw", "nadam", "rmsprop", "adagrad", "lion")
+
+
 def _params():
   k = jax.random.split(jax.random.PRNGKey(0), 4)
   return {"layers": {"0": {"kernel": jax.random.normal(k[0], (3, 4)),
@@ -50,6 +53,14 @@ def _assert_trees_close(a, b, rtol=1e-5, atol=1e-7):
     (dict(name="sgd", learning_rate=0.1), lambda m: optax.sgd(0.1)),
     (dict(name="momentum", learning_rate=0.1, momentum=0.5, nesterov=True),
      lambda m: optax.sgd(0.1, momentum=0.5, nesterov=True)),
+    (dict(name="nadam", learning_rate=1e-2, b1=0.8, b2=0.99, eps=1e-6),
+     lambda m: optax.nadam(1e-2, b1=0.8, b2=0.99, eps=1e-6)),
+    (dict(name="rmsprop", learning_rate=1e-2, rms_decay=0.95, eps=1e-6),
+     lambda m: optax.rmsprop(1e-2, decay=0.95, eps=1e-6)),
+    (dict(name="adagrad", learning_rate=1e-1, eps=1e-6),
+     lambda m: optax.adagrad(1e-1, eps=1e-6)),
+    (dict(name="lion", learning_rate=1e-3, b1=0.9, b2=0.99),
+     lambda m: optax.lion(1e-3, b1=0.9, b2=0.99)),
 ])
 def test_matches_optax_alias_over_steps(cfg, reference):
   params = _params()
@@ -163,7 +174,8 @@ def test_set_hyperparams_unknown_name():
 
 
 @pytest.mark.parametrize("fields,match", [
-    (dict(name="rmsprop"), "name 'rmsprop' is unknown; use one of: sgd"),
+    (dict(name="yogi"), "name 'yogi' is unknown; use one of: sgd"),
+    (dict(name="rmsprop", rms_decay=1.0), "rms_decay=1.0 must be in"),
     (dict(schedule="step"), "schedule 'step' is unknown"),
     (dict(learning_rate=0.0), "learning_rate=0.0 must be > 0"),
     (dict(learning_rate=-1.0), "learning_rate=-1.0 must be > 0"),
@@ -196,19 +208,19 @@ def _rmsprop(c):
 
 def test_registered_optimizer_matches_optax_and_names_update():
   params = _params()
-  assert "rmsprop" not in optim.OPTIMIZERS
-  rec = optim.Optimizer("rmsprop", _rmsprop)
-  with optim.OPTIMIZERS.temporary("rmsprop", rec, origin=_rmsprop):
-    assert optim.NAMES == ("sgd", "momentum", "adam", "adamw", "rmsprop")
-    tx = optim.make_optimizer(_opt(name="rmsprop", learning_rate=1e-2, b2=0.95, eps=1e-6),
+  assert "rms_b2" not in optim.OPTIMIZERS
+  rec = optim.Optimizer("rms_b2", _rmsprop)
+  with optim.OPTIMIZERS.temporary("rms_b2", rec, origin=_rmsprop):
+    assert optim.NAMES == BUILT_IN + ("rms_b2",)
+    tx = optim.make_optimizer(_opt(name="rms_b2", learning_rate=1e-2, b2=0.95, eps=1e-6),
                               penalties.default_config(), params,
                               steps_per_epoch=10, num_epochs=1)
     assert sorted(tx.init(params).hyperparams) == ["learning_rate"]   # no weight_decay
     _assert_trees_close(_run(tx, params), _run(optax.rmsprop(1e-2, decay=0.95, eps=1e-6), params))
-    with pytest.raises(ConfigError, match="name 'nadam' is unknown; use one of: sgd, "
-                       "momentum, adam, adamw, rmsprop"):
-      optim.validate_config(_opt(name="nadam"))
-  assert "rmsprop" not in optim.OPTIMIZERS and optim.NAMES[-1] == "adamw"
+    with pytest.raises(ConfigError, match="name 'yogi' is unknown; use one of: "
+                       + ", ".join(BUILT_IN + ("rms_b2",))):
+      optim.validate_config(_opt(name="yogi"))
+  assert "rms_b2" not in optim.OPTIMIZERS and optim.NAMES == BUILT_IN
 
 
 def test_register_decorator_with_decoupled_weight_decay():

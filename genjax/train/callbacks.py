@@ -212,7 +212,7 @@ class MemberBestCheckpoints(Callback):
   def on_epoch_end(self, info, logs) -> None:
     better = np.flatnonzero(logs.improved)
     if len(better):  # sliced on the host: a device slice would queue behind epoch e + 1
-      params = jax.device_get(logs.state.train.params)
+      params = jax.device_get(info.program.weights(logs.state.train))
       monitor = info.program.monitor.monitor
       for k in better:
         self._ckpts[k].save(logs.epoch, member_slice(params, k),

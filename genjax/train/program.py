@@ -28,6 +28,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from genjax import early_stopping, hparams, optim, penalties
 from genjax.data import augment
@@ -69,6 +70,12 @@ class Program:
   epoch_loop: str = "scan"                    # "scan" or "steps" (`epoch_loop`)
   member_layout: str = "vmap"                 # "vmap" or "side_by_side" (`member_layout`)
   convolutions: str | None = None             # "patches" or "xla" (`model.conv`); None: no convs
+  use_ema: bool = False                       # the evaluated weights are `TrainState.ema`
+
+  def weights(self, train: TrainState):
+    """The weights a member is evaluated, selected and tested with: the moving average when
+    `ema.decay` > 0, else the trained parameters."""
+    return train.ema if self.use_ema else train.params
 
   @property
   def num_members(self) -> int:
@@ -109,7 +116,7 @@ class Program:
     restore = np.broadcast_to((es is not None and es.restore_best_weights) & (best_epoch >= 0),
                               (m,))
     # On the host (a few hundred KB): no extra program to compile for one select.
-    best, final = jax.device_get((state.best_params, state.train.params))
+    best, final = jax.device_get((state.best_params, self.weights(state.train)))
     selected = jax.tree.map(
         lambda b, f: np.where(restore.reshape((m,) + (1,) * (b.ndim - 1)), b, f), best, final)
     last_epoch = np.where(np.asarray(mon.should_stop), np.asarray(mon.stopped_epoch),
@@ -158,17 +165,17 @@ def member_layout(loop: str, num_members: int) -> str:
 
 
 def _stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int,
-                   unroll: bool) -> Callable:
+                   unroll: bool, weights: Callable) -> Callable:
   """run_epoch(state, plan, x, y, epoch) as a host loop: the epoch's batches, one compiled
   (member-mapped, placed) training step per batch, one evaluation step per validation
   batch, then `member_finish`. Every call is dispatched asynchronously. `unroll`: the steps
-  place members side by side (`parallel.side_by_side`) instead of vmapping them."""
+  place members side by side (`parallel.side_by_side`) instead of vmapping them. `weights(train)`
+  are the weights evaluated."""
 
   def begin(rs, mp, epoch):
     idx, w, example_key = fns["epoch_batches"](mp, epoch)
     vidx, vw = fns["eval_batches"](mp.val_idx, mp.val_weight)
-    zero = jnp.zeros((), jnp.float32)
-    return idx, w, example_key, vidx, vw, (zero, zero, zero), fns["eval_zero"]()
+    return idx, w, example_key, vidx, vw, fns["train_zero"](), fns["eval_zero"]()
 
   def step(train, mp, x, y, idx, w, example_key, frozen, sums, b):
     y = y if mp.labels is None else mp.labels
@@ -199,10 +206,20 @@ def _stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int
     for b in range(num_batches):
       train, sums = step(train, mp, x, y, idx, w, example_key, frozen, sums, np.int32(b))
     for b in range(num_val_batches):
-      totals = eval_step(train.params, mp, x, y, vidx, vw, totals, np.int32(b))
+      totals = eval_step(weights(train), mp, x, y, vidx, vw, totals, np.int32(b))
     return end(rs, mp, train, sums, totals, epoch)
 
   return run_epoch
+
+
+def _ema_fn(config, routes) -> Callable:
+  """(ema, params, hparams) -> d·ema + (1 − d)·params, d the member's `ema.decay`."""
+  key, decay = routes["ema"].get("decay"), float(config.ema.decay)
+
+  def update(ema, params, hp):
+    d = hp[key] if key else decay
+    return optax.incremental_update(params, ema, step_size=1.0 - d)
+  return update
 
 
 def _routes(plans: list[MemberPlan]) -> dict[str, dict[str, str]]:
@@ -253,8 +270,21 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     return augmenter(keys, x, y_soft,
                      overrides={n: hp[k] for n, k in routes["augment"].items()})
 
+  use_ema = float(config.get("ema", {}).get("decay", 0.0)) > 0
+  weights = lambda train: train.ema if use_ema else train.params  # noqa: E731 (Program.weights)
+  smoothing = routes["targets"].get("label_smoothing")
+  alpha = float(config.get("loss", {}).get("label_smoothing", 0.0))
+
+  def member_targets(y_soft, hp):
+    """Label smoothing: (1 − α)·y + α/C with the member's α (`optax.smooth_labels`)."""
+    return optax.smooth_labels(y_soft, hp[smoothing] if smoothing else alpha)
+
   fns = dict(apply_fn=apply_fn, tx=tx, penalty_fn=member_penalty,
              augmenter=None if augmenter is None else member_augment,
+             targets_fn=member_targets if (smoothing or alpha > 0) else None,
+             lr_fn=optim.learning_rate_fn(config.optimizer, steps_per_epoch=steps_per_epoch,
+                                          num_epochs=config.num_epochs),
+             ema_fn=_ema_fn(config, routes) if use_ema else None,
              num_classes=setup.splits.num_classes, batch_size=config.batch_size,
              eval_batch_size=config.eval_batch_size, extra_metrics=setup.metrics)
   plain = make_step_fns(**fns)   # evaluate, predict for callers, outside any device mapping
@@ -267,7 +297,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     frozen = rs.monitor.should_stop
     y = y if member_plan.labels is None else member_plan.labels
     train, train_metrics = sharded["train_epoch"](rs.train, member_plan, x, y, epoch, frozen)
-    val = sharded["evaluate"](train.params, member_plan, x, y, member_plan.val_idx,
+    val = sharded["evaluate"](weights(train), member_plan, x, y, member_plan.val_idx,
                               member_plan.val_weight)
     return member_finish(rs, member_plan, train, train_metrics, val, epoch)
 
@@ -275,7 +305,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     """The epoch's metrics, weight statistics, early-stopping update and best weights."""
     frozen = rs.monitor.should_stop
     metrics = {**train_metrics, **{f"val_{k}": v for k, v in val.items()}}
-    metrics.update({f"weight_{k}": v for k, v in penalties.weight_stats(train.params, "").items()})
+    metrics.update({f"weight_{k}": v for k, v in penalties.weight_stats(weights(train), "").items()})
     monitor = monitor_es.update(rs.monitor, metrics[monitor_es.monitor], epoch)
     if member_plan.epoch_limit is not None:   # its own epoch count reached: frozen from now
       done = jnp.logical_and(jnp.logical_not(monitor.should_stop),
@@ -285,7 +315,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
           stopped_epoch=jnp.where(done, epoch, monitor.stopped_epoch),
           stop_reason=jnp.where(done, early_stopping.MAX_EPOCHS, monitor.stop_reason))
     improved = jnp.logical_and(monitor.improved, jnp.logical_not(frozen))
-    best = jax.tree.map(lambda n, o: jnp.where(improved, n, o), train.params, rs.best_params)
+    best = jax.tree.map(lambda n, o: jnp.where(improved, n, o), weights(train), rs.best_params)
     return RunState(train=train, monitor=monitor, best_params=best), metrics, improved
 
   opt_keys = routes["optimizer"]
@@ -298,13 +328,14 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     opt_state = jax.vmap(lambda p, h: optim.set_hyperparams(
         tx.init(p), **{n: h[k] for n, k in opt_keys.items()}))(params, hp)
     return RunState(
-        train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params, opt_state=opt_state),
+        train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params, opt_state=opt_state,
+                         ema=params if use_ema else None),
         monitor=monitor_es.init(batch_shape=(m,)), best_params=params)
 
   members = member_layout(loop, m)
   if loop == "steps":
     run_epoch = _stepped_epoch(sharded, layout, member_finish, plan, config.batch_size,
-                               unroll=members == "side_by_side")
+                               unroll=members == "side_by_side", weights=weights)
   else:
     run_epoch = parallel.place_epoch(member_epoch, layout)
   ids = [p.member_id for p in plans]
@@ -316,4 +347,5 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
                  _init_state=init_state, _run_epoch=run_epoch, epoch_loop=loop,
                  member_layout=members,
                  convolutions=setup.model.conv if _has_conv(template) else None,
+                 use_ema=use_ema,
                  _keys=init_keys(plans, config.seed))

@@ -55,6 +55,7 @@ class TrainState:
   step: jax.Array          # int32: optimizer steps taken (active ones only)
   params: Any
   opt_state: Any
+  ema: Any = None          # the weights' moving average (`ema_fn`), or None when off
 
 
 def epoch_key(plan_key: jax.Array, epoch) -> jax.Array:
@@ -81,17 +82,23 @@ def _weighted_sums(logits, y_soft, labels, w):
 def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
                    penalty_fn: Callable, augmenter: Callable | None, num_classes: int,
                    batch_size: int, eval_batch_size: int, axis_name: str | None = None,
-                   num_shards: int = 1, extra_metrics: tuple = ()):
+                   num_shards: int = 1, extra_metrics: tuple = (),
+                   targets_fn: Callable | None = None, lr_fn: Callable | None = None,
+                   ema_fn: Callable | None = None):
   """Builds pure `train_epoch(state, plan, x, y, epoch, frozen)`, `evaluate(params, ...)`,
   `predict`, and the pieces they are made of, for a host loop over batches:
   `epoch_batches(plan, epoch)` -> (idx, w, example_key); `train_step(state, plan, x, y, idx,
-  w, example_key, frozen)` -> (state, sums); `running_means(*sums)`; `eval_batches(idx, w)`;
+  w, example_key, frozen)` -> (state, sums); `train_zero()`; `running_means(*sums)` (sums added
+  over the epoch's steps); `eval_batches(idx, w)`;
   `eval_sums(params, plan, x, y, idx, w)`; `eval_zero()`; `eval_finalize(totals)`.
   A scanned epoch and a host loop of these pieces run the same operations on the same keys.
 
   `apply_fn(params, x, *, train, rng, hparams)` -> logits; `penalty_fn(params, step,
   hparams)` -> scalar (`hparams` is the member's `plan.hparams`);
-  `augmenter(keys, x, y_soft, hparams)` -> (x, y_soft) or None. All are closed over (static).
+  `augmenter(keys, x, y_soft, hparams)` -> (x, y_soft) or None; `targets_fn(y_soft, hparams)`
+  -> the training targets (label smoothing) or None; `lr_fn(opt_state, step)` -> the learning
+  rate of that step (logged as `learning_rate`) or None; `ema_fn(ema, params, hparams)` -> the
+  moving average after an active step (`TrainState.ema`) or None. All are closed over (static).
   With `axis_name`, the functions must run under a `shard_map`/`pmap` whose axis
   `axis_name` has `num_shards` devices; `batch_size` must divide by it. `extra_metrics`
   (`genjax.metrics.Metric`s) are added to what `evaluate` returns.
@@ -119,6 +126,8 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     if augmenter is not None:
       aug_keys = jax.vmap(lambda k: jax.random.fold_in(k, _AUGMENT))(keys)
       x, y_soft = augmenter(aug_keys, x, y_soft, hparams)
+    if targets_fn is not None:
+      y_soft = targets_fn(y_soft, hparams)
     drop_keys = jax.vmap(lambda k: jax.random.fold_in(k, _DROPOUT))(keys)
     logits = apply_fn(params, x, train=True, rng=drop_keys, hparams=hparams)
     loss_sum, correct_sum, count = _weighted_sums(logits, y_soft, labels, w)
@@ -137,10 +146,13 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     grads, sums = psum((grads, sums))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    new = TrainState(step=state.step + 1, params=params, opt_state=opt_state)
+    ema = state.ema if ema_fn is None else ema_fn(state.ema, params, plan.hparams)
+    new = TrainState(step=state.step + 1, params=params, opt_state=opt_state, ema=ema)
     active = jnp.logical_and(sums[2] > 0, jnp.logical_not(frozen))
+    on = active.astype(jnp.float32)
+    lr = lr_fn(state.opt_state, state.step) if lr_fn is not None else jnp.zeros(())
     state = jax.tree.map(lambda n, o: jnp.where(active, n, o), new, state)
-    return state, sums
+    return state, (*sums, on * optax.tree.norm(grads), on * lr, on)
 
   def epoch_batches(plan: Plan, epoch):
     """(idx, w) (num_batches, batch_size) in the epoch's shuffled order, and its example key."""
@@ -153,9 +165,19 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     w = jnp.pad(plan.train_weight[order], (0, pad)).reshape(num_batches, batch_size)
     return idx, w, jax.random.fold_in(key, _EXAMPLE)
 
-  def running_means(loss_sum, correct_sum, count):
-    count = jnp.maximum(count, 1.0)
-    return {"train_loss_running": loss_sum / count, "train_accuracy_running": correct_sum / count}
+  def train_zero():
+    """The epoch's training sums before its first step (see `running_means`)."""
+    return (jnp.zeros((), jnp.float32),) * 6
+
+  def running_means(loss_sum, correct_sum, count, grad_norm_sum, lr_sum, steps):
+    """Σ over the epoch's steps -> the weighted training means, and over its active steps the
+    mean gradient norm ‖∇L‖₂ (all parameters, before clipping) and learning rate."""
+    count, steps_ = jnp.maximum(count, 1.0), jnp.maximum(steps, 1.0)
+    out = {"train_loss_running": loss_sum / count, "train_accuracy_running": correct_sum / count,
+           "train_grad_norm": grad_norm_sum / steps_}
+    if lr_fn is not None:
+      out["learning_rate"] = lr_sum / steps_
+    return out
 
   def train_epoch(state: TrainState, plan: Plan, x_all, y_all, epoch, frozen=False):
     """One epoch: shuffle, then `lax.scan` of `train_step` over all batches.
@@ -169,8 +191,8 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     def body(s, batch):
       return train_step(s, plan, x_all, y_all, batch[0], batch[1], example_key, frozen)
 
-    state, (loss_sum, correct_sum, count) = jax.lax.scan(body, state, (idx, w))
-    return state, running_means(loss_sum.sum(), correct_sum.sum(), count.sum())
+    state, sums = jax.lax.scan(body, state, (idx, w))
+    return state, running_means(*(v.sum() for v in sums))
 
   def eval_batches(idx, weight):
     """(idx, weight) padded and reshaped to (num_batches, eval batch size)."""
@@ -234,6 +256,7 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
 
   return dict(train_epoch=train_epoch, evaluate=evaluate, predict=predict,
               train_step=train_step, epoch_batches=epoch_batches, running_means=running_means,
+              train_zero=train_zero,
               eval_batches=eval_batches, eval_sums=eval_sums, eval_zero=eval_zero,
               eval_finalize=eval_finalize)
 
