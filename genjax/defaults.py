@@ -14,7 +14,8 @@ import os
 import ml_collections
 from ml_collections import config_dict
 
-from genjax import checkpoint, early_stopping, metrics, models, optim, penalties, workdir
+from genjax import (checkpoint, early_stopping, metrics, models, optim, penalties,
+                    reduce_on_plateau, workdir)
 from genjax.data import augment, standardize, validation
 from genjax.errors import ConfigError
 from genjax.train import callbacks, parallel
@@ -59,6 +60,9 @@ def get_config() -> ml_collections.ConfigDict:
       # tested; the optimizer still steps θ. 0 = off.
       "decay": 0.0,
   })
+  # Each member's learning rate × factor after `patience` epochs without improvement of its
+  # early_stopping.monitor (optax.contrib.reduce_on_plateau; genjax/reduce_on_plateau.py).
+  config.reduce_on_plateau = reduce_on_plateau.default_config()
   config.early_stopping = early_stopping.default_config()
   config.checkpoint = checkpoint.default_config()
   config.parallel = parallel.default_config()
@@ -134,6 +138,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   optim.validate_config(config.optimizer, num_epochs=config.num_epochs)
   penalties.validate_config(config.penalties)
   early_stopping.from_config(config.early_stopping)   # raises on bad settings
+  reduce_on_plateau.validate_config(config.reduce_on_plateau)
   checkpoint.validate_config(config.checkpoint)
   workdir.check_output_name("checkpoint.subdir", config.checkpoint.subdir)
   data_dir = config.data.data_dir

@@ -275,9 +275,14 @@ def learning_rate_schedule(opt_cfg, steps_per_epoch: int,
 
 def learning_rate_fn(opt_cfg, *, steps_per_epoch: int, num_epochs: int):
   """(opt_state, step) -> the learning rate `make_optimizer`'s chain applies at `step`:
-  the state's injected peak (a member's own under a sweep) × the schedule's shape."""
+  the state's injected peak (a member's own under a sweep) × its `lr_scale` (when injected)
+  × the schedule's shape."""
   shape = _schedule_shape(_fields(opt_cfg), steps_per_epoch, num_epochs)
-  return lambda opt_state, step: opt_state.hyperparams["learning_rate"] * shape(step)
+
+  def rate(opt_state, step):
+    hp = opt_state.hyperparams
+    return hp["learning_rate"] * hp.get("lr_scale", 1.0) * shape(step)
+  return rate
 
 
 def hyperparam_name(penalty_name: str) -> str:
@@ -285,11 +290,13 @@ def hyperparam_name(penalty_name: str) -> str:
 
 
 def make_optimizer(opt_cfg, penalties_cfg, params, *, steps_per_epoch: int,
-                   num_epochs: int) -> optax.GradientTransformation:
+                   num_epochs: int, lr_scale: bool = False) -> optax.GradientTransformation:
   """The optax chain of the module docstring, under `inject_hyperparams`.
 
   `params` (one member's) fixes the structure of the masks: kernels only for
-  adamw's decay, each penalty's `mask` regex for penalty transforms.
+  adamw's decay, each penalty's `mask` regex for penalty transforms. `lr_scale`: the
+  learning rate is also multiplied by the injected hyperparameter `lr_scale` (initially 1;
+  reduce-on-plateau sets it per member, `genjax.reduce_on_plateau`).
   """
   validate_config(opt_cfg, num_epochs)
   penalties.validate_config(penalties_cfg, params)
@@ -298,6 +305,8 @@ def make_optimizer(opt_cfg, penalties_cfg, params, *, steps_per_epoch: int,
   tx_names = penalties.enabled(penalties_cfg, ("pre_lr", "post_update"))
   opt = OPTIMIZERS.get(c["name"])
   init = {"learning_rate": c["learning_rate"]}
+  if lr_scale:
+    init["lr_scale"] = 1.0
   if opt.decoupled_weight_decay:
     init["weight_decay"] = c["weight_decay"]
   for name in tx_names:
@@ -306,7 +315,8 @@ def make_optimizer(opt_cfg, penalties_cfg, params, *, steps_per_epoch: int,
       else None
 
   def chain(**hp):
-    lr = lambda step: hp["learning_rate"] * shape(step)
+    scale = hp["lr_scale"] if lr_scale else 1.0
+    lr = lambda step: hp["learning_rate"] * scale * shape(step)
     pre_lr, post_update = penalties.penalty_transforms(
         penalties_cfg, params, lr,
         strengths={n: hp[hyperparam_name(n)] for n in tx_names})

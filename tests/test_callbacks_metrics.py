@@ -312,7 +312,10 @@ def test_structural_keys(key):
 
 
 def test_routes_groups_keys_by_route():
-  out = hparams.routes(["model.dropout", "penalties.l2.strength", "data.label_noise"])
+  out = hparams.routes(["model.dropout", "penalties.l2.strength", "data.label_noise",
+                        "loss.label_smoothing", "ema.decay"])
   assert out == {"loss": {"l2": "penalties.l2.strength"}, "optimizer": {},
                  "model": {"dropout": "model.dropout"}, "augment": {},
-                 "labels": {"label_noise": "data.label_noise"}, "seed": {}}
+                 "labels": {"label_noise": "data.label_noise"},
+                 "targets": {"label_smoothing": "loss.label_smoothing"},
+                 "ema": {"decay": "ema.decay"}, "seed": {}}

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from genjax import early_stopping, hparams, optim, penalties
+from genjax import early_stopping, hparams, optim, penalties, reduce_on_plateau
 from genjax.data import augment
 from genjax.errors import ConfigError
 from genjax.train import parallel
@@ -49,6 +49,7 @@ class RunState:
   train: TrainState
   monitor: Any        # EarlyStopping state
   best_params: Any    # params at each member's best epoch so far (on device)
+  plateau: Any = None  # reduce-on-plateau state (`genjax.reduce_on_plateau`), or None: off
 
 
 @dataclasses.dataclass
@@ -251,8 +252,11 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   steps_per_epoch = -(-max(len(p.train_idx) for p in plans) // config.batch_size)
   # Schedules span config.num_epochs even when a driver trains fewer epochs (a K-fold refit):
   # the refit then follows the folds' learning-rate and strength trajectory for its epochs.
+  rop_cfg = config.get("reduce_on_plateau")
+  plateau = rop_cfg is not None and reduce_on_plateau.enabled(rop_cfg)
   tx = optim.make_optimizer(config.optimizer, config.penalties, template,
-                            steps_per_epoch=steps_per_epoch, num_epochs=config.num_epochs)
+                            steps_per_epoch=steps_per_epoch, num_epochs=config.num_epochs,
+                            lr_scale=plateau)
   penalty_fn = penalties.penalty_loss_fn(config.penalties, template)
   augmenter = augment.build(config.data.augment, setup.splits.input_shape,
                             setup.splits.num_classes)
@@ -316,7 +320,14 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
           stop_reason=jnp.where(done, early_stopping.MAX_EPOCHS, monitor.stop_reason))
     improved = jnp.logical_and(monitor.improved, jnp.logical_not(frozen))
     best = jax.tree.map(lambda n, o: jnp.where(improved, n, o), weights(train), rs.best_params)
-    return RunState(train=train, monitor=monitor, best_params=best), metrics, improved
+    rop_state = rs.plateau
+    if plateau:   # the next epoch's learning-rate scale, from this epoch's monitored value
+      rop_state = reduce_on_plateau.update(rop_cfg, rs.plateau, metrics[monitor_es.monitor],
+                                           monitor_es.resolved_mode, frozen)
+      train = train.replace(opt_state=optim.set_hyperparams(train.opt_state,
+                                                            lr_scale=rop_state.scale))
+    return (RunState(train=train, monitor=monitor, best_params=best, plateau=rop_state),
+            metrics, improved)
 
   opt_keys = routes["optimizer"]
 
@@ -330,7 +341,9 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     return RunState(
         train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params, opt_state=opt_state,
                          ema=params if use_ema else None),
-        monitor=monitor_es.init(batch_shape=(m,)), best_params=params)
+        monitor=monitor_es.init(batch_shape=(m,)), best_params=params,
+        plateau=jax.tree.map(lambda a: jnp.broadcast_to(a, (m,) + a.shape),
+                             reduce_on_plateau.init(rop_cfg)) if plateau else None)
 
   members = member_layout(loop, m)
   if loop == "steps":
