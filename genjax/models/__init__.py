@@ -18,10 +18,11 @@ from typing import Any, Callable
 
 import jax
 import ml_collections
-from flax import nnx
+from flax import nnx, traverse_util
 
 from genjax.errors import ConfigError
 from genjax.models import patch_conv
+from genjax.models.batch_norm import NORMS
 from genjax.models.layers import ACTIVATIONS, LANE_BITS
 from genjax.models.zoo import CNN1D, CNN2D, MLP, LogisticRegression
 from genjax.registry import Registry
@@ -29,6 +30,7 @@ from genjax.registry import Registry
 MAX_DROPOUT = 1.0 - 2.0 ** -LANE_BITS   # the largest rate a 16-bit keep threshold resolves
 
 MODELS: Registry[Callable[..., nnx.Module]] = Registry("model", config_key="model.name")
+NORM_MODELS = ("mlp", "cnn2d")   # the built-in models that take model.norm
 
 
 def register(name: str):
@@ -50,7 +52,8 @@ def _logreg(cfg, input_shape, num_classes, rngs):
 @register("mlp")
 def _mlp(cfg, input_shape, num_classes, rngs):
   return MLP(math.prod(input_shape), num_classes, widths=tuple(cfg.widths),
-             activation=cfg.activation, dropout=dropout_rates(cfg), residual=cfg.residual, rngs=rngs)
+             activation=cfg.activation, dropout=dropout_rates(cfg), residual=cfg.residual,
+             norm=cfg.norm, rngs=rngs)
 
 
 @register("cnn1d")
@@ -67,7 +70,8 @@ def _cnn2d(cfg, input_shape, num_classes, rngs):
   if len(input_shape) != 3:
     raise ConfigError(f"model 'cnn2d' needs images (H, W, C), got examples of shape "
                       f"{input_shape}; use model.name=cnn1d or mlp for signals")
-  return CNN2D(input_shape, num_classes, dropout=dropout_rates(cfg), conv=cfg.conv, rngs=rngs)
+  return CNN2D(input_shape, num_classes, dropout=dropout_rates(cfg), conv=cfg.conv,
+               norm=cfg.norm, rngs=rngs)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -79,6 +83,7 @@ def default_config() -> ml_collections.ConfigDict:
       "residual": True,          # mlp: add h_{i-1} where widths match
       "channels": 25,            # cnn1d filters per conv
       "conv": "auto",            # cnn1d/cnn2d convolutions: auto (patches on CPU), xla, patches
+      "norm": "none",            # mlp/cnn2d: none | batch | layer | group (models/batch_norm.py)
       "dropout": 0.0,            # dropout rate after every hidden layer
       "layer_dropout": (),       # optional: one rate per hidden layer, overrides dropout
   })
@@ -90,6 +95,11 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
   if cfg.activation not in ACTIVATIONS:
     raise ConfigError(f"unknown model.activation '{cfg.activation}'; choose from "
                       f"{', '.join(sorted(ACTIVATIONS))}")
+  if cfg.norm not in NORMS:
+    raise ConfigError(f"unknown model.norm '{cfg.norm}'; choose from {', '.join(NORMS)}")
+  if cfg.norm != "none" and cfg.name not in NORM_MODELS:
+    raise ConfigError(f"model '{cfg.name}' has no norm layers; model.norm={cfg.norm} needs one "
+                      f"of {', '.join(NORM_MODELS)}, or model.norm=none")
   if cfg.conv not in patch_conv.CONV_IMPLS:
     raise ConfigError(f"unknown model.conv '{cfg.conv}'; choose from "
                       f"{', '.join(patch_conv.CONV_IMPLS)}")
@@ -116,6 +126,13 @@ class Model:
   num_classes: int
   _init: Callable[[jax.Array], Any]
   conv: str = "xla"   # how its convolutions run: "xla" or "patches" (`patch_conv`)
+  # True at the leaves of `init`'s tree that are batch statistics (`nnx.BatchStat`): state
+  # the forward pass updates in training mode, not parameters. None: the model has none.
+  stat_mask: Any = None
+
+  @property
+  def has_batch_stats(self) -> bool:
+    return self.stat_mask is not None
 
   def init(self, key: jax.Array) -> dict:
     """Fresh parameters from a PRNG key (deterministic for the key)."""
@@ -131,6 +148,16 @@ class Model:
     """Logits (B, C) for inputs (B, *input_shape); `rng` is (B,) keys, read when train;
     `dropout` (a scalar, possibly traced) overrides every dropout layer's rate."""
     return nnx.merge(self.graphdef, params)(x, train=train, rng=rng, dropout=dropout)
+
+  def apply_train(self, params: dict, x: jax.Array, *, rng: jax.Array | None = None,
+                  dropout: jax.Array | float | None = None, weight: jax.Array | None = None,
+                  axis_name: str | None = None):
+    """Training-mode (logits, params with updated batch statistics): the statistics of the
+    examples weighted by `weight` (B,), reduced over the devices of `axis_name`
+    (`batch_norm.BatchNorm`). Only for models with batch statistics."""
+    module = nnx.merge(self.graphdef, params)
+    logits = module(x, train=True, rng=rng, dropout=dropout, weight=weight, axis_name=axis_name)
+    return logits, nnx.to_pure_dict(nnx.state(module))
 
 
 def create(cfg: ml_collections.ConfigDict, input_shape, num_classes: int) -> Model:
@@ -149,4 +176,13 @@ def create(cfg: ml_collections.ConfigDict, input_shape, num_classes: int) -> Mod
     return nnx.to_pure_dict(nnx.split(module)[1])
 
   return Model(cfg.name, graphdef, input_shape, int(num_classes), init,
-               conv=patch_conv.resolve(cfg.conv))
+               conv=patch_conv.resolve(cfg.conv), stat_mask=_stat_mask(abstract))
+
+
+def _stat_mask(module):
+  """The pure-dict tree of `module`'s variables, True at batch statistics; None if none."""
+  stats = traverse_util.flatten_dict(nnx.to_pure_dict(nnx.state(module, nnx.BatchStat)))
+  if not stats:
+    return None
+  full = traverse_util.flatten_dict(nnx.to_pure_dict(nnx.state(module)))
+  return traverse_util.unflatten_dict({k: k in stats for k in full})

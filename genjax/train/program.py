@@ -267,6 +267,11 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     kwargs = {name: hparams[key] for name, key in routes["model"].items()}
     return setup.model.apply(params, x, train=train, rng=rng, **kwargs)
 
+  def train_apply_fn(params, x, *, rng, hparams, weight, axis_name):
+    kwargs = {name: hparams[key] for name, key in routes["model"].items()}
+    return setup.model.apply_train(params, x, rng=rng, weight=weight, axis_name=axis_name,
+                                   **kwargs)
+
   def member_penalty(params, step, hp):
     return penalty_fn(params, step, {n: hp[k] for n, k in routes["loss"].items()} or None)
 
@@ -289,6 +294,8 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
              lr_fn=optim.learning_rate_fn(config.optimizer, steps_per_epoch=steps_per_epoch,
                                           num_epochs=config.num_epochs),
              ema_fn=_ema_fn(config, routes) if use_ema else None,
+             train_apply_fn=train_apply_fn if setup.model.has_batch_stats else None,
+             stat_mask=setup.model.stat_mask,
              num_classes=setup.splits.num_classes, batch_size=config.batch_size,
              eval_batch_size=config.eval_batch_size, extra_metrics=setup.metrics)
   plain = make_step_fns(**fns)   # evaluate, predict for callers, outside any device mapping

@@ -10,6 +10,8 @@ Contracts (one *member* = one model being trained; later drivers vmap over membe
 * A step whose batch holds no real example, or of a frozen member, changes
   nothing: new = where(active, new, old) over the whole state (a zero gradient
   is not a no-op for Adam).
+* Batch statistics (BatchNorm) are weighted by w and reduced over devices inside the layer,
+  so pads never move them and D devices ≡ one; a step that is a no-op keeps them too.
 * Randomness depends only on (seed, member, epoch, example index): the shuffle
   sorts examples by u_i = U(fold_in(k_shuffle, i)), and example i's dropout and
   augmentation keys are fold_ins of fold_in(k_example, i).
@@ -84,7 +86,8 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
                    batch_size: int, eval_batch_size: int, axis_name: str | None = None,
                    num_shards: int = 1, extra_metrics: tuple = (),
                    targets_fn: Callable | None = None, lr_fn: Callable | None = None,
-                   ema_fn: Callable | None = None):
+                   ema_fn: Callable | None = None, train_apply_fn: Callable | None = None,
+                   stat_mask: Any = None):
   """Builds pure `train_epoch(state, plan, x, y, epoch, frozen)`, `evaluate(params, ...)`,
   `predict`, and the pieces they are made of, for a host loop over batches:
   `epoch_batches(plan, epoch)` -> (idx, w, example_key); `train_step(state, plan, x, y, idx,
@@ -98,7 +101,10 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
   `augmenter(keys, x, y_soft, hparams)` -> (x, y_soft) or None; `targets_fn(y_soft, hparams)`
   -> the training targets (label smoothing) or None; `lr_fn(opt_state, step)` -> the learning
   rate of that step (logged as `learning_rate`) or None; `ema_fn(ema, params, hparams)` -> the
-  moving average after an active step (`TrainState.ema`) or None. All are closed over (static).
+  moving average after an active step (`TrainState.ema`) or None; `train_apply_fn(params, x, *,
+  rng, hparams, weight, axis_name)` -> (logits, params with updated batch statistics) for models
+  with batch statistics, whose leaves `stat_mask` marks (after each step they are the forward
+  pass's, not the optimizer's), or None. All are closed over (static).
   With `axis_name`, the functions must run under a `shard_map`/`pmap` whose axis
   `axis_name` has `num_shards` devices; `batch_size` must divide by it. `extra_metrics`
   (`genjax.metrics.Metric`s) are added to what `evaluate` returns.
@@ -129,10 +135,14 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     if targets_fn is not None:
       y_soft = targets_fn(y_soft, hparams)
     drop_keys = jax.vmap(lambda k: jax.random.fold_in(k, _DROPOUT))(keys)
-    logits = apply_fn(params, x, train=True, rng=drop_keys, hparams=hparams)
+    if train_apply_fn is None:
+      logits, new_vars = apply_fn(params, x, train=True, rng=drop_keys, hparams=hparams), None
+    else:   # batch statistics of this batch's real examples, over all devices
+      logits, new_vars = train_apply_fn(params, x, rng=drop_keys, hparams=hparams, weight=w,
+                                        axis_name=axis_name)
     loss_sum, correct_sum, count = _weighted_sums(logits, y_soft, labels, w)
     loss = loss_sum / jnp.maximum(total, 1.0) + penalty_fn(params, step, hparams) / num_shards
-    return loss, (loss_sum, correct_sum, count)
+    return loss, ((loss_sum, correct_sum, count), new_vars)
 
   grad_fn = jax.grad(loss_fn, has_aux=True)
 
@@ -142,10 +152,13 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
     idx, w = local(idx), local(w)
     x = standardize(x_all[idx].astype(jnp.float32), plan)
     keys = jax.vmap(lambda i: jax.random.fold_in(example_key, i))(idx)
-    grads, sums = grad_fn(state.params, state.step, x, y_all[idx], w, keys, total, plan.hparams)
+    grads, (sums, new_vars) = grad_fn(state.params, state.step, x, y_all[idx], w, keys, total,
+                                      plan.hparams)
     grads, sums = psum((grads, sums))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    if stat_mask is not None:   # batch statistics come from the forward pass, not the optimizer
+      params = jax.tree.map(lambda is_stat, p, v: v if is_stat else p, stat_mask, params, new_vars)
     ema = state.ema if ema_fn is None else ema_fn(state.ema, params, plan.hparams)
     new = TrainState(step=state.step + 1, params=params, opt_state=opt_state, ema=ema)
     active = jnp.logical_and(sums[2] > 0, jnp.logical_not(frozen))
