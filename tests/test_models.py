@@ -127,7 +127,7 @@ def test_registry_refuses_another_definition_under_a_taken_name():
   with pytest.raises(ValueError, match="model 'mlp' is already registered"):
     models.register("mlp")(_mlp)
   assert models.MODELS.get("mlp") is not _mlp
-  assert models.names() == ("cnn1d", "cnn2d", "logreg", "mlp")
+  assert models.names() == ("cnn1d", "cnn2d", "logreg", "mlp", "resnet", "wide_resnet")
 
 
 def test_registry_same_definition_again_replaces_and_temporary():

@@ -122,14 +122,15 @@ def test_every_pluggable_kind_is_a_registry():
   from genjax.data import augment, builders, datasets
 
   expected = {
-      models.MODELS: {"logreg", "mlp", "cnn1d", "cnn2d"},
+      models.MODELS: {"logreg", "mlp", "cnn1d", "cnn2d", "resnet", "wide_resnet"},
       penalties.PENALTIES: {"l2", "l1", "elastic_net", "group_lasso", "weight_decay",
                             "l1_prox", "orthogonality"},
       penalties.STRENGTH_SCHEDULES: {"constant", "linear_warmup", "linear_decay",
                                      "cosine_decay"},
       augment.OPS: {"shift", "slope", "scale", "noise", "crop", "flip", "cutout", "mixup",
                     "cutmix"},
-      optim.OPTIMIZERS: {"sgd", "momentum", "adam", "adamw"},
+      optim.OPTIMIZERS: {"sgd", "momentum", "adam", "adamw", "nadam", "rmsprop", "adagrad",
+                         "lion"},
       optim.LR_SCHEDULES: {"constant", "cosine", "warmup_cosine", "warmup_constant"},
       builders.DATASETS: {"mnist1d", "digits", "fashion_mnist_local"},
   }
@@ -137,7 +138,8 @@ def test_every_pluggable_kind_is_a_registry():
     assert isinstance(reg, Registry)
     assert set(reg.names()) == names, reg.kind
   assert builders.BUILDERS is builders.DATASETS and datasets.DATASETS is builders.DATASETS
-  assert optim.NAMES == ("sgd", "momentum", "adam", "adamw")
+  assert optim.NAMES == ("sgd", "momentum", "adam", "adamw", "nadam", "rmsprop", "adagrad",
+                         "lion")
   assert optim.SCHEDULES == ("constant", "cosine", "warmup_cosine", "warmup_constant")
 
 

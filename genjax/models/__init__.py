@@ -21,7 +21,7 @@ import ml_collections
 from flax import nnx, traverse_util
 
 from genjax.errors import ConfigError
-from genjax.models import patch_conv
+from genjax.models import patch_conv, resnet
 from genjax.models.batch_norm import NORMS
 from genjax.models.layers import ACTIVATIONS, LANE_BITS
 from genjax.models.zoo import CNN1D, CNN2D, MLP, LogisticRegression
@@ -30,7 +30,7 @@ from genjax.registry import Registry
 MAX_DROPOUT = 1.0 - 2.0 ** -LANE_BITS   # the largest rate a 16-bit keep threshold resolves
 
 MODELS: Registry[Callable[..., nnx.Module]] = Registry("model", config_key="model.name")
-NORM_MODELS = ("mlp", "cnn2d")   # the built-in models that take model.norm
+NORM_MODELS = ("mlp", "cnn2d", "resnet", "wide_resnet")   # built-ins that take model.norm
 
 
 def register(name: str):
@@ -44,6 +44,11 @@ def names() -> tuple[str, ...]:
   return tuple(MODELS.names())
 
 
+def _plain_norm(cfg) -> str:
+  """model.norm for the MLP and the small CNNs: auto is none."""
+  return "none" if cfg.norm == "auto" else cfg.norm
+
+
 @register("logreg")
 def _logreg(cfg, input_shape, num_classes, rngs):
   return LogisticRegression(math.prod(input_shape), num_classes, rngs=rngs)
@@ -53,7 +58,7 @@ def _logreg(cfg, input_shape, num_classes, rngs):
 def _mlp(cfg, input_shape, num_classes, rngs):
   return MLP(math.prod(input_shape), num_classes, widths=tuple(cfg.widths),
              activation=cfg.activation, dropout=dropout_rates(cfg), residual=cfg.residual,
-             norm=cfg.norm, rngs=rngs)
+             norm=_plain_norm(cfg), rngs=rngs)
 
 
 @register("cnn1d")
@@ -71,7 +76,30 @@ def _cnn2d(cfg, input_shape, num_classes, rngs):
     raise ConfigError(f"model 'cnn2d' needs images (H, W, C), got examples of shape "
                       f"{input_shape}; use model.name=cnn1d or mlp for signals")
   return CNN2D(input_shape, num_classes, dropout=dropout_rates(cfg), conv=cfg.conv,
-               norm=cfg.norm, rngs=rngs)
+               norm=_plain_norm(cfg), rngs=rngs)
+
+
+def _resnet_kwargs(cfg, input_shape, name):
+  if len(input_shape) != 3:
+    raise ConfigError(f"model '{name}' needs images (H, W, C), got examples of shape "
+                      f"{input_shape}; use model.name=cnn1d or mlp for signals")
+  rates = dropout_rates(cfg)
+  if not isinstance(rates, float):
+    raise ConfigError(f"model '{name}' has one dropout layer (before its head): use "
+                      "model.dropout, not model.layer_dropout")
+  return dict(dropout=rates, conv=cfg.conv, norm="batch" if cfg.norm == "auto" else cfg.norm)
+
+
+@register("resnet")
+def _resnet(cfg, input_shape, num_classes, rngs):
+  return resnet.resnet(input_shape, num_classes, depth=cfg.resnet_depth, width=cfg.resnet_width,
+                       rngs=rngs, **_resnet_kwargs(cfg, input_shape, "resnet"))
+
+
+@register("wide_resnet")
+def _wide_resnet(cfg, input_shape, num_classes, rngs):
+  return resnet.wide_resnet(input_shape, num_classes, depth=cfg.wrn_depth, width=cfg.wrn_width,
+                            rngs=rngs, **_resnet_kwargs(cfg, input_shape, "wide_resnet"))
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -83,7 +111,13 @@ def default_config() -> ml_collections.ConfigDict:
       "residual": True,          # mlp: add h_{i-1} where widths match
       "channels": 25,            # cnn1d filters per conv
       "conv": "auto",            # cnn1d/cnn2d convolutions: auto (patches on CPU), xla, patches
-      "norm": "none",            # mlp/cnn2d: none | batch | layer | group (models/batch_norm.py)
+      # none | batch | layer | group (models/batch_norm.py); auto: batch for the ResNets, else
+      # none. mlp, cnn2d and the ResNets have norm layers.
+      "norm": "auto",
+      "resnet_depth": 18,        # resnet: pre-activation ResNet-18 or -34 (models/resnet.py)
+      "resnet_width": 64,        # resnet: k, stage widths k, 2k, 4k, 8k (Nakkiran et al. 2019)
+      "wrn_depth": 28,           # wide_resnet: WRN-d-k, d = 6n + 4
+      "wrn_width": 10,           # wide_resnet: k, stage widths 16k, 32k, 64k
       "dropout": 0.0,            # dropout rate after every hidden layer
       "layer_dropout": (),       # optional: one rate per hidden layer, overrides dropout
   })
@@ -95,14 +129,23 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
   if cfg.activation not in ACTIVATIONS:
     raise ConfigError(f"unknown model.activation '{cfg.activation}'; choose from "
                       f"{', '.join(sorted(ACTIVATIONS))}")
-  if cfg.norm not in NORMS:
-    raise ConfigError(f"unknown model.norm '{cfg.norm}'; choose from {', '.join(NORMS)}")
-  if cfg.norm != "none" and cfg.name not in NORM_MODELS:
+  if cfg.norm not in ("auto",) + NORMS:
+    raise ConfigError(f"unknown model.norm '{cfg.norm}'; choose from auto, {', '.join(NORMS)}")
+  if cfg.norm not in ("auto", "none") and cfg.name not in NORM_MODELS:
     raise ConfigError(f"model '{cfg.name}' has no norm layers; model.norm={cfg.norm} needs one "
                       f"of {', '.join(NORM_MODELS)}, or model.norm=none")
   if cfg.conv not in patch_conv.CONV_IMPLS:
     raise ConfigError(f"unknown model.conv '{cfg.conv}'; choose from "
                       f"{', '.join(patch_conv.CONV_IMPLS)}")
+  for name in ("resnet_width", "wrn_width"):
+    if int(cfg[name]) < 1:
+      raise ConfigError(f"model.{name} must be >= 1, got {cfg[name]}")
+  if int(cfg.resnet_depth) not in resnet.RESNET_BLOCKS:
+    raise ConfigError(f"model.resnet_depth must be one of {sorted(resnet.RESNET_BLOCKS)}, got "
+                      f"{cfg.resnet_depth}")
+  if int(cfg.wrn_depth) < 10 or (int(cfg.wrn_depth) - 4) % 6:
+    raise ConfigError(f"model.wrn_depth must be 6n + 4 (10, 16, 22, 28, ...), got "
+                      f"{cfg.wrn_depth}")
   if any(int(w) <= 0 for w in cfg.widths):
     raise ConfigError(f"model.widths must be positive, got {tuple(cfg.widths)}")
   for r in [cfg.dropout, *cfg.layer_dropout]:
