@@ -23,6 +23,7 @@ from genjax.errors import ConfigError
 from genjax.models.batch_norm import BatchNorm
 from genjax.train.fit import fit
 from genjax.train.program import build_program
+from test_epoch_loop import _lines, _results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -128,16 +129,6 @@ def test_four_devices_equal_one_device():
 ARGS = ["train", "--config=experiments/mnist1d_mlp.py", "--progress=false",
         "--config.model.norm=batch", "--config.num_epochs=6",
         "--config.early_stopping.patience=3", "--config.checkpoint.min_interval_s=0"]
-
-
-def _lines(path):
-  return open(path).read().splitlines() if os.path.exists(path) else []
-
-
-def _results(workdir):
-  r = json.load(open(os.path.join(workdir, "results.json")))
-  r.pop("wall_time_s")
-  return r
 
 
 def test_a_killed_run_resumes_to_identical_results(tmp_path):
