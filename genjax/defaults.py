@@ -18,6 +18,7 @@ from genjax import (checkpoint, early_stopping, metrics, models, optim, penaltie
                     reduce_on_plateau, workdir)
 from genjax.data import augment, standardize, validation
 from genjax.errors import ConfigError
+from genjax.models import precision
 from genjax.train import callbacks, parallel
 
 
@@ -72,6 +73,12 @@ def get_config() -> ml_collections.ConfigDict:
   # How an epoch runs: "scan" (one lax.scan), "steps" (a host loop of compiled steps), or
   # "auto" (steps for convolutional models on CPU, else scan; genjax.train.program.epoch_loop).
   config.epoch_loop = "auto"
+  # "float32", or "bfloat16": bf16 compute with float32 master weights, optimizer state and
+  # checkpoints (genjax/models/precision.py). Refused on devices that would emulate bf16
+  # (CPUs without AVX512-BF16/AMX, GPUs below compute capability 8.0) unless
+  # allow_emulated_bfloat16.
+  config.precision = "float32"
+  config.allow_emulated_bfloat16 = False
   config.metrics = ""             # extra evaluation metrics, e.g. "top5_accuracy,ece" (genjax.metrics)
   config.callbacks = ""           # registered user callbacks, e.g. "my_logger" (genjax.train.callbacks)
   return config
@@ -124,6 +131,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.cv.method not in ("none",) + validation.CV_METHODS:
     raise ConfigError(f"unknown cv.method '{config.cv.method}'; choose from none, "
                       f"{', '.join(validation.CV_METHODS)}")
+  if config.get("precision", "float32") not in precision.PRECISIONS:
+    raise ConfigError(f"unknown precision {config.precision!r}; choose from "
+                      f"{', '.join(precision.PRECISIONS)}, e.g. --config.precision=bfloat16")
+  if not isinstance(config.get("allow_emulated_bfloat16", False), bool):
+    raise ConfigError(f"allow_emulated_bfloat16 must be true or false, got "
+                      f"{config.allow_emulated_bfloat16!r}")
   if config.get("epoch_loop", "auto") not in ("auto", "scan", "steps"):
     raise ConfigError(f"unknown epoch_loop {config.epoch_loop!r}; choose auto, scan or steps")
   outer = config.cv.get("outer_folds", 0)

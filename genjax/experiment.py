@@ -24,6 +24,7 @@ from genjax import checkpoint, defaults, distributed, early_stopping, metrics, m
 from genjax import results as results_lib, workdir as workdir_lib
 from genjax.data import datasets, label_noise, validation
 from genjax.errors import ConfigError
+from genjax.models import precision as precision_lib
 from genjax.train import callbacks as callbacks_lib
 from genjax.train import parallel
 from genjax.train.members import MemberPlan
@@ -53,6 +54,8 @@ def prepare(config, workdir: str | None) -> Setup:
     workdir_lib.check_workdir(workdir)
   defaults.validate(config)
   es = early_stopping.from_config(config.early_stopping)
+  precision_lib.check_backend(config.get("precision", "float32"),
+                              config.get("allow_emulated_bfloat16", False))
   extra = metrics.parse(config.metrics)
   check_monitor(config.early_stopping.monitor, extra)
   splits = datasets.load(config.data.name, data_dir=config.data.data_dir or None)
@@ -61,7 +64,9 @@ def prepare(config, workdir: str | None) -> Setup:
                                 data_seed(config))
     splits = datasets.ArraySplits(splits.name, splits.train_x, noisy, splits.test_x,
                                   splits.test_y, splits.num_classes)
-  model = models.create(config.model, splits.input_shape, splits.num_classes)
+  precision = config.get("precision", "float32")
+  model = models.create(config.model, splits.input_shape, splits.num_classes,
+                        precision=precision)
   monitor = es or early_stopping.EarlyStopping(monitor=config.early_stopping.monitor,
                                                patience=10**9, check_finite=False)
   return Setup(config=config, splits=splits, model=model, es=es, monitor=monitor,
@@ -164,7 +169,9 @@ def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: boo
   if distributed.is_primary():   # the epoch's formulation, once per run (results.json too)
     side = ", members side by side" if program.member_layout == "side_by_side" else ""
     conv = f", convolutions: {program.convolutions}" if program.convolutions else ""
-    print(f"genjax: {len(plans)} member(s), epoch loop: {program.epoch_loop}{side}{conv}",
+    bf16 = (", precision: bfloat16 (float32 weights)"
+            if s.config.get("precision", "float32") == "bfloat16" else "")
+    print(f"genjax: {len(plans)} member(s), epoch loop: {program.epoch_loop}{side}{conv}{bf16}",
           flush=True)
   cbs = callbacks_for(s, program, workdir, progress=progress,
                       label=label or f"{s.config.data.name}/{s.config.model.name}")

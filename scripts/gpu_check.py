@@ -88,6 +88,10 @@ def main():
                           cwd=ROOT, capture_output=True, text=True)
     line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-800:]
     report[f"bench_genjax_{mode}"] = json.loads(line) if line.startswith("{") else line
+  # 4. Mixed precision: one member's step in float32 and bfloat16 (scripts/profile_precision.py).
+  proc = subprocess.run([sys.executable, "scripts/profile_precision.py"], cwd=ROOT,
+                        capture_output=True, text=True)
+  report["profile_precision"] = (proc.stdout or proc.stderr[-800:]).strip().splitlines()
   print(json.dumps(report, indent=2), flush=True)
   with open(os.path.join(out_dir, "gpu_check.json"), "w") as f:
     json.dump(report, f, indent=2)

@@ -65,6 +65,7 @@ BAD_INPUT = [
     (["--config.model.name=cnn1d", "--config.model.conv=fft"], "model.conv"),
     (["--config.loss.label_smoothing=1.0"], "loss.label_smoothing"),
     (["--config.ema.decay=1.0"], "ema.decay"),
+    (["--config.precision=float16"], "unknown precision"),
     (["--config.model.name=logreg", "--config.model.norm=batch"], "has no norm layers"),
     (["--config.reduce_on_plateau.factor=0.5", "--config.reduce_on_plateau.patience=0"],
      "reduce_on_plateau.patience"),

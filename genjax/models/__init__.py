@@ -17,11 +17,12 @@ import math
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 from flax import nnx, traverse_util
 
 from genjax.errors import ConfigError
-from genjax.models import patch_conv, resnet
+from genjax.models import patch_conv, precision as precision_lib, resnet
 from genjax.models.batch_norm import NORMS
 from genjax.models.layers import ACTIVATIONS, LANE_BITS
 from genjax.models.zoo import CNN1D, CNN2D, MLP, LogisticRegression
@@ -172,6 +173,9 @@ class Model:
   # True at the leaves of `init`'s tree that are batch statistics (`nnx.BatchStat`): state
   # the forward pass updates in training mode, not parameters. None: the model has none.
   stat_mask: Any = None
+  # What the forward pass computes in (`precision`): None = float32; jnp.bfloat16 casts the
+  # weights (batch statistics excepted) and inputs, and returns float32 logits.
+  compute_dtype: Any = None
 
   @property
   def has_batch_stats(self) -> bool:
@@ -190,7 +194,9 @@ class Model:
             dropout: jax.Array | float | None = None):
     """Logits (B, C) for inputs (B, *input_shape); `rng` is (B,) keys, read when train;
     `dropout` (a scalar, possibly traced) overrides every dropout layer's rate."""
-    return nnx.merge(self.graphdef, params)(x, train=train, rng=rng, dropout=dropout)
+    params, x = self._for_compute(params, x)
+    logits = nnx.merge(self.graphdef, params)(x, train=train, rng=rng, dropout=dropout)
+    return logits.astype(jnp.float32)
 
   def apply_train(self, params: dict, x: jax.Array, *, rng: jax.Array | None = None,
                   dropout: jax.Array | float | None = None, weight: jax.Array | None = None,
@@ -198,13 +204,23 @@ class Model:
     """Training-mode (logits, params with updated batch statistics): the statistics of the
     examples weighted by `weight` (B,), reduced over the devices of `axis_name`
     (`batch_norm.BatchNorm`). Only for models with batch statistics."""
+    params, x = self._for_compute(params, x)
     module = nnx.merge(self.graphdef, params)
     logits = module(x, train=True, rng=rng, dropout=dropout, weight=weight, axis_name=axis_name)
-    return logits, nnx.to_pure_dict(nnx.state(module))
+    return logits.astype(jnp.float32), nnx.to_pure_dict(nnx.state(module))
+
+  def _for_compute(self, params, x):
+    """(params, x) cast to `compute_dtype` (batch statistics stay float32)."""
+    if self.compute_dtype is None:
+      return params, x
+    return (precision_lib.cast_params(params, self.stat_mask, self.compute_dtype),
+            x.astype(self.compute_dtype))
 
 
-def create(cfg: ml_collections.ConfigDict, input_shape, num_classes: int) -> Model:
-  """Builds the registered model `cfg.name` for the dataset's shapes."""
+def create(cfg: ml_collections.ConfigDict, input_shape, num_classes: int, *,
+           precision: str = "float32") -> Model:
+  """Builds the registered model `cfg.name` for the dataset's shapes, computing in
+  `precision` ("float32" or "bfloat16", `genjax.models.precision`)."""
   validate_config(cfg)
   input_shape = tuple(int(d) for d in input_shape)
   factory = MODELS.get(cfg.name)
@@ -219,7 +235,8 @@ def create(cfg: ml_collections.ConfigDict, input_shape, num_classes: int) -> Mod
     return nnx.to_pure_dict(nnx.split(module)[1])
 
   return Model(cfg.name, graphdef, input_shape, int(num_classes), init,
-               conv=patch_conv.resolve(cfg.conv), stat_mask=_stat_mask(abstract))
+               conv=patch_conv.resolve(cfg.conv), stat_mask=_stat_mask(abstract),
+               compute_dtype=precision_lib.compute_dtype(precision))
 
 
 def _stat_mask(module):

@@ -37,6 +37,8 @@ class BatchNorm(nnx.Module):
     self.momentum, self.epsilon = float(momentum), float(epsilon)
 
   def __call__(self, x, *, train: bool, weight=None, axis_name: str | None = None):
+    """y in x's dtype; statistics and running averages in float32 (so in bfloat16, too)."""
+    dtype, x = x.dtype, x.astype(jnp.float32)
     if not train:
       mean, var = self.mean[...], self.var[...]
     else:
@@ -51,7 +53,8 @@ class BatchNorm(nnx.Module):
       m = self.momentum
       self.mean[...] = m * self.mean[...] + (1 - m) * jax.lax.stop_gradient(mean)
       self.var[...] = m * self.var[...] + (1 - m) * jax.lax.stop_gradient(var)
-    return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * self.scale[...] + self.bias[...]
+    y = (x - mean) * jax.lax.rsqrt(var + self.epsilon) * self.scale[...] + self.bias[...]
+    return y.astype(dtype)
 
 
 class Norm(nnx.Module):
