@@ -8,8 +8,16 @@ job); `data.label_noise` and `seed` could be swept numerically inside each.
     genjax sweep --config=experiments/deep_double_descent.py --workdir=runs/deep_dd \\
         --parallel_jobs=1
 
-GPU-sized: k = 64 is the standard ResNet-18. `get_config("smoke")` is the CPU smoke version
-(digits, k ∈ {1, 2}, 1 epoch) that tests/test_resnet.py runs.
+GPU-sized: k = 64 is the standard ResNet-18; on a GPU of compute capability >= 8.0 add
+`--config.precision=bfloat16` (bf16 compute, float32 weights) and `--launcher=slurm` to run each
+width as a cluster job (README, "Sweeps on a cluster"). `get_config("smoke")` is the CPU smoke
+version (digits, k ∈ {1, 2}, 1 epoch):
+
+    genjax sweep --config=experiments/deep_double_descent.py:smoke --workdir=/tmp/dd_smoke
+
+`genjax train` of its first width took 226 s on this project's 2-core CPU (shared with a test
+run; ResNet-18 compiles per width), so tests/test_resnet.py checks its config and points and
+trains a tiny ResNet under 2-fold CV in process rather than running it.
 """
 
 from genjax import defaults

@@ -7,7 +7,9 @@ once.
 
     genjax train --config=experiments/fashion_mnist_resnet.py --workdir=runs/fashion_resnet
 
-GPU-sized at k = 64; on a CPU start with `--config.model.resnet_width=8 --config.num_epochs=3`. `get_config("k=16")` sets the width.
+GPU-sized at k = 64 (add `--config.precision=bfloat16` on a GPU of compute capability >= 8.0);
+on a CPU start with `--config.model.resnet_width=8 --config.num_epochs=3`. `get_config("k=16")`
+sets the width.
 Needs `apt-get install dataset-fashion-mnist`.
 """
 

@@ -149,20 +149,26 @@ def fit(config, workdir: str | None = None, *, overwrite: bool = False,
              _setup=outcome.setup, _program=program)
 
 
-def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int = 1,
+def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None = None,
           overwrite: bool = False, progress: bool = False,
-          baseline: str | None = None, test_for_all_points: bool = False) -> list[dict]:
+          baseline: str | None = None, test_for_all_points: bool = False,
+          launcher: str = "local", slurm: dict | None = None,
+          detach: bool = False) -> list[dict] | None:
   """Runs every point as `genjax sweep` does; returns sweep.json's rows (one per point).
   A point may be named (`{"name": "l2", "penalties.l2.strength": 1e-3}`). sweep.json also
   holds `member_results` (one per point × seed × fold), `comparisons` (each point against
   `baseline`, default the first: corrected resampled t-test) and `selected` (the point with
   the best validation mean, and its test metrics: the only test reported unless
-  `test_for_all_points`)."""
+  `test_for_all_points`). `launcher` ("local", "submitit_local", "slurm"), `slurm` (the
+  `--slurm_*` options by name, e.g. `{"partition": "gpu", "timeout_min": 60}`) and `detach`
+  are the CLI's launch flags (`genjax.sweep_launch`); detached, it returns None while group
+  jobs run (call it again to collect)."""
   if workdir is None:
     raise ConfigError("genjax.sweep needs a workdir (its tables and group processes live there)")
   return sweep_driver.run(config, os.path.abspath(os.fspath(workdir)), list(points),
                           parallel_jobs=parallel_jobs, overwrite=overwrite, progress=progress,
-                          baseline=baseline, test_for_all_points=test_for_all_points)
+                          baseline=baseline, test_for_all_points=test_for_all_points,
+                          launcher=launcher, slurm=slurm, detach=detach)
 
 
 def _config_from_json(stored: dict):

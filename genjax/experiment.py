@@ -48,14 +48,17 @@ class Setup:
     return jnp.asarray(self.splits.test_x), jnp.asarray(self.splits.test_y, jnp.int32)
 
 
-def prepare(config, workdir: str | None) -> Setup:
-  """Validates the config and workdir, loads the data, builds the model. Writes nothing."""
+def prepare(config, workdir: str | None, *, here: bool = True) -> Setup:
+  """Validates the config and workdir, loads the data, builds the model. Writes nothing.
+  `here=False`: the run is checked for other machines (a cluster job), so this machine's
+  devices are not asked whether they support `config.precision`."""
   if workdir is not None:
     workdir_lib.check_workdir(workdir)
   defaults.validate(config)
   es = early_stopping.from_config(config.early_stopping)
-  precision_lib.check_backend(config.get("precision", "float32"),
-                              config.get("allow_emulated_bfloat16", False))
+  if here:
+    precision_lib.check_backend(config.get("precision", "float32"),
+                                config.get("allow_emulated_bfloat16", False))
   extra = metrics.parse(config.metrics)
   check_monitor(config.early_stopping.monitor, extra)
   splits = datasets.load(config.data.name, data_dir=config.data.data_dir or None)
@@ -125,11 +128,13 @@ def member_plans(config, labels: np.ndarray) -> list[MemberPlan]:
   return fold_plans(config, labels)
 
 
-def validate_plans(s: Setup, plans: list[MemberPlan]) -> None:
-  """Checks that need the members' sizes and the model's parameters (before compile)."""
+def validate_plans(s: Setup, plans: list[MemberPlan], *, here: bool = True) -> None:
+  """Checks that need the members' sizes and the model's parameters (before compile); the
+  device layout's only when the run is `here` (on this machine's devices)."""
   defaults.validate_against_data(s.config, s.splits, min(len(p.train_idx) for p in plans))
   penalties.validate_config(s.config.penalties, s.model.param_shapes)
-  parallel.resolve(s.config.parallel, num_members=len(plans), batch_size=s.config.batch_size)
+  if here:
+    parallel.resolve(s.config.parallel, num_members=len(plans), batch_size=s.config.batch_size)
 
 
 def callbacks_for(s: Setup, program: Program, workdir: str | None, *, progress: bool,

@@ -44,7 +44,30 @@ _ZIP = flags.DEFINE_multi_string("zip", [], "sweep: KEY=VALUES axes that advance
 _ZIP_POINTS = flags.DEFINE_string("zip_points", None, "sweep (internal): this process is one "
                                   "structural group of exactly these points 'k=v,k=v;k=v' "
                                   "('' = one point, the config itself).")
-_JOBS = flags.DEFINE_integer("parallel_jobs", 1, "sweep: structural groups run at once.")
+_JOBS = flags.DEFINE_integer("parallel_jobs", None, "sweep: structural groups run at once "
+                             "(default 1 with --launcher=local, all with a job launcher; on "
+                             "SLURM the job array's limit).")
+_LAUNCHER = flags.DEFINE_enum("launcher", "local", ["local", "submitit_local", "slurm"],
+                              "sweep: where structural groups run: processes here (local), "
+                              "submitit jobs here (submitit_local: the cluster path, to check "
+                              "a cluster sweep) or SLURM jobs (slurm); see README.")
+_DETACH = flags.DEFINE_bool("detach", False, "sweep: submit the group jobs and return; rerun "
+                            "the same command to collect the tables.")
+_SLURM = {name: define(f"slurm_{name}", default, f"sweep, --launcher=slurm: {text}")
+          for name, define, default, text in (
+              ("partition", flags.DEFINE_string, None, "the partition."),
+              ("account", flags.DEFINE_string, None, "the account charged."),
+              ("timeout_min", flags.DEFINE_integer, None, "each group job's time limit "
+               "(minutes; required)."),
+              ("nodes", flags.DEFINE_integer, 1, "nodes per group job; > 1: a multi-host "
+               "group, started with --distributed."),
+              ("tasks_per_node", flags.DEFINE_integer, 1, "processes per node (each one "
+               "jax.distributed process)."),
+              ("gpus_per_task", flags.DEFINE_integer, None, "GPUs per task."),
+              ("gpus_per_node", flags.DEFINE_integer, None, "the nodes' GPU count, checked "
+               "against tasks_per_node x gpus_per_task (not requested)."),
+              ("cpus_per_task", flags.DEFINE_integer, None, "CPUs per task."),
+              ("mem_gb", flags.DEFINE_float, None, "memory per node (GB)."))}
 _RESOLVED = flags.DEFINE_string("resolved_config", None, "sweep (internal): a group process's "
                                 "config, resolved by the sweep that started it (replaces the "
                                 "--config file's values; the file is still imported for its code).")
@@ -55,7 +78,7 @@ _TEST_ALL = flags.DEFINE_bool("test_for_all_points", False, "sweep: report every
                               "metrics too (tables say 'test shown for all points: not for "
                               "selection'); by default only the point selected on validation's.")
 SWEEP_FLAGS = ("sweep", "zip", "zip_points", "parallel_jobs", "resolved_config", "baseline",
-               "test_for_all_points")
+               "test_for_all_points", "launcher", "detach", *(f"slurm_{n}" for n in _SLURM))
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-host: HOST:PORT of "
                                    "process 0, which serves jax.distributed's coordinator.")
@@ -232,6 +255,11 @@ def _main(argv: list[str]) -> None:
   config = load_config()
   if not _WORKDIR.value:
     raise ConfigError("--workdir is required; e.g. --workdir=runs/my_experiment")
+  if command == "sweep":   # the launch options, checked before anything heavy is imported
+    from genjax import sweep_launch
+    sweep_launch.check(_LAUNCHER.value, _slurm_options(), detach=_DETACH.value,
+                       parallel_jobs=_JOBS.value,
+                       multihost=_DISTRIBUTED.value or _COORDINATOR.value is not None)
   from genjax import distributed
   if distributed.validate_flags(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                                 _DISTRIBUTED.value):
@@ -332,6 +360,11 @@ def sweep_points(argv) -> list[dict]:
   return sweep_grid.config_sweep(config_spec()) or []
 
 
+def _slurm_options() -> dict:
+  """The --slurm_* flags given, by name without the prefix."""
+  return {name: flag.value for name, flag in _SLURM.items() if flags.FLAGS[flag.name].present}
+
+
 def run_sweep(config, argv) -> None:
   from genjax import config_file, sweep_driver
   spec = config_file.loaded_spec()
@@ -339,9 +372,10 @@ def run_sweep(config, argv) -> None:
                    config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
                    test_for_all_points=_TEST_ALL.value,
                    select=_ZIP_POINTS.value is None,   # a group process: its parent selects
-                   overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
+                   overwrite=_OVERWRITE.value, progress=_PROGRESS.value,
+                   launcher=_LAUNCHER.value, slurm=_slurm_options(), detach=_DETACH.value)
   from genjax import distributed
-  if not distributed.is_primary():
+  if rows is None or not distributed.is_primary():   # detached: the jobs run on
     return
   table = "nested.md" if config.cv.get("outer_folds") else "sweep.md"
   with open(os.path.join(_WORKDIR.value, table)) as f:

@@ -37,7 +37,8 @@ RESERVED = frozenset({
     IDENTITY, CONFIG, MANIFEST, LOCK, "results.json", "metrics.jsonl", "metrics_refit.jsonl",
     "learning_curves.png", "cv_folds.png", "oof_predictions.npz", "tensorboard", "sweep.json",
     "sweep.csv", "sweep.md", "sweep.tex", "sweep_metrics.png", "sweep_curves.png", "selected",
-    "sweep_members.csv", "sweep_compare.md", "sweep_compare.csv", "selected.json"})
+    "sweep_members.csv", "sweep_compare.md", "sweep_compare.csv", "selected.json",
+    "launch.json", "submitit"})   # sweep_jobs.OUTPUTS
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _GROUP = re.compile(r"^group\d+(\.log|\.config)?$")
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets",

@@ -17,7 +17,13 @@ per-member array (per-member labels for label noise): one compile for the whole
 grid. Every point uses the same keys per fold as `genjax train` would, so a
 point inside the sweep trains exactly as the point alone. Other (structural)
 axes — model, width, optimizer, dataset... — run as separate `genjax sweep`
-processes, up to `--parallel_jobs` at a time, each vmapped inside.
+processes, each vmapped inside, started by a launcher (`genjax.sweep_launch`):
+`--launcher=local` (default) runs them here, up to `--parallel_jobs` at a time;
+`--launcher=submitit_local` runs them as submitit jobs on this machine (the cluster path,
+to check a cluster sweep) and `--launcher=slurm` as one SLURM job each (`--slurm_*`
+resources; `--slurm_nodes=N` makes each group a multi-host run). A job sweep waits for
+its jobs, or returns at once with `--detach`; rerunning the same command collects, and
+resubmits only the groups that did not finish. The parent aggregates every group's rows.
 
 The workdir gets sweep.csv, sweep.md, sweep.tex (per point: validation mean ±
 std over folds, test accuracy, generalization gap, best epoch, stop reasons),
@@ -27,13 +33,10 @@ TensorBoard event files per member under tensorboard/.
 
 from __future__ import annotations
 
-import ast
-import os
-import subprocess
-import sys
 import time
 
-from genjax import distributed, nested_cv, run_identity, sweep_compare, sweep_run, sweep_select
+from genjax import distributed, nested_cv, run_identity, sweep_compare, sweep_jobs, sweep_launch
+from genjax import sweep_run, sweep_select
 from genjax import workdir as wd
 from genjax.errors import ConfigError
 from genjax.sweep_grid import (_plain, apply_point, check_unique, config_sweep,  # noqa: F401
@@ -42,24 +45,27 @@ from genjax.sweep_grid import (_plain, apply_point, check_unique, config_sweep, 
 
 
 def run(config, workdir: str, points: list[dict], *, config_file: str | None = None,
-        parallel_jobs: int = 1, overwrite: bool = False, progress: bool = True,
+        parallel_jobs: int | None = None, overwrite: bool = False, progress: bool = True,
         baseline: str | None = None, select: bool = True,
-        test_for_all_points: bool = False) -> list[dict]:
-  """Runs every point; writes the sweep tables and plots into `workdir`. Returns the rows.
+        test_for_all_points: bool = False, launcher: str = "local",
+        slurm: dict | None = None, detach: bool = False) -> list[dict] | None:
+  """Runs every point; writes the sweep tables and plots into `workdir`. Returns the rows, or
+  None when `detach` left group jobs running (rerun to collect).
 
   Every point and every structural group is checked before anything compiles. Structural
   groups run as `genjax sweep` processes, each given this `config` resolved (never the file's
   values again); `config_file` (the `--config` file, if any) is only imported by them, so
-  that penalties or models it registers exist there too. `baseline` (a point's name, seeds
+  that penalties or models it registers exist there too. `launcher`, `slurm` (the --slurm_*
+  options given), `detach` and `parallel_jobs` (default: 1 locally, all groups as jobs) say
+  where they run (`sweep_launch`); they are no part of the run's identity. With a job launcher
+  a single structural group runs as one job too. `baseline` (a point's name, seeds
   aside; default the first) is what `sweep_compare.md` tests every other point against.
   A point may carry a display name under `sweep_grid.NAME_KEY` ('name'). The test split
   is reported for the selected point only (selected.json) unless `test_for_all_points`.
   """
+  launch = sweep_launch.check(launcher, slurm, detach=detach, parallel_jobs=parallel_jobs)
   if not points:
     raise ConfigError("the sweep has no points; pass --sweep=KEY=VALUES or define get_sweep()")
-  if isinstance(parallel_jobs, bool) or not isinstance(parallel_jobs, int) or parallel_jobs < 1:
-    raise ConfigError(f"--parallel_jobs={parallel_jobs!r} must be an integer >= 1 (structural "
-                      "groups run at once), e.g. --parallel_jobs=2")
   recorded = [{k: _plain(v) for k, v in p.items()} for p in points]
   points, labels = named(recorded)
   check_unique(points)
@@ -67,6 +73,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     apply_point(config, p)        # every key and type checked before anything runs
   sweep_compare.check_baseline(baseline, list(dict.fromkeys(label(p, labels) for p in points)))
   groups = split(points)
+  sweep_launch.check_sweep(launch, config, groups)
   if "cv" in config and config.cv.get("outer_folds"):
     return _nested(config, workdir, groups, recorded, labels, baseline=baseline,
                    test_for_all_points=test_for_all_points, overwrite=overwrite,
@@ -75,16 +82,17 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     raise ConfigError(f"a multi-host sweep runs one structural group, this one has {len(groups)} "
                       f"({', '.join(point_name(g[0]) for g in groups)}); launch one multi-host "
                       "job per structural value, or sweep only numeric keys")
-  if len(groups) == 1:
+  if len(groups) == 1 and launch.launcher.cluster is None:
     structural, numeric = groups[0]
     return sweep_run.run_group(apply_point(config, structural), workdir, numeric,
                                structural=structural, overwrite=overwrite, progress=progress,
                                points=recorded, baseline=baseline, select=select,
                                labels=labels, test_for_all_points=test_for_all_points)
   for i, (structural, numeric) in enumerate(groups):   # every group checked before any runs
-    _resolved_text(apply_point(config, structural))
-    sweep_run.plan_group(apply_point(config, structural), _group_dir(workdir, i), numeric)
-  outputs = sweep_run.OUTPUTS + sweep_select.OUTPUTS + (
+    sweep_launch.resolved_text(apply_point(config, structural))
+    sweep_run.plan_group(apply_point(config, structural), sweep_launch.group_dir(workdir, i),
+                         numeric, here=launch.launcher.name != "slurm")
+  outputs = sweep_run.OUTPUTS + sweep_select.OUTPUTS + sweep_jobs.OUTPUTS + (
       config.checkpoint.subdir + "_refit",) + tuple(
       name for i in range(len(groups)) for name in (f"group{i:02d}", f"group{i:02d}.log",
                                                      f"group{i:02d}.config"))
@@ -95,12 +103,23 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     if done is not None:
       return done["rows"]
     t_start = time.time()
-    rows, members = _run_processes(config, groups, workdir, config_file, parallel_jobs)
+    collected = _run_groups(launch, config, groups, workdir, config_file)
+    if collected is None:
+      return None   # detached: the group jobs run on
+    rows, members = collected
     return sweep_run.finish(
         config, workdir, rows, members, baseline=baseline, select=True, labels=labels,
         test_for_all_points=test_for_all_points, resume=claim.resume, progress=False,
         record={"wall_time_s": time.time() - t_start, "groups": len(groups),
                 "provenance": run_identity.provenance(config)})
+
+
+def _run_groups(launch, config, groups, workdir, config_file):
+  """Every group through `launch`'s launcher: (rows, members), or None when detached."""
+  if launch.launcher.cluster is None:
+    sweep_launch.run_processes(config, groups, workdir, config_file, launch.parallel_jobs or 1)
+    return sweep_launch.collect(workdir, groups)
+  return sweep_jobs.run(launch, config, groups, workdir, config_file)
 
 
 def _nested(config, workdir, groups, recorded, labels, *, baseline, test_for_all_points,
@@ -121,105 +140,3 @@ def _nested(config, workdir, groups, recorded, labels, *, baseline, test_for_all
   structural, numeric = groups[0]
   return nested_cv.run(apply_point(config, structural), workdir, numeric, recorded=recorded,
                        names=labels, overwrite=overwrite, progress=progress)
-
-
-def _group_dir(workdir: str, i: int) -> str:
-  return os.path.join(workdir, f"group{i:02d}")
-
-
-def _zip_points(numeric: list[dict]) -> str:
-  """--zip_points for a group process: 'k=v,k=v;k=v,...' ('' = the config as its one point)."""
-  keys = sorted(numeric[0]) if numeric and numeric[0] else []
-  return ";".join(",".join(f"{k}={p[k]!r}" for k in keys) for p in numeric) if keys else ""
-
-
-def _resolved_text(config) -> str:
-  """The config as a Python literal a group process reads back (`ast.literal_eval`)."""
-  text = repr(config.to_dict())
-  try:
-    ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    raise ConfigError("the config holds a value that is not a plain number, string, boolean "
-                      "or tuple (e.g. a numpy scalar), which a structural sweep cannot pass to "
-                      "its group processes; use Python values in get_config()") from None
-  return text
-
-
-def _inherited_flags() -> list[str]:
-  """The parent's --compilation_cache_dir and -v, for its group processes."""
-  from absl import flags
-  out = []
-  for name in ("compilation_cache_dir", "verbosity"):
-    if name in flags.FLAGS and flags.FLAGS[name].present:
-      out.append(flags.FLAGS[name].serialize())
-  return out
-
-
-def _die_with_parent() -> None:
-  """Group processes get SIGTERM when the sweep process dies (Linux), leaving no orphan."""
-  try:
-    import ctypes
-    import signal
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-  except (OSError, AttributeError):
-    pass
-
-
-def _last_error(log_path: str) -> str:
-  try:
-    with open(log_path) as f:
-      lines = [line.strip() for line in f if line.strip()]
-  except OSError:
-    return ""
-  errors = [line for line in lines if line.startswith("genjax: error:")]
-  return (errors or lines or [""])[-1].removeprefix("genjax: error: ")
-
-
-def _run_processes(config, groups, workdir, config_file, parallel_jobs):
-  """One `genjax sweep` process per structural group, `parallel_jobs` at a time: (rows,
-  members) of every group, in the order the points were given."""
-  pending, running, rows, members = list(enumerate(groups)), [], {}, {}
-  try:
-    while pending or running:
-      while pending and len(running) < parallel_jobs:
-        i, (structural, numeric) = pending.pop(0)
-        sub = _group_dir(workdir, i)
-        resolved = os.path.join(workdir, f"group{i:02d}.config")
-        with open(resolved, "w") as f:   # the group's config, resolved here: never re-read
-          f.write(_resolved_text(apply_point(config, structural)) + "\n")
-        args = [sys.executable, "-m", "genjax.main", "sweep",
-                *([f"--config={config_file}"] if config_file else []),
-                f"--resolved_config={resolved}", f"--workdir={sub}", "--progress=false",
-                f"--zip_points={_zip_points(numeric)}", *_inherited_flags()]
-        log = open(os.path.join(workdir, f"group{i:02d}.log"), "a")   # a resume appends
-        running.append((i, structural, subprocess.Popen(
-            args, stdout=log, stderr=log, preexec_fn=_die_with_parent), log))
-        print(f"sweep: started group {i} ({point_name(structural)}) in {sub}", flush=True)
-      time.sleep(0.2)
-      for item in list(running):
-        i, structural, proc, log = item
-        if proc.poll() is None:
-          continue
-        running.remove(item)
-        log.close()
-        if proc.returncode != 0:
-          path = os.path.join(workdir, f"group{i:02d}.log")
-          raise ConfigError(f"sweep group {i} ({point_name(structural)}) failed with status "
-                            f"{proc.returncode}: {_last_error(path)} (log: {path})")
-        rows[i] = []
-        for row in sweep_run.read_rows(_group_dir(workdir, i)):
-          row["point"] = {**structural, **row["point"]}
-          row["name"] = point_name(row["point"])
-          rows[i].append(row)
-        members[i] = []
-        for member in sweep_run.read_members(_group_dir(workdir, i)):
-          member["values"] = {**structural, **member["values"]}
-          member["point"] = point_name(member["values"])
-          members[i].append(member)
-  finally:
-    for _, _, other, other_log in running:   # stop the rest: nothing left orphaned
-      other.terminate()
-      other.wait()
-      other_log.close()
-  return ([row for i in sorted(rows) for row in rows[i]],
-          [member for i in sorted(members) for member in members[i]])

@@ -111,9 +111,11 @@ def _seed(point: dict) -> int | None:
   return int(seeds[0]) if seeds else None
 
 
-def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
+def plan_group(config, workdir: str, numeric: list[dict], *, here: bool = True) -> GroupPlan:
   """Every check of one structural group — each point's values, data, masks, memory —
-  before anything compiles or is written. Raises ConfigError (one line)."""
+  before anything compiles or is written. Raises ConfigError (one line). `here=False`: the
+  group will run on other machines (a cluster job), so what depends on this machine's devices
+  (memory, device counts, bfloat16 support) is left to the job's own checks."""
   # A value shared by every point is plain config; only varying values become member arrays.
   fixed = {k: v for k, v in numeric[0].items() if all(p[k] == v for p in numeric)}
   config = apply_point(config, fixed)
@@ -123,9 +125,9 @@ def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
   noise_key = next((k for k in (points[0] if points else {}) if hparams.route(k)[0] == "labels"),
                    None)
   swept_noise = noise_key is not None
-  s = experiment.prepare(base, workdir)
-  # The member count first: a grid too large is refused before its points are checked.
-  _check_memory(s, len(points) * len(experiment.member_plans(base, s.splits.train_y)))
+  s = experiment.prepare(base, workdir, here=here)
+  if here:   # the member count first: a grid too large is refused before its points' checks
+    _check_memory(s, len(points) * len(experiment.member_plans(base, s.splits.train_y)))
   for point in numeric:   # every point's values, as `genjax train` would check them alone
     defaults.validate(apply_point(config, point))
   for point in points:
@@ -147,7 +149,7 @@ def plan_group(config, workdir: str, numeric: list[dict]) -> GroupPlan:
     folds = experiment.member_plans(base, s.splits.train_y)
     plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=_values(point),
                         seed=_seed(point)) for point in points for f in folds]
-  experiment.validate_plans(s, plans)
+  experiment.validate_plans(s, plans, here=here)
   for point in numeric:   # masks of every point's penalties (strength 0 included)
     penalties.validate_config(apply_point(config, point).penalties, s.model.param_shapes)
   names = [f"{point_name(p)}/fold{f.member_id}" for p in numeric for f in folds]

@@ -94,8 +94,8 @@ def test_genjax_has_no_import_cycle():
 LAYERS = [  # a module may import only from its own layer's later modules or lower layers
     ["genjax.main"],
     ["genjax.api"],
-    ["genjax.sweep_driver", "genjax.nested_cv", "genjax.sweep_run", "genjax.sweep_select", "genjax.kfold",
-     "genjax.holdout"],
+    ["genjax.sweep_driver", "genjax.nested_cv", "genjax.sweep_jobs", "genjax.sweep_launch",
+     "genjax.sweep_run", "genjax.sweep_select", "genjax.kfold", "genjax.holdout"],
     ["genjax.experiment", "genjax.defaults", "genjax.results", "genjax.workdir"],
     ["genjax.train.fit", "genjax.train.callbacks", "genjax.train.program"],
 ]

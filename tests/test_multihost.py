@@ -196,7 +196,7 @@ def test_pmap_backend_is_refused_across_processes(two_processes):
   cfg = parallel.default_config()
   cfg.backend = "pmap"
   with pytest.raises(ConfigError, match="backend=shard_map"):
-    parallel.validate_config(cfg)
+    parallel.check_devices(cfg)
 
 
 def test_multihost_sweep_runs_one_structural_group(two_processes):

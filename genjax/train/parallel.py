@@ -75,6 +75,11 @@ def validate_config(cfg) -> None:
     raise ConfigError(f"unknown parallel.axis '{cfg.axis}'; choose from {', '.join(AXES)}")
   if not isinstance(cfg.devices, int) or cfg.devices < 0:
     raise ConfigError(f"parallel.devices must be an integer >= 0 (0 = all), got {cfg.devices!r}")
+
+
+def check_devices(cfg) -> None:
+  """`cfg` against this process's devices and the process count (`resolve` calls it; a
+  sweep's parent leaves it to a cluster job, whose devices it cannot see)."""
   processes = distributed.process().count
   if processes == 1:
     available = jax.local_device_count()
@@ -111,6 +116,7 @@ def run_devices(cfg) -> tuple:
 def resolve(cfg, *, num_members: int, batch_size: int) -> Layout:
   """Chooses the layout for `num_members` members; ConfigError when it cannot work."""
   validate_config(cfg)
+  check_devices(cfg)
   devices = run_devices(cfg)
   d = len(devices)
   if d == 1:
