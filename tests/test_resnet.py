@@ -50,13 +50,19 @@ def _model(name, shape, **fields):
 def test_parameter_count_and_forward(name, fields, shape, stages):
   model = _model(name, shape, **fields)
   stem = 16 if name == "wide_resnet" else stages[0][0]
-  params = model.init(jax.random.key(0))
-  assert sum(p.size for p in jax.tree.leaves(params)) == _count(shape[-1], 10, stem, stages)
+  shapes = model.param_shapes
+  assert sum(p.size for p in jax.tree.leaves(shapes)) == _count(shape[-1], 10, stem, stages)
+  # Random weights from numpy (the initializer, compiled, costs ~20 s here; the CV test below
+  # runs it), unit variances for the statistics.
+  rng = np.random.default_rng(0)
+  params = jax.tree.map(lambda s, is_stat: (np.ones(s.shape, s.dtype) if is_stat else
+                                            0.3 * rng.normal(size=s.shape).astype(s.dtype)),
+                        shapes, model.stat_mask)
   assert model.has_batch_stats
   x = jax.random.normal(jax.random.key(1), (3, *shape))
-  logits = model.apply(params, x, train=False)
+  logits = jax.jit(lambda p, x: model.apply(p, x, train=False))(params, x)
   assert logits.shape == (3, 10) and bool(jnp.all(jnp.isfinite(logits)))
-  _, after = model.apply_train(params, x)
+  _, after = jax.jit(model.apply_train)(params, x)
   moved = jax.tree.map(lambda is_stat, a, b: bool(is_stat) and not np.allclose(a, b),
                        model.stat_mask, params, after)
   assert any(jax.tree.leaves(moved))
