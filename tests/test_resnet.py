@@ -120,9 +120,7 @@ def test_a_resnet_needs_images():
 
 
 def test_the_deep_double_descent_sweep_and_its_smoke_version_are_valid():
-  # The smoke sweep itself (`genjax sweep --config=experiments/deep_double_descent.py:smoke`)
-  # compiles a ResNet-18 per width, minutes on 2 cores: the in-process CV test above trains the
-  # same model; here both configs and their points are checked.
+  # Both configs and their points; the smoke sweep runs below.
   from genjax import config_file
   for arg, widths in (("smoke", [1, 2]), ("", [1, 2, 4, 8, 16, 32, 64])):
     spec = "experiments/deep_double_descent.py" + (f":{arg}" if arg else "")
@@ -137,3 +135,35 @@ def test_the_fashion_resnet_config_is_valid():
   config, _ = config_file.load("experiments/fashion_mnist_resnet.py:k=16")
   defaults.validate(config)
   assert config.model.resnet_width == 16 and config.cv.folds == 5
+
+
+def test_the_deep_double_descent_smoke_sweep_runs_through_the_cluster_path(tmp_path):
+  # The CPU smoke version end to end, as a researcher checks a sweep before submitting it:
+  # each width one submitit job on this machine (ResNet-18 compiles per width: ~2 min here).
+  import csv
+  import json
+  import os
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  workdir = tmp_path / "dd_smoke"
+  out = subprocess.run([sys.executable, "-m", "genjax.main", "sweep",
+                        "--config=experiments/deep_double_descent.py:smoke",
+                        f"--workdir={workdir}", "--launcher=submitit_local", "--progress=false"],
+                       cwd=root, capture_output=True, text=True, timeout=900)
+  assert out.returncode == 0, out.stderr[-3000:]
+  with open(workdir / "sweep.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert [int(r["model.resnet_width"]) for r in rows] == [1, 2]
+  for i, width in enumerate((1, 2)):
+    group = workdir / f"group{i:02d}"
+    with open(group / "config.json") as f:
+      config = json.load(f)
+    assert config["model"]["name"] == "resnet" and config["model"]["resnet_width"] == width
+    assert config["data"]["label_noise"] == 0.15
+    with open(group / "metrics.jsonl") as f:
+      assert [json.loads(line)["epoch"] for line in f] == [0]   # its one epoch
+  with open(workdir / "launch.json") as f:
+    assert sorted(json.load(f)["groups"]) == ["0", "1"]          # one job per width
+  assert (workdir / "selected.json").exists()
+
