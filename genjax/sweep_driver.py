@@ -82,6 +82,13 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     raise ConfigError(f"a multi-host sweep runs one structural group, this one has {len(groups)} "
                       f"({', '.join(point_name(g[0]) for g in groups)}); launch one multi-host "
                       "job per structural value, or sweep only numeric keys")
+  if overwrite:
+    sweep_jobs.check_no_live_jobs(workdir, "--overwrite is refused",
+                                  "wait for it to end or cancel it, then rerun")
+  elif launch.launcher.cluster is None:
+    sweep_jobs.check_no_live_jobs(workdir, f"--launcher={launch.launcher.name} is refused",
+                                  "rerun with the launcher that submitted it to wait for it "
+                                  "and collect, or wait for it to end")
   if len(groups) == 1 and launch.launcher.cluster is None:
     structural, numeric = groups[0]
     return sweep_run.run_group(apply_point(config, structural), workdir, numeric,

@@ -216,6 +216,21 @@ def _failure(workdir: str, i: int, name: str, record: dict, job) -> str:
   return f"sweep group {i} ({name}) failed: {reason} (log: {record['log']})"
 
 
+def check_no_live_jobs(workdir: str, doing: str, fix: str) -> None:
+  """Refuses `doing` (one line, ConfigError) while launch.json records a group job that is
+  still pending or running: it would write into the workdir underneath."""
+  records = _load(workdir) if os.path.exists(os.path.join(workdir, LAUNCH)) else {}
+  for i, history in sorted(records.items(), key=lambda kv: int(kv[0])):
+    last = history[-1] if history else None
+    if last is None:
+      continue
+    job = _attach(last, f"{i}")
+    if _running(last, job):
+      raise ConfigError(f"{doing} while sweep group {i}'s {last['launcher']} job "
+                        f"{last['job_id']} is still pending or running (log: {last['log']}); "
+                        f"{fix}")
+
+
 def _plan(workdir: str, groups: list, records: dict) -> tuple[list[int], dict]:
   """(groups to submit, {group: (record, job)} still running from an earlier sweep process)."""
   todo, watched = [], {}
@@ -230,6 +245,8 @@ def _plan(workdir: str, groups: list, records: dict) -> tuple[list[int], dict]:
             f"(log: {last['log']})", flush=True)
     else:
       _check_unlocked(workdir, i, name)
+      if last is not None:   # an earlier job ended without results: say why, then resubmit
+        print(f"sweep: {_failure(workdir, i, name, last, job)}; resubmitting it", flush=True)
       todo.append(i)
   return todo, watched
 

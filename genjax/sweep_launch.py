@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
+import warnings
 
 from genjax.errors import ConfigError
 from genjax.sweep_grid import apply_point, point_name
@@ -195,10 +198,10 @@ def resolved_text(config) -> str:
 
 
 def _inherited_flags() -> list[str]:
-  """The parent's --compilation_cache_dir and -v, for its group processes."""
+  """The parent's --compilation_cache_dir, --distributed_timeout and -v, for its groups."""
   from absl import flags
   out = []
-  for name in ("compilation_cache_dir", "verbosity"):
+  for name in ("compilation_cache_dir", "distributed_timeout", "verbosity"):
     if name in flags.FLAGS and flags.FLAGS[name].present:
       out.append(flags.FLAGS[name].serialize())
   return out
@@ -234,8 +237,13 @@ def collect(workdir: str, groups: list) -> tuple[list[dict], list[dict]]:
   """(rows, members) of every finished group, structural values restored, in group order."""
   from genjax import sweep_run
   rows, members = [], []
-  for i, (structural, _) in enumerate(groups):
-    for row in sweep_run.read_rows(group_dir(workdir, i)):
+  for i, (structural, numeric) in enumerate(groups):
+    stored = sweep_run.read_rows(group_dir(workdir, i))
+    if [r["point"] for r in stored] != json.loads(json.dumps(numeric)):   # never stale
+      raise ConfigError(f"sweep group {i} ({point_name(structural)}) holds results of other "
+                        f"points than this sweep's ({group_dir(workdir, i)}/sweep.json), e.g. "
+                        "from a job of an earlier run; rerun with --overwrite")
+    for row in stored:
       row["point"] = {**structural, **row["point"]}
       row["name"] = point_name(row["point"])
       rows.append(row)
@@ -268,8 +276,10 @@ def run_processes(config, groups, workdir, config_file, parallel_jobs) -> None:
         i, group = pending.pop(0)
         args = command(config, group, workdir, i, config_file)
         log = open(os.path.join(workdir, f"group{i:02d}.log"), "a")   # a resume appends
-        running.append((i, group[0], subprocess.Popen(
-            args, stdout=log, stderr=log, preexec_fn=_die_with_parent), log))
+        with warnings.catch_warnings():   # os.fork's multithreading warning: the child
+          warnings.simplefilter("ignore", RuntimeWarning)   # execs at once, nothing is shared
+          proc = subprocess.Popen(args, stdout=log, stderr=log, preexec_fn=_die_with_parent)
+        running.append((i, group[0], proc, log))
         print(f"sweep: started group {i} ({point_name(group[0])}) in "
               f"{group_dir(workdir, i)}", flush=True)
       time.sleep(0.2)
@@ -281,8 +291,11 @@ def run_processes(config, groups, workdir, config_file, parallel_jobs) -> None:
         log.close()
         if proc.returncode != 0:
           path = os.path.join(workdir, f"group{i:02d}.log")
-          raise ConfigError(f"sweep group {i} ({point_name(structural)}) failed with status "
-                            f"{proc.returncode}: {last_error(path)} (log: {path})")
+          reason = (f"its process was killed ({signal.Signals(-proc.returncode).name})"
+                    if proc.returncode < 0 else
+                    f"status {proc.returncode}: {last_error(path)}")
+          raise ConfigError(f"sweep group {i} ({point_name(structural)}) failed: {reason} "
+                            f"(log: {path})")
   finally:
     for _, _, other, other_log in running:   # stop the rest: nothing left orphaned
       other.terminate()

@@ -140,32 +140,56 @@ def remove_outputs(workdir: str) -> list[str]:
   """Removes what `<workdir>/manifest.json` lists (recursing into listed sub-runs), then the
   manifest itself. Never anything else. Returns the names removed."""
   manifest = _read_json(os.path.join(workdir, MANIFEST)) or {}
+  names = [n for n in manifest.get("outputs", []) if _safe_entry(n)]
+  sub_runs = [n for n in names if os.path.isdir(os.path.join(workdir, n))
+              and not os.path.islink(os.path.join(workdir, n))
+              and os.path.exists(os.path.join(workdir, n, MANIFEST))]
+  locks = _lock_all(workdir, sub_runs)   # every sub-run idle, or nothing is removed
   removed = []
-  for name in manifest.get("outputs", []):
-    if not _safe_entry(name):
-      continue
-    target = os.path.join(workdir, name)
-    if os.path.isdir(target) and not os.path.islink(target):
-      if os.path.exists(os.path.join(target, MANIFEST)):   # a sub-run: only its own outputs
-        sub_lock = WorkdirLock(target)
-        sub_lock.acquire()   # refused while a process (an orphaned group) still runs there
-        try:
-          remove_outputs(target)
-        finally:
-          sub_lock.release()
-        with contextlib.suppress(OSError):
-          os.rmdir(target)
-      else:
+  try:
+    for name in names:
+      target = os.path.join(workdir, name)
+      if name in sub_runs:   # a sub-run (a sweep's group): only its own outputs
+        remove_outputs(target)
+      elif os.path.isdir(target) and not os.path.islink(target):
         shutil.rmtree(target)
-    elif os.path.lexists(target):
-      os.remove(target)
-    else:
-      continue
-    removed.append(name)
+      elif os.path.lexists(target):
+        os.remove(target)
+      else:
+        continue
+      removed.append(name)
+  finally:
+    for lock in locks:
+      lock.release()   # removes its lock file: an emptied sub-run can go
+  for name in sub_runs:
+    with contextlib.suppress(OSError):
+      os.rmdir(os.path.join(workdir, name))
   for name in (MANIFEST,):
     with contextlib.suppress(FileNotFoundError):
       os.remove(os.path.join(workdir, name))
   return removed
+
+
+def _lock_all(workdir: str, sub_runs: list[str]) -> list[WorkdirLock]:
+  """Every sub-run's lock, taken before anything is removed; ConfigError (and none kept) if
+  a process still runs in one, e.g. an orphaned or still-submitted sweep group."""
+  locks = []
+  try:
+    for name in sub_runs:
+      lock = WorkdirLock(os.path.join(workdir, name))
+      try:
+        lock.acquire()
+      except ConfigError as e:
+        raise ConfigError(f"--overwrite would remove '{os.path.join(workdir, name)}', where "
+                          f"{str(e).partition('in use by ')[2].partition(';')[0] or 'a run'} "
+                          "still runs; nothing was removed: wait for it to end (or stop it), "
+                          "then rerun") from None
+      locks.append(lock)
+  except ConfigError:
+    for lock in locks:
+      lock.release()
+    raise
+  return locks
 
 
 @dataclasses.dataclass

@@ -1,6 +1,7 @@
 """Tests for genjax.data.datasets and the offline TFDS builders."""
 
 import gzip
+import os
 import pathlib
 import random
 import subprocess
@@ -282,3 +283,24 @@ def test_array_splits_contract():
     datasets.ArraySplits("bad", np.zeros((4, 2, 3)), y, x, y, num_classes=2)
   with pytest.raises(ConfigError):
     datasets.ArraySplits("bad", x, y, np.zeros((4, 7)), y, num_classes=2)
+
+
+
+def test_loading_leaves_nothing_in_the_temporary_directory(tmp_path):
+  # TFDS's DatasetInfo.initialize_from_bucket leaves an empty mkdtemp("tfds") directory behind
+  # whenever a builder is made before its data exists; genjax contains it. A subprocess with
+  # its own TMPDIR, so that other tests' files cannot interfere.
+  scratch, tfds_dir = tmp_path / "tmp", str(tmp_path / "tfds")
+  scratch.mkdir()
+  code = ("from genjax.data import datasets\n"
+          "from genjax.errors import ConfigError\n"
+          f"datasets.load('digits', data_dir={tfds_dir!r})\n"      # an offline builder
+          "try:\n"
+          f"  datasets.load('mnist', data_dir={tfds_dir!r})\n"     # a TFDS one, not prepared
+          "except ConfigError:\n"
+          "  pass\n")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, TMPDIR=str(scratch)), timeout=300,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert [p.name for p in scratch.iterdir() if p.name.endswith("tfds")] == []

@@ -98,8 +98,65 @@ def test_a_killed_group_is_resubmitted_and_the_sweep_finishes_identical(tmp_path
   out = _genjax(workdir, "--launcher=submitit_local")
   assert out.returncode == 0, out.stderr[-3000:]
   assert "submitted group 1 " in out.stdout and "submitted group 0 " not in out.stdout
+  assert ("sweep: sweep group 1 (widths=(16,)) failed: its process was killed (SIGKILL) (log: "
+          f"{log}); resubmitting it") in out.stdout        # the earlier failure is said first
   assert _submissions(workdir) == {0: 1, 1: 2}    # the finished group never ran again
   _assert_same_tables(workdir, reference)
+
+
+def test_a_killed_local_group_is_one_line_naming_the_signal(tmp_path):
+  workdir = str(tmp_path / "sw")
+  parent = subprocess.Popen(
+      [sys.executable, "-m", "genjax.main", "sweep", f"--workdir={workdir}", *SWEEP,
+       "--config.num_epochs=200", "--config.early_stopping.enabled=false",
+       "--launcher=local", "--parallel_jobs=2"], cwd=ROOT, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+  holder = _wait_for(os.path.join(workdir, "group01", ".genjax.lock"))
+  os.kill(int(holder.split()[1]), signal.SIGKILL)
+  _, stderr = parent.communicate(timeout=300)
+  assert parent.returncode == 2
+  line, = stderr.strip().splitlines()   # no fork warning, no progress line as the reason
+  log = os.path.join(workdir, "group01.log")
+  assert line == (f"genjax: error: sweep group 1 (widths=(16,)) failed: its process was killed "
+                  f"(SIGKILL) (log: {log})")
+
+
+def test_collecting_refuses_a_group_holding_other_points(reference):
+  from genjax import sweep_launch
+  from genjax.errors import ConfigError
+  groups = [({"model.widths": (8,)}, [{"model.dropout": 0.0}, {"model.dropout": 0.2}]),
+            ({"model.widths": (16,)}, [{"model.dropout": 0.0}, {"model.dropout": 0.3}])]
+  with pytest.raises(ConfigError, match=r"sweep group 1 \(widths=\(16,\)\) holds results of "
+                     "other points"):
+    sweep_launch.collect(reference, groups)
+  groups[1][1][1]["model.dropout"] = 0.2
+  rows, _ = sweep_launch.collect(reference, groups)
+  assert [r["point"]["model.dropout"] for r in rows] == [0.0, 0.2, 0.0, 0.2]
+
+
+def test_overwrite_removes_nothing_while_a_group_still_runs(tmp_path, reference):
+  import shutil
+  from genjax import workdir as wd
+  from genjax.errors import ConfigError
+  copy = str(tmp_path / "copy")
+  shutil.copytree(reference, copy)
+
+  def listing():
+    return sorted(os.path.relpath(os.path.join(d, f), copy)
+                  for d, _, files in os.walk(copy) for f in files)
+
+  before = listing()
+  held = wd.WorkdirLock(os.path.join(copy, "group01"))   # group 1 sorts after group 0
+  held.acquire()
+  try:
+    with pytest.raises(ConfigError, match="nothing was removed"):
+      wd.remove_outputs(copy)
+    assert listing() == sorted(before + [os.path.join("group01", ".genjax.lock")])
+  finally:
+    held.release()
+  wd.remove_outputs(copy)
+  assert not os.path.exists(os.path.join(copy, "group00"))
+  assert not os.path.exists(os.path.join(copy, "group01"))
 
 
 def test_detach_returns_at_once_and_a_rerun_collects_the_local_tables(tmp_path, reference):
@@ -142,7 +199,7 @@ def _fake_slurm(bin_dir, states):
 SLURM = ["--launcher=slurm", "--slurm_partition=gpu", "--slurm_account=lab",
          "--slurm_nodes=2", "--slurm_tasks_per_node=2", "--slurm_gpus_per_task=2",
          "--slurm_gpus_per_node=4", "--slurm_cpus_per_task=8", "--slurm_mem_gb=64",
-         "--slurm_timeout_min=90", "--detach"]
+         "--slurm_timeout_min=90", "--distributed_timeout=900", "--detach"]
 
 
 def test_slurm_sbatch_script_resources_and_resubmission(tmp_path):
@@ -165,10 +222,24 @@ def test_slurm_sbatch_script_resources_and_resubmission(tmp_path):
                                                   f"1000_{i}_submitted.pkl"))
     args = delayed.function.command
     assert args[1:4] == ["-m", "genjax.main", "sweep"] and args[-1] == "--distributed"
+    assert "--distributed_timeout=900.0" in args               # the parent's, passed on
     resolved = os.path.join(workdir, f"group{i:02d}.config")
     assert f"--resolved_config={resolved}" in args and os.path.exists(resolved)
     assert f"--workdir={os.path.join(workdir, f'group{i:02d}')}" in args
   assert "as job 1000_0 " in out.stdout and "as job 1000_1 " in out.stdout
+  with open(states, "w") as f:     # sacct: both jobs pending or running
+    f.write("1000_0|RUNNING|n1\n1000_1|PENDING|\n")
+  files = sorted(os.listdir(workdir))
+  for flags, refused in ((["--overwrite"], "--overwrite is refused"),
+                         (["--launcher=local"], "--launcher=local is refused")):
+    args = SLURM + flags if flags == ["--overwrite"] else [
+        f for f in SLURM if not f.startswith(("--slurm", "--launcher", "--detach"))] + flags
+    out = _genjax(workdir, *args, env=env)
+    assert out.returncode == 2, out.stdout[-2000:]
+    line, = out.stderr.strip().splitlines()
+    assert line.startswith(f"genjax: error: {refused} while sweep group 0's slurm job 1000_0 "
+                           "is still pending or running (log: "), line
+    assert sorted(os.listdir(workdir)) == files                 # nothing removed or added
   with open(states, "w") as f:     # sacct: group 0 still runs, group 1's job failed
     f.write("1000_0|RUNNING|n1\n1000_1|FAILED|n2\n")
   out = _genjax(workdir, *SLURM, env=env)

@@ -20,6 +20,7 @@ import dataclasses
 import io
 import logging
 import os
+import shutil
 import tempfile
 from typing import Any, Callable, Iterator, Sequence
 
@@ -145,6 +146,20 @@ def _quiet_tfds() -> Iterator[None]:
     absl_logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def _contained_tempdir() -> Iterator[None]:
+  """tempfile's directory pointed, in the block, at one removed afterwards: TFDS's
+  `DatasetInfo.initialize_from_bucket` leaves an empty `mkdtemp("tfds")` directory in /tmp
+  each time a builder is made before its data is prepared (never removed by TFDS)."""
+  scratch, saved = tempfile.mkdtemp(prefix="genjax-tfds-"), tempfile.tempdir
+  tempfile.tempdir = scratch
+  try:
+    yield
+  finally:
+    tempfile.tempdir = saved
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _parse_name(name: str) -> tuple[str, str | None, str | None]:
   """`base[/config][:version]` -> (base, config, version)."""
   base, _, version = name.partition(":")
@@ -167,7 +182,8 @@ def _make_builder(base: str, config: str | None, version: str | None,
         f"dataset {base!r} has no config {config!r}; "
         + (f"use one of {available}." if available else f"use plain {base!r}."))
   try:
-    return cls(data_dir=data_dir, config=cfg, version=version)
+    with _contained_tempdir():
+      return cls(data_dir=data_dir, config=cfg, version=version)
   except (ValueError, AssertionError) as e:
     raise ConfigError(
         f"cannot build {base!r} (config={config!r}, version={version!r}): "
@@ -312,7 +328,8 @@ def _not_prepared(name: str, builder) -> ConfigError:
 
 def _load_tfds(name: str, data_dir: str | None) -> ArraySplits:
   try:
-    builder = tfds.builder(name, data_dir=data_dir)
+    with _contained_tempdir():
+      builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
     raise _unknown(name) from e
   except ValueError as e:  # Bad config/version of a known dataset.
@@ -337,8 +354,9 @@ def _load_tfds(name: str, data_dir: str | None) -> ArraySplits:
         f"TFDS dataset {name!r} has splits {known}; genjax needs 'train' and "
         "'test' (or 'validation'): use another dataset.")
   try:
-    train_src, test_src = tfds.data_source(
-        name, split=["train", test_split], data_dir=data_dir, download=False)
+    with _contained_tempdir():
+      train_src, test_src = tfds.data_source(
+          name, split=["train", test_split], data_dir=data_dir, download=False)
   except Exception as e:  # pylint: disable=broad-except
     if not builder.is_prepared():
       raise _not_prepared(name, builder) from e
