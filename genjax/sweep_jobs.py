@@ -222,7 +222,7 @@ def check_no_live_jobs(workdir: str, doing: str, fix: str) -> None:
   records = _load(workdir) if os.path.exists(os.path.join(workdir, LAUNCH)) else {}
   for i, history in sorted(records.items(), key=lambda kv: int(kv[0])):
     last = history[-1] if history else None
-    if last is None:
+    if last is None or _finished(workdir, int(i)):   # a finished group's job is over
       continue
     job = _attach(last, f"{i}")
     if _running(last, job):

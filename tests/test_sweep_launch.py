@@ -52,7 +52,9 @@ def _submissions(workdir):
 def reference(tmp_path_factory):
   """The sweep through --launcher=local: the tables every launcher must reproduce (run once,
   shared by pytest-xdist's workers through a lock in their common temporary directory)."""
-  shared = tmp_path_factory.getbasetemp().parent
+  shared = tmp_path_factory.getbasetemp()   # this session's: never another code version's
+  if os.environ.get("PYTEST_XDIST_WORKER"):   # xdist: the workers' common session directory
+    shared = shared.parent
   workdir = str(shared / "launch_reference")
   with open(shared / "launch_reference.lock", "w") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
@@ -157,6 +159,22 @@ def test_overwrite_removes_nothing_while_a_group_still_runs(tmp_path, reference)
   wd.remove_outputs(copy)
   assert not os.path.exists(os.path.join(copy, "group00"))
   assert not os.path.exists(os.path.join(copy, "group01"))
+
+
+def test_a_finished_cluster_sweep_reruns_anywhere(tmp_path, reference):
+  # Its groups finished, so their recorded SLURM jobs are over: no sacct is needed to know it
+  # (e.g. the workdir copied from the cluster to a laptop).
+  import shutil
+  copy = str(tmp_path / "copy")
+  shutil.copytree(reference, copy)
+  record = {"launcher": "slurm", "job_id": "1000_0", "tasks": 1, "log": "x.out",
+            "folder": os.path.join(copy, "submitit"), "host": "login1", "submitted": ""}
+  with open(os.path.join(copy, "launch.json"), "w") as f:
+    json.dump({"groups": {"0": [record], "1": [{**record, "job_id": "1000_1"}]}}, f)
+  env = {**os.environ, "PATH": os.path.dirname(sys.executable)}   # no sacct, no srun
+  out = _genjax(copy, "--launcher=local", env=env)
+  assert out.returncode == 0, out.stderr[-3000:]
+  _assert_same_tables(copy, reference)
 
 
 def test_detach_returns_at_once_and_a_rerun_collects_the_local_tables(tmp_path, reference):
