@@ -176,8 +176,12 @@ def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: boo
     conv = f", convolutions: {program.convolutions}" if program.convolutions else ""
     bf16 = (", precision: bfloat16 (float32 weights)"
             if s.config.get("precision", "float32") == "bfloat16" else "")
-    print(f"genjax: {len(plans)} member(s), epoch loop: {program.epoch_loop}{side}{conv}{bf16}",
-          flush=True)
+    where = program.placement
+    devices = ({"members": f", members split over {where['devices']} devices",
+                "data": f", data parallel over {where['devices']} devices"}
+               .get(where["axis"], ""))
+    print(f"genjax: {len(plans)} member(s){devices}, epoch loop: {program.epoch_loop}{side}"
+          f"{conv}{bf16}", flush=True)
   cbs = callbacks_for(s, program, workdir, progress=progress,
                       label=label or f"{s.config.data.name}/{s.config.model.name}")
   return program, fit(program, cbs, num_epochs=num_epochs or s.config.num_epochs,

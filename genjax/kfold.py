@@ -156,6 +156,7 @@ def _results(s, program, fitted, workdir: str | None) -> dict:
       "epoch_loop": program.epoch_loop,   # "scan" or "steps" (genjax.train.program.epoch_loop)
       "member_layout": program.member_layout,   # "vmap" or "side_by_side" (program.member_layout)
       "convolutions": program.convolutions,     # "patches", "xla" or None (model.conv)
+      "parallel": program.placement,   # {"axis": single|members|data, "devices": n} (parallel.py)
       "precision": config.get("precision", "float32"),   # compute dtype (models/precision.py)
       "provenance": run_identity.provenance(config),
   }

@@ -88,6 +88,10 @@ _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "multi-host: take the thr
                                  "above from the cluster (SLURM, Open MPI, Cloud TPU, ...).")
 _DISTRIBUTED_TIMEOUT = flags.DEFINE_float("distributed_timeout", 300.0, "multi-host: seconds "
                                           "to wait for the coordinator and every process.")
+_CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "CPU devices to make of this machine, "
+                                    "before JAX starts (0 = one per usable core, at most 8; "
+                                    "1 = JAX's single CPU device); members are split over as "
+                                    "many as divide them evenly.")
 _CACHE = flags.DEFINE_string("compilation_cache_dir", None, "Persistent XLA compilation cache "
                              "('' = off; default $GENJAX_COMPILATION_CACHE or ~/.cache/genjax/xla).")
 
@@ -260,9 +264,13 @@ def _main(argv: list[str]) -> None:
     sweep_launch.check(_LAUNCHER.value, _slurm_options(), detach=_DETACH.value,
                        parallel_jobs=_JOBS.value,
                        multihost=_DISTRIBUTED.value or _COORDINATOR.value is not None)
-  from genjax import distributed
-  if distributed.validate_flags(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
-                                _DISTRIBUTED.value):
+  from genjax import distributed, runtime
+  multiprocess = distributed.validate_flags(_COORDINATOR.value, _NUM_PROCESSES.value,
+                                            _PROCESS_ID.value, _DISTRIBUTED.value)
+  runtime.use_cpu_devices(runtime.cpu_device_count(
+      _CPU_DEVICES.value, explicit=flags.FLAGS["cpu_devices"].present,
+      multiprocess=bool(multiprocess)))
+  if multiprocess:
     if _DISTRIBUTED_TIMEOUT.value <= 0:
       raise ConfigError(f"--distributed_timeout={_DISTRIBUTED_TIMEOUT.value:g} must be > 0 "
                         "seconds")

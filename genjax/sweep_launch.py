@@ -197,11 +197,13 @@ def resolved_text(config) -> str:
   return text
 
 
-def _inherited_flags() -> list[str]:
-  """The parent's --compilation_cache_dir, --distributed_timeout and -v, for its groups."""
+def _inherited_flags(distributed: bool = False) -> list[str]:
+  """The parent's --compilation_cache_dir, --distributed_timeout, -v and (for one-process
+  groups) --cpu_devices, for its groups."""
   from absl import flags
   out = []
-  for name in ("compilation_cache_dir", "distributed_timeout", "verbosity"):
+  for name in ("compilation_cache_dir", "distributed_timeout", "verbosity",
+               *(() if distributed else ("cpu_devices",))):
     if name in flags.FLAGS and flags.FLAGS[name].present:
       out.append(flags.FLAGS[name].serialize())
   return out
@@ -218,7 +220,8 @@ def command(config, group, workdir: str, i: int, config_file: str | None, *,
   return [sys.executable, "-m", "genjax.main", "sweep",
           *([f"--config={config_file}"] if config_file else []),
           f"--resolved_config={resolved}", f"--workdir={group_dir(workdir, i)}",
-          "--progress=false", f"--zip_points={_zip_points(numeric)}", *_inherited_flags(),
+          "--progress=false", f"--zip_points={_zip_points(numeric)}",
+          *_inherited_flags(distributed),
           *(["--distributed"] if distributed else [])]
 
 

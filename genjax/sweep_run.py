@@ -191,6 +191,7 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
                           "epochs_run": fitted.epochs_run, "epoch_loop": program.epoch_loop,
                           "member_layout": program.member_layout,
                           "convolutions": program.convolutions,
+                          "parallel": program.placement,
                           "precision": g.base.get("precision", "float32"),
                           "provenance": run_identity.provenance(g.base)})
 

@@ -72,6 +72,14 @@ class Program:
   member_layout: str = "vmap"                 # "vmap" or "side_by_side" (`member_layout`)
   convolutions: str | None = None             # "patches" or "xla" (`model.conv`); None: no convs
   use_ema: bool = False                       # the evaluated weights are `TrainState.ema`
+  layout: parallel.Layout | None = None       # the devices and how members use them
+
+  @property
+  def placement(self) -> dict:
+    """{"axis": "single" | "members" | "data", "devices": count}: results.json's `parallel`."""
+    if self.layout is None:
+      return {"axis": "single", "devices": 1}
+    return {"axis": self.layout.axis, "devices": self.layout.num_devices}
 
   def weights(self, train: TrainState):
     """The weights a member is evaluated, selected and tested with: the moving average when
@@ -367,5 +375,5 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
                  _init_state=init_state, _run_epoch=run_epoch, epoch_loop=loop,
                  member_layout=members,
                  convolutions=setup.model.conv if _has_conv(template) else None,
-                 use_ema=use_ema,
+                 use_ema=use_ema, layout=layout,
                  _keys=init_keys(plans, config.seed))

@@ -1,0 +1,174 @@
+"""CPU devices: `--cpu_devices` (genjax.runtime) and the CPU rule of `parallel.axis=auto`.
+
+The CLI makes the host CPU one device per usable core (at most 8) before JAX starts, and
+`parallel.resolve` splits the members over the most devices that divide them evenly. Real
+subprocesses: the device count is fixed when JAX's backend starts.
+"""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--config=experiments/mnist1d_kfold.py", "--config.num_epochs=2",
+        "--config.model.widths=(16,)", "--config.cv.refit=false", "--progress=false",
+        "--config.checkpoint.min_interval_s=0"]
+
+
+def genjax(*args, env=None, timeout=300):
+  env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
+  return subprocess.run([sys.executable, "-m", "genjax.main", *map(str, args)], cwd=ROOT,
+                        env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def refused(out, *needles):
+  lines = out.stderr.strip().splitlines()
+  assert out.returncode == 2, (out.returncode, out.stderr[-3000:])
+  assert len(lines) == 1 and lines[0].startswith("genjax: error:"), out.stderr[-3000:]
+  for needle in needles:
+    assert needle in lines[0], lines[0]
+
+
+def no_forced_count():
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
+                              if "xla_force_host_platform_device_count" not in f)
+  return env
+
+
+RESOLVE = """
+import os, json
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+from genjax.train import parallel
+cfg = parallel.default_config()
+out = {}
+for m in (1, 2, 3, 4, 5, 6, 7, 8, 12):
+  layout = parallel.resolve(cfg, num_members=m, batch_size=100)
+  out[m] = [layout.axis, layout.num_devices]
+explicit = parallel.default_config(); explicit.devices = 4
+out["devices=4, 5 members"] = [parallel.resolve(explicit, num_members=5, batch_size=100).axis]
+data = parallel.default_config(); data.axis = "data"
+out["axis=data, 4 members"] = [parallel.resolve(data, num_members=4, batch_size=100).axis]
+print(json.dumps(out))
+"""
+
+
+def test_auto_on_cpu_splits_members_over_the_devices_that_divide_them():
+  out = subprocess.run([sys.executable, "-c", RESOLVE], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+  assert out.returncode == 0, out.stderr[-3000:]
+  got = json.loads(out.stdout.strip().splitlines()[-1])
+  # By hand: the largest k <= 4 dividing m; one device (single) when only 1 does.
+  expected = {1: ["single", 1], 2: ["members", 2], 3: ["members", 3], 4: ["members", 4],
+              5: ["single", 1], 6: ["members", 3], 7: ["single", 1], 8: ["members", 4],
+              12: ["members", 4]}
+  assert {int(k): v for k, v in got.items() if k.isdigit()} == expected
+  # Asked-for devices or axes keep their meaning: 4 devices for 5 members is data parallel.
+  assert got["devices=4, 5 members"] == ["data"]
+  assert got["axis=data, 4 members"] == ["data"]
+
+
+def _rows(workdir):
+  return [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+
+
+def test_the_cli_splits_four_folds_over_two_cpu_devices_with_the_same_numbers(tmp_path):
+  env = no_forced_count()
+  split, one = tmp_path / "split", tmp_path / "one"
+  out = genjax("train", *TINY, "--config.cv.folds=4", "--cpu_devices=2", f"--workdir={split}",
+               env=env)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "genjax: 4 member(s), members split over 2 devices, epoch loop: scan" in out.stdout
+  results = json.loads((split / "results.json").read_text())
+  assert results["parallel"] == {"axis": "members", "devices": 2}
+  assert results["provenance"]["device_count"] == 2
+  out = genjax("train", *TINY, "--config.cv.folds=4", "--cpu_devices=1", f"--workdir={one}",
+               env=env)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "genjax: 4 member(s), epoch loop: scan" in out.stdout
+  assert json.loads((one / "results.json").read_text())["parallel"] == {"axis": "single",
+                                                                         "devices": 1}
+  a, b = _rows(split), _rows(one)
+  assert [(r["fold"], r["epoch"]) for r in a] == [(r["fold"], r["epoch"]) for r in b]
+  for key in ("train_loss_running", "val_loss", "val_accuracy"):
+    np.testing.assert_allclose([r[key] for r in a], [r[key] for r in b], rtol=1e-4, atol=1e-5,
+                               err_msg=key)
+
+
+def test_the_default_makes_one_device_per_usable_core(tmp_path):
+  cores = min(len(os.sched_getaffinity(0)), 8)
+  expected = max(k for k in range(1, cores + 1) if 4 % k == 0)   # devices dividing 4 folds
+  out = genjax("train", *TINY, "--config.cv.folds=4", f"--workdir={tmp_path / 'run'}",
+               env=no_forced_count())
+  assert out.returncode == 0, out.stderr[-3000:]
+  results = json.loads((tmp_path / "run" / "results.json").read_text())
+  assert results["parallel"]["devices"] == expected
+  assert results["provenance"]["device_count"] == cores
+  # Five folds divide over no pair of devices: one device, as before this option existed.
+  out = genjax("train", *TINY, f"--workdir={tmp_path / 'five'}", env=no_forced_count())
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert json.loads((tmp_path / "five" / "results.json").read_text())["parallel"] == {
+      "axis": "single", "devices": 1}
+
+
+def test_a_structural_sweep_passes_cpu_devices_to_its_groups(tmp_path):
+  workdir = tmp_path / "sweep"
+  out = genjax("sweep", *TINY, "--config.cv.folds=2", "--cpu_devices=2",
+               "--sweep=model.widths=(8,),(16,)", f"--workdir={workdir}", env=no_forced_count())
+  assert out.returncode == 0, out.stderr[-3000:]
+  for group in ("group00", "group01"):
+    record = json.loads((workdir / group / "sweep.json").read_text())
+    assert record["parallel"] == {"axis": "members", "devices": 2}, group
+
+
+@pytest.mark.parametrize("args,env_flags,needles", [
+    (["--cpu_devices=-1"], "", ["--cpu_devices=-1", ">= 0"]),
+    (["--cpu_devices=2"], "--xla_force_host_platform_device_count=3",
+     ["--cpu_devices=2", "XLA_FLAGS", "drop one"]),
+    (["--cpu_devices=2", "--distributed"], "", ["--cpu_devices=2", "jax.distributed"]),
+])
+def test_bad_cpu_devices_is_one_line_and_writes_nothing(tmp_path, args, env_flags, needles):
+  env = no_forced_count()
+  if env_flags:
+    env["XLA_FLAGS"] = env_flags
+  workdir = tmp_path / "run"
+  refused(genjax("train", *TINY, *args, f"--workdir={workdir}", env=env), *needles)
+  assert not workdir.exists()
+
+
+def _events(directory):
+  """(step, {tag: value}) of every event in a TensorBoard directory, read as TFRecords by
+  hand (length, crc, Event proto, crc), independently of the writer."""
+  from tensorboardX.proto.event_pb2 import Event
+  out = []
+  for name in sorted(os.listdir(directory)):
+    data = open(os.path.join(directory, name), "rb").read()
+    i = 0
+    while i < len(data):
+      (length,) = struct.unpack("<Q", data[i:i + 8])
+      event = Event.FromString(data[i + 12:i + 12 + length])
+      i += 12 + length + 4
+      if event.HasField("summary"):
+        out.append((event.step, {v.tag: v.simple_value for v in event.summary.value}))
+  return out
+
+
+def test_tensorboard_holds_every_scalar_of_every_epoch_in_one_event(tmp_path):
+  workdir = tmp_path / "run"
+  out = genjax("train", *TINY, "--config.cv.folds=2", f"--workdir={workdir}")
+  assert out.returncode == 0, out.stderr[-3000:]
+  rows = _rows(workdir)
+  for fold in (0, 1):
+    events = _events(workdir / "tensorboard" / f"fold{fold}")
+    mine = [r for r in rows if r["fold"] == fold]
+    assert [step for step, _ in events] == [r["epoch"] for r in mine]
+    for (_, scalars), row in zip(events, mine):
+      expected = {k.replace("_", "/", 1): v for k, v in row.items() if isinstance(v, float)}
+      assert set(scalars) == set(expected)
+      np.testing.assert_allclose([scalars[k] for k in expected], list(expected.values()),
+                                 rtol=1e-6)
