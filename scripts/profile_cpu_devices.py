@@ -1,9 +1,12 @@
 """How the member-vmapped MLP epoch uses this CPU's cores, per CPU device count and layout.
 
-    .venv/bin/python scripts/profile_cpu_devices.py [--members 5,10,80] [--devices 1,2]
+    .venv/bin/python scripts/profile_cpu_devices.py [--task mlp|cnn] [--members 5,10,80]
+        [--devices 1,2]
 
-The task is `scripts/bench kfold`'s epoch (MNIST-1D MLP 40-100-100-10, dropout 0.2, batch
-100, training and validation), its 5 fold plans repeated to M members. Each device count runs
+`--task mlp` (default) is `scripts/bench kfold`'s epoch (MNIST-1D MLP 40-100-100-10, dropout
+0.2, batch 100, training and validation); `--task cnn` is `scripts/bench cnn`'s (Fashion-MNIST
+`cnn2d`, batch 128, convolutions as patches) on each fold's first 2560 training and 1000
+validation images. The 5 fold plans are repeated to M members. Each device count runs
 in its own process (the count is fixed when JAX starts: `jax_num_cpu_devices`, what
 `genjax --cpu_devices` sets), with genjax's layout for it (`parallel.axis=auto`: members split
 over the most devices that divide them, else one device) and, for counts that do not divide
@@ -24,15 +27,18 @@ import json, os, sys, tempfile, time
 import jax
 jax.config.update("jax_num_cpu_devices", {devices})
 sys.path.insert(0, {scripts!r})
-from bench_genjax_kfold import task_config
-from genjax import experiment, kfold
+from bench_genjax_{task} import task_config
+from genjax import experiment
 from genjax.train import program
+from genjax.train.members import MemberPlan
 out = []
 for m, axis in {cases!r}:
   config = task_config()
   config.parallel.axis = axis
   s = experiment.prepare(config, tempfile.mkdtemp())
-  plans = kfold.fold_plans(config, s.splits.train_y)
+  plans = experiment.fold_plans(config, s.splits.train_y)
+  if {task!r} == "cnn":
+    plans = [MemberPlan(p.member_id, p.train_idx[:2560], p.val_idx[:1000]) for p in plans]
   p = program.build_program(s, (plans * m)[:m])
   state = jax.block_until_ready(p.run_epoch(p.start(), 0)[0])
   best = None
@@ -48,8 +54,9 @@ print(json.dumps(out))
 """
 
 
-def run(devices: int, cases: list) -> list:
-  code = CHILD.format(devices=devices, scripts=os.path.join(ROOT, "scripts"), cases=cases)
+def run(task: str, devices: int, cases: list) -> list:
+  code = CHILD.format(devices=devices, scripts=os.path.join(ROOT, "scripts"), cases=cases,
+                      task={"mlp": "kfold", "cnn": "cnn"}[task])
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                        text=True)
@@ -60,6 +67,7 @@ def run(devices: int, cases: list) -> list:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--task", choices=("mlp", "cnn"), default="mlp")
   parser.add_argument("--members", default="5,10,80")
   parser.add_argument("--devices", default="1,2")
   args = parser.parse_args()
@@ -68,8 +76,9 @@ def main():
         f"{'cores busy':>10}")
   for d in [int(x) for x in args.devices.split(",")]:
     cases = [(m, "auto") for m in members]
-    cases += [(m, "data") for m in members if d > 1 and m % d and 100 % d == 0]
-    for m, axis, used, ms, busy in run(d, cases):
+    cases += [(m, "data") for m in members if d > 1 and m % d and 100 % d == 0
+              and args.task == "mlp"]
+    for m, axis, used, ms, busy in run(args.task, d, cases):
       layout = "one device" if axis == "single" else f"{axis} over {used}"
       print(f"{m:7d} {d:11d} {layout:>22} {ms:9.1f} {ms / m:10.2f} {busy:10.2f}", flush=True)
 

@@ -42,8 +42,12 @@ def no_forced_count():
 
 
 RESOLVE = """
-import os, json
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+import os, json, sys
+import jax
+if sys.argv[1] == "cores":
+  jax.config.update("jax_num_cpu_devices", 4)       # what --cpu_devices=4 sets
+else:
+  os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
 from genjax.train import parallel
 cfg = parallel.default_config()
 out = {}
@@ -58,19 +62,31 @@ print(json.dumps(out))
 """
 
 
-def test_auto_on_cpu_splits_members_over_the_devices_that_divide_them():
-  out = subprocess.run([sys.executable, "-c", RESOLVE], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120)
+def _resolved(kind):
+  out = subprocess.run([sys.executable, "-c", RESOLVE, kind], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120, env=no_forced_count())
   assert out.returncode == 0, out.stderr[-3000:]
   got = json.loads(out.stdout.strip().splitlines()[-1])
+  return {int(k) if k.isdigit() else k: v for k, v in got.items()}
+
+
+def test_auto_on_cores_as_devices_splits_members_over_the_devices_that_divide_them():
+  got = _resolved("cores")
   # By hand: the largest k <= 4 dividing m; one device (single) when only 1 does.
   expected = {1: ["single", 1], 2: ["members", 2], 3: ["members", 3], 4: ["members", 4],
               5: ["single", 1], 6: ["members", 3], 7: ["single", 1], 8: ["members", 4],
               12: ["members", 4]}
-  assert {int(k): v for k, v in got.items() if k.isdigit()} == expected
+  assert {k: v for k, v in got.items() if isinstance(k, int)} == expected
   # Asked-for devices or axes keep their meaning: 4 devices for 5 members is data parallel.
   assert got["devices=4, 5 members"] == ["data"]
   assert got["axis=data, 4 members"] == ["data"]
+
+
+def test_devices_forced_with_xla_flags_keep_the_general_rule():
+  got = _resolved("forced")   # a stand-in for a 4-device machine: members if they divide, else data
+  assert {k: v for k, v in got.items() if isinstance(k, int)} == {
+      1: ["data", 4], 2: ["data", 4], 3: ["data", 4], 4: ["members", 4], 5: ["data", 4],
+      6: ["data", 4], 7: ["data", 4], 8: ["members", 4], 12: ["members", 4]}
 
 
 def _rows(workdir):
@@ -100,6 +116,23 @@ def test_the_cli_splits_four_folds_over_two_cpu_devices_with_the_same_numbers(tm
                                err_msg=key)
 
 
+def _events(directory):
+  """(step, {tag: value}) of every event in a TensorBoard directory, read as TFRecords by
+  hand (length, crc, Event proto, crc), independently of the writer."""
+  from tensorboardX.proto.event_pb2 import Event
+  out = []
+  for name in sorted(os.listdir(directory)):
+    data = open(os.path.join(directory, name), "rb").read()
+    i = 0
+    while i < len(data):
+      (length,) = struct.unpack("<Q", data[i:i + 8])
+      event = Event.FromString(data[i + 12:i + 12 + length])
+      i += 12 + length + 4
+      if event.HasField("summary"):
+        out.append((event.step, {v.tag: v.simple_value for v in event.summary.value}))
+  return out
+
+
 def test_the_default_makes_one_device_per_usable_core(tmp_path):
   cores = min(len(os.sched_getaffinity(0)), 8)
   expected = max(k for k in range(1, cores + 1) if 4 % k == 0)   # devices dividing 4 folds
@@ -109,6 +142,16 @@ def test_the_default_makes_one_device_per_usable_core(tmp_path):
   results = json.loads((tmp_path / "run" / "results.json").read_text())
   assert results["parallel"]["devices"] == expected
   assert results["provenance"]["device_count"] == cores
+  # TensorBoard: one event per member and epoch, holding every scalar of its row.
+  rows = _rows(tmp_path / "run")
+  for fold in range(4):
+    events = _events(tmp_path / "run" / "tensorboard" / f"fold{fold}")
+    mine = [r for r in rows if r["fold"] == fold]
+    assert [step for step, _ in events] == [r["epoch"] for r in mine]
+    for (_, scalars), row in zip(events, mine):
+      want = {k.replace("_", "/", 1): v for k, v in row.items() if isinstance(v, float)}
+      assert set(scalars) == set(want)
+      np.testing.assert_allclose([scalars[k] for k in want], list(want.values()), rtol=1e-6)
   # Five folds divide over no pair of devices: one device, as before this option existed.
   out = genjax("train", *TINY, f"--workdir={tmp_path / 'five'}", env=no_forced_count())
   assert out.returncode == 0, out.stderr[-3000:]
@@ -139,36 +182,3 @@ def test_bad_cpu_devices_is_one_line_and_writes_nothing(tmp_path, args, env_flag
   workdir = tmp_path / "run"
   refused(genjax("train", *TINY, *args, f"--workdir={workdir}", env=env), *needles)
   assert not workdir.exists()
-
-
-def _events(directory):
-  """(step, {tag: value}) of every event in a TensorBoard directory, read as TFRecords by
-  hand (length, crc, Event proto, crc), independently of the writer."""
-  from tensorboardX.proto.event_pb2 import Event
-  out = []
-  for name in sorted(os.listdir(directory)):
-    data = open(os.path.join(directory, name), "rb").read()
-    i = 0
-    while i < len(data):
-      (length,) = struct.unpack("<Q", data[i:i + 8])
-      event = Event.FromString(data[i + 12:i + 12 + length])
-      i += 12 + length + 4
-      if event.HasField("summary"):
-        out.append((event.step, {v.tag: v.simple_value for v in event.summary.value}))
-  return out
-
-
-def test_tensorboard_holds_every_scalar_of_every_epoch_in_one_event(tmp_path):
-  workdir = tmp_path / "run"
-  out = genjax("train", *TINY, "--config.cv.folds=2", f"--workdir={workdir}")
-  assert out.returncode == 0, out.stderr[-3000:]
-  rows = _rows(workdir)
-  for fold in (0, 1):
-    events = _events(workdir / "tensorboard" / f"fold{fold}")
-    mine = [r for r in rows if r["fold"] == fold]
-    assert [step for step, _ in events] == [r["epoch"] for r in mine]
-    for (_, scalars), row in zip(events, mine):
-      expected = {k.replace("_", "/", 1): v for k, v in row.items() if isinstance(v, float)}
-      assert set(scalars) == set(expected)
-      np.testing.assert_allclose([scalars[k] for k in expected], list(expected.values()),
-                                 rtol=1e-6)

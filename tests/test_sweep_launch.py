@@ -290,7 +290,8 @@ def test_one_structural_group_through_slurm_is_one_job(tmp_path):
 
 
 def test_slurm_leaves_the_compute_nodes_device_checks_to_the_jobs(tmp_path):
-  # 4 devices and bfloat16 are what GPU nodes have, not this CPU (1 device, no native bf16):
+  # 4 devices and bfloat16 are what GPU nodes have, not this CPU (--cpu_devices=1: 1 device;
+  # no native bf16):
   # checked here by the machine-local launchers, left by --launcher=slurm to each job.
   node_only = ["--config.parallel.devices=4", "--config.precision=bfloat16"]
   env = _fake_slurm(str(tmp_path / "bin"), str(tmp_path / "states"))
@@ -299,7 +300,7 @@ def test_slurm_leaves_the_compute_nodes_device_checks_to_the_jobs(tmp_path):
   assert "as job 1000_0 " in out.stdout and "as job 1000_1 " in out.stdout
   for launcher in ("submitit_local", "local"):
     workdir = tmp_path / launcher
-    out = _genjax(str(workdir), f"--launcher={launcher}", node_only[0])
+    out = _genjax(str(workdir), f"--launcher={launcher}", node_only[0], "--cpu_devices=1")
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "parallel.devices=4 but only 1 local devices" in lines[0], lines

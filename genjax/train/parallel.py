@@ -9,9 +9,10 @@ Layouts (`config.parallel`):
 * `members`: the member axis (folds × sweep points) is split across devices,
   with no communication; needs members divisible by devices.
 * `auto`: `members` when the members divide evenly over ≥ 1 devices each, else `data`. On
-  CPU (one process, `devices=0`): `members` over the most devices that divide the members
-  evenly, one device when none does, never `data` — CPU devices share the host's cores
-  (`genjax.runtime.cpu_device_count`), and a data-parallel MLP epoch ran 3× slower on 2 of them.
+  the host's cores made devices (`cores_as_devices`: `--cpu_devices`, one process,
+  `devices=0`): `members` over the most devices that divide the members evenly, one device
+  when none does, never `data` — they share the same cores, and a data-parallel MLP epoch ran
+  2.4× slower on 2 of them.
 
 Backends: `shard_map` over a 1-D device mesh (JAX's successor of `pmap`), or
 `pmap` itself, which runs the same per-device function and gives the same numbers.
@@ -116,15 +117,23 @@ def run_devices(cfg) -> tuple:
   return tuple(d for p in sorted(by_process) for d in by_process[p][:per_process])
 
 
+def cores_as_devices(devices) -> bool:
+  """Whether `devices` are the host's cores made devices by `jax_num_cpu_devices` (what
+  `genjax --cpu_devices` sets), in one process. Devices forced with XLA_FLAGS'
+  --xla_force_host_platform_device_count stand for a multi-device machine (as in the tests,
+  and as each process of a multi-host run on CPU): they keep the general `auto` rule."""
+  return (devices[0].platform == "cpu" and jax.config.jax_num_cpu_devices > 0
+          and distributed.process().count == 1)
+
+
 def resolve(cfg, *, num_members: int, batch_size: int) -> Layout:
   """Chooses the layout for `num_members` members; ConfigError when it cannot work."""
   validate_config(cfg)
   check_devices(cfg)
   devices = run_devices(cfg)
-  if (cfg.axis == "auto" and not cfg.devices and devices[0].platform == "cpu"
-      and distributed.process().count == 1):
+  if cfg.axis == "auto" and not cfg.devices and cores_as_devices(devices):
     # CPU devices share the host's cores: members split over as many as divide them evenly,
-    # never a data-parallel batch (its all-reduces made an MLP epoch 3x slower here).
+    # never a data-parallel batch (its all-reduces made an MLP epoch 2.4x slower here).
     devices = devices[:max(k for k in range(1, len(devices) + 1) if num_members % k == 0)]
   d = len(devices)
   if d == 1:
