@@ -4,8 +4,10 @@ The work: a 16-point grid, L2 strength {0, 1e-4, 1e-3, 1e-2} × dropout {0, 0.1,
 each point 5-fold stratified cross-validation of the MNIST-1D reference MLP, 20 epochs
 (experiments/mnist1d_kfold.py without refit, patience 20 so every member runs all epochs).
 (a) one `genjax sweep` process: 80 members in one compiled program; (b) 16 `genjax train`
-processes, one per point, one after another (each vmaps its own 5 folds). The persistent
-compilation cache is off in both, so every process compiles cold. Writes the
+processes, one per point, one after another (each vmaps its own 5 folds). Both run genjax's
+defaults: the CPU's cores as devices (`--cpu_devices`), so the sweep's 80 members split over
+them and each 5-fold process runs on one. The persistent compilation cache is off in both, so
+every process compiles cold. Writes the
 `## Sweep (scripts/bench sweep)` section of BENCHMARKS.md with the ratio from this run.
 """
 
@@ -48,6 +50,13 @@ def genjax(*args):
 
 
 
+def where(layout: dict) -> str:
+  """results.json's `parallel` in words."""
+  if layout["axis"] == "single":
+    return "one device"
+  return f"{layout['axis']} over {layout['devices']} CPU devices"
+
+
 def main():
   import argparse
   argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()  # --help; no options
@@ -57,8 +66,10 @@ def main():
   sweep_s = genjax("sweep", *COMMON, f"--workdir={work / 'sweep'}",
                    f"--sweep=penalties.l2.strength={','.join(L2)}",
                    f"--sweep=model.dropout={','.join(DROPOUT)}")
+  record = json.load(open(work / "sweep" / "sweep.json"))
   rows = {(r["point"]["penalties.l2.strength"], r["point"]["model.dropout"]): r
-          for r in json.load(open(work / "sweep" / "sweep.json"))["rows"]}
+          for r in record["rows"]}
+  layouts = {"sweep": record["parallel"]}
   sweep_cpu, cpu0 = children_cpu() - cpu0, children_cpu()
   train_s, diffs = 0.0, []
   for l2 in L2:
@@ -67,6 +78,7 @@ def main():
       train_s += genjax("train", *COMMON, f"--workdir={wd}",
                         f"--config.penalties.l2.strength={l2}", f"--config.model.dropout={p}")
       res = json.load(open(wd / "results.json"))
+      layouts["train"] = res["parallel"]
       diffs.append(abs(res["cv"]["val_accuracy"]["mean"]
                        - rows[(float(l2), float(p))]["val_accuracy_mean"]))
   train_cpu, load_after = children_cpu() - cpu0, os.getloadavg()
@@ -79,10 +91,10 @@ def main():
       f"{{{', '.join(DROPOUT)}}}) × 5 folds, MNIST-1D reference MLP, 20 epochs, cold compiles. "
       f"Load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min).", "",
       "| contender | wall time | CPU (user+sys) | ratio |", "|---|---:|---:|---:|",
-      f"| one `genjax sweep` (80 members, one program) | {sweep_s:.1f} s | {sweep_cpu:.1f} s "
-      "| 1.00 |",
-      f"| 16 `genjax train` processes, one per point | {train_s:.1f} s | {train_cpu:.1f} s "
-      f"| {train_s / sweep_s:.2f} |",
+      f"| one `genjax sweep` (80 members, one program; {where(layouts['sweep'])}) "
+      f"| {sweep_s:.1f} s | {sweep_cpu:.1f} s | 1.00 |",
+      f"| 16 `genjax train` processes, one per point ({where(layouts['train'])}) "
+      f"| {train_s:.1f} s | {train_cpu:.1f} s | {train_s / sweep_s:.2f} |",
       "",
       f"Speed-up of the vmapped sweep: **{train_s / sweep_s:.1f}×** (target ≥ 8×). Same work: the "
       f"largest difference between a point's mean validation accuracy in the sweep and in its "
