@@ -219,9 +219,20 @@ def _crc32(tree: Any) -> int | None:
   return crc
 
 
-def _record(state: Any) -> dict:
-  """The JSON checksum record saved next to `state`."""
-  return {"format": _FORMAT, "crc32": _crc32(state), "leaves": _leaf_specs(state)}
+def _device_count(tree: Any) -> int | None:
+  """How many devices the first array leaf is placed on (None: no array leaf)."""
+  for leaf in jax.tree.leaves(tree):
+    sharding = getattr(leaf, "sharding", None)
+    if sharding is not None:
+      return len(sharding.device_set)
+  return None
+
+
+def _record(state: Any, devices: int | None = None) -> dict:
+  """The JSON checksum record saved next to `state`, with the devices it trains on (`devices`,
+  else those its arrays are placed on)."""
+  return {"format": _FORMAT, "crc32": _crc32(state), "leaves": _leaf_specs(state),
+          "devices": devices or _device_count(state)}
 
 
 def _spec_text(spec: list | None) -> str:
@@ -385,7 +396,7 @@ class Checkpointer:
     return self._directory
 
   def save(self, epoch: int, state: Any, *, metric: float | None,
-           force: bool = False) -> bool:
+           force: bool = False, devices: int | None = None) -> bool:
     """Starts saving `state` as `epoch`; returns whether a save was started.
 
     Saves when `epoch % save_every == 0` and `min_interval_s` allows it, or when
@@ -393,7 +404,9 @@ class Checkpointer:
     `epoch` <= the latest saved epoch returns False. `metric` (a scalar) ranks
     the checkpoint for best-k; None or a non-finite value (NaN/inf) makes it
     never "best" (it is still kept while among the latest). For vmapped
-    members pass None and keep per-member best weights inside `state`.
+    members pass None and keep per-member best weights inside `state`. `devices`: how many
+    devices the state trains on (default: those its arrays are placed on); a restore onto
+    another count is refused.
     """
     self._check_open()
     if not force and epoch % self._save_every != 0:
@@ -410,7 +423,7 @@ class Checkpointer:
       if math.isfinite(value):
         metrics = {"metric": value, "epoch": int(epoch)}
     args = ocp.args.Composite(**{_STATE: ocp.args.StandardSave(state),
-                                 _CHECKSUM: ocp.args.JsonSave(_record(state))})
+                                 _CHECKSUM: ocp.args.JsonSave(_record(state, devices))})
     return bool(self._manager.save(int(epoch), args=args, metrics=metrics, force=True))
 
   def latest_epoch(self) -> int | None:
@@ -426,7 +439,7 @@ class Checkpointer:
     """Kept epochs, ascending."""
     return sorted(self._manager.all_steps())
 
-  def restore(self, epoch: int, target: Any) -> Any:
+  def restore(self, epoch: int, target: Any, *, devices: int | None = None) -> Any:
     """Restores `epoch` into the structure of `target`, verified by its checksum.
 
     `target`: a pytree with the saved state's structure whose leaves are arrays
@@ -456,6 +469,15 @@ class Checkpointer:
     wanted = _leaf_specs(abstract)
     if record["leaves"] != wanted:
       raise self._mismatch(epoch, _first_difference(record["leaves"], wanted))
+    saved, here = record.get("devices"), devices or _device_count(abstract)
+    if None not in (saved, here) and saved != here:
+      # Members or batches laid out over another device count round differently: the resumed
+      # run would be neither run. (Records from before this field carry no count.)
+      raise ConfigError(
+          f"checkpoint {self._directory}/{epoch} holds a state trained on {saved} device(s), "
+          f"and this run places it on {here}; resume with the devices it ran on (the same "
+          "--cpu_devices and parallel.devices, on a machine with as many cores), or rerun "
+          "with --overwrite to start over")
     state = jax.tree.map(
         _as_array, self._read(epoch, _STATE, ocp.args.StandardRestore(abstract)))
     saved_crc = record.get("crc32")
@@ -463,7 +485,8 @@ class Checkpointer:
       raise self._corrupt(epoch, "checksum mismatch")
     return state
 
-  def restore_latest(self, target: Any) -> tuple[int, Any] | None:
+  def restore_latest(self, target: Any, *, devices: int | None = None
+                     ) -> tuple[int, Any] | None:
     """Returns `(epoch, state)` for the newest kept epoch that restores, or None.
 
     Tries kept epochs newest first. A corrupt one (`CorruptCheckpointError`)
@@ -482,7 +505,7 @@ class Checkpointer:
     skipped = []
     for i, epoch in enumerate(epochs):
       try:
-        state = self.restore(epoch, target)
+        state = self.restore(epoch, target, devices=devices)
       except CorruptCheckpointError as e:
         older = f", resuming from epoch {epochs[i + 1]}" if i + 1 < len(epochs) else ""
         self._warn(f"checkpoint {self._directory}/{epoch} is unreadable "

@@ -152,7 +152,7 @@ def callbacks_for(s: Setup, program: Program, workdir: str | None, *, progress: 
     if config.checkpoint.enabled:
       ckpt = checkpoint.from_config(config.checkpoint, workdir, subdir=ckpt_subdir,
                                     mode=program.monitor.resolved_mode)
-      out.append(callbacks_lib.RunCheckpoint(ckpt))
+      out.append(callbacks_lib.RunCheckpoint(ckpt, devices=program.placement["devices"]))
       # With several members, each also keeps its own best-k of its own weights (the run
       # checkpoint ranks the members' mean); single-process runs only.
       if (1 < program.num_members <= callbacks_lib.MAX_MEMBER_CHECKPOINTS

@@ -548,7 +548,8 @@ def test_checksum_is_computed_only_for_saves_that_start(tmp_path, monkeypatch):
   """A time-throttled save that orbax would skip costs no host copy or CRC."""
   calls = []
   record = checkpoint._record
-  monkeypatch.setattr(checkpoint, "_record", lambda state: calls.append(1) or record(state))
+  monkeypatch.setattr(checkpoint, "_record",
+                      lambda state, *a: calls.append(1) or record(state, *a))
   with Checkpointer(tmp_path, min_interval_s=100, keep_latest=5) as ck:
     assert [ck.save(e, _random_state(e), metric=1.0) for e in range(4)] == [True] + [False] * 3
     assert ck.save(4, _random_state(4), metric=1.0, force=True)

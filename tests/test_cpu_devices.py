@@ -7,9 +7,11 @@ subprocesses: the device count is fixed when JAX's backend starts.
 
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -182,3 +184,28 @@ def test_bad_cpu_devices_is_one_line_and_writes_nothing(tmp_path, args, env_flag
   workdir = tmp_path / "run"
   refused(genjax("train", *TINY, *args, f"--workdir={workdir}", env=env), *needles)
   assert not workdir.exists()
+
+
+def test_a_run_resumes_only_on_the_device_count_it_ran_on(tmp_path):
+  workdir = tmp_path / "run"
+  args = [*TINY, "--config.cv.folds=4", "--config.num_epochs=150",
+          "--config.early_stopping.patience=150", f"--workdir={workdir}"]
+  env = dict(no_forced_count(), PYTHONUNBUFFERED="1")
+  proc = subprocess.Popen([sys.executable, "-m", "genjax.main", "train", *args,
+                           "--cpu_devices=2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  ckpts, deadline = workdir / "checkpoints", time.time() + 240
+  while time.time() < deadline and not (
+      ckpts.is_dir() and any(name.isdigit() for name in os.listdir(ckpts))):
+    time.sleep(0.5)
+  time.sleep(1.0)
+  proc.send_signal(signal.SIGINT)
+  assert proc.wait(timeout=120) == 130, proc.stderr.read()[-3000:]
+  before = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*"))
+  refused(genjax("train", *args, "--cpu_devices=1", env=env), "trained on 2 device(s)",
+          "places it on 1", "--cpu_devices")
+  assert sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*")) == before
+  # On the devices it ran on, it resumes (the restored state split over them again).
+  out = genjax("train", *args, "--cpu_devices=2", env=env)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert json.loads((workdir / "results.json").read_text())["epochs_run"] == 150

@@ -174,15 +174,15 @@ class RunCheckpoint(Callback):
   """The whole vmapped run state (orbax) after each epoch, ranked by the mean monitored
   value of the members trained; `restore` resumes from the latest verified step."""
 
-  def __init__(self, ckpt: checkpoint.Checkpointer):
-    self.ckpt = ckpt
+  def __init__(self, ckpt: checkpoint.Checkpointer, devices: int | None = None):
+    self.ckpt, self.devices = ckpt, devices   # devices: how many the program trains on
 
   def restore(self, state):
-    return self.ckpt.restore_latest(state)
+    return self.ckpt.restore_latest(state, devices=self.devices)
 
   def on_epoch_end(self, info, logs) -> None:
     epoch = logs.epoch + 1
-    self.ckpt.save(epoch, logs.state, metric=logs.monitored,
+    self.ckpt.save(epoch, logs.state, metric=logs.monitored, devices=self.devices,
                    force=epoch == info.num_epochs or bool(logs.stopped.all()))
 
   def on_train_end(self, info, state) -> None:

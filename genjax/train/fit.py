@@ -134,7 +134,7 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
     for cb in callbacks:
       restored = cb.restore(state) if hasattr(cb, "restore") else None
       if restored is not None:
-        start_epoch, state = restored
+        start_epoch, state = restored[0], program.placed(restored[1])
   info = FitInfo(program, start_epoch, num_epochs, rows=[])
   for hook in _hooks(callbacks, "on_train_start"):
     hook(info)

@@ -81,6 +81,14 @@ class Program:
       return {"axis": "single", "devices": 1}
     return {"axis": self.layout.axis, "devices": self.layout.num_devices}
 
+  def placed(self, state: RunState) -> RunState:
+    """`state` (e.g. restored from a checkpoint, committed to one device) where the compiled
+    epoch program takes it: its members split over the devices of the `members` layout."""
+    shardings = getattr(self._run_epoch, "input_shardings", None)
+    if shardings is None:
+      return state
+    return jax.device_put(state, shardings[0][0])
+
   def weights(self, train: TrainState):
     """The weights a member is evaluated, selected and tested with: the moving average when
     `ema.decay` > 0, else the trained parameters."""
