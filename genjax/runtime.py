@@ -4,7 +4,7 @@ The cache stores compiled XLA programs on disk keyed by the program and the
 JAX/XLA versions, so a rerun, a resumed run or another sweep point with the
 same shapes skips compilation. It never changes numbers.
 
-On CPU, one XLA device keeps about 1.2 of this machine's 2 cores busy on a vmapped MLP epoch
+On CPU, one XLA device keeps about 1.2–1.3 of this machine's 2 cores busy on a vmapped MLP epoch
 (BENCHMARKS.md, "CPU devices"); `genjax train`/`sweep` therefore make the host CPU one device
 per usable core (`--cpu_devices`, applied before JAX starts) and `genjax.train.parallel` splits
 the members over as many of them as divide the members evenly.
