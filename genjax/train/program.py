@@ -85,7 +85,9 @@ class Program:
     """`state` (e.g. restored from a checkpoint, committed to one device) where the compiled
     epoch program takes it: its members split over the devices of the `members` layout."""
     shardings = getattr(self._run_epoch, "input_shardings", None)
-    if shardings is None:
+    if shardings is None or jax.process_count() > 1:
+      # Several processes: the checkpoint restores global arrays already sharded as the
+      # program takes them (a device_put of a non-addressable array would fail).
       return state
     return jax.device_put(state, shardings[0][0])
 
