@@ -466,18 +466,19 @@ class Checkpointer:
     if not (isinstance(record, dict) and record.get("format") == _FORMAT
             and isinstance(record.get("leaves"), list)):
       raise self._corrupt(epoch, "malformed checksum record")
-    wanted = _leaf_specs(abstract)
-    if record["leaves"] != wanted:
-      raise self._mismatch(epoch, _first_difference(record["leaves"], wanted))
     saved, here = record.get("devices"), devices or _device_count(abstract)
     if None not in (saved, here) and saved != here:
       # Members or batches laid out over another device count round differently: the resumed
-      # run would be neither run. (Records from before this field carry no count.)
+      # run would be neither run. (Records from before this field carry no count.) Checked
+      # before the shapes: another device count can add padding members (train/program.py).
       raise ConfigError(
           f"checkpoint {self._directory}/{epoch} holds a state trained on {saved} device(s), "
           f"and this run places it on {here}; resume with the devices it ran on (the same "
           "--cpu_devices and parallel.devices, on a machine with as many cores), or rerun "
           "with --overwrite to start over")
+    wanted = _leaf_specs(abstract)
+    if record["leaves"] != wanted:
+      raise self._mismatch(epoch, _first_difference(record["leaves"], wanted))
     state = jax.tree.map(
         _as_array, self._read(epoch, _STATE, ocp.args.StandardRestore(abstract)))
     saved_crc = record.get("crc32")

@@ -177,7 +177,9 @@ def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: boo
     bf16 = (", precision: bfloat16 (float32 weights)"
             if s.config.get("precision", "float32") == "bfloat16" else "")
     where = program.placement
-    devices = ({"members": f", members split over {where['devices']} devices",
+    padding = (f" (+{where['padding']} padding member(s), not reported)"
+               if where.get("padding") else "")
+    devices = ({"members": f", members split over {where['devices']} devices{padding}",
                 "data": f", data parallel over {where['devices']} devices"}
                .get(where["axis"], ""))
     print(f"genjax: {len(plans)} member(s){devices}, epoch loop: {program.epoch_loop}{side}"

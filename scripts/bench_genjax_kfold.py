@@ -52,7 +52,11 @@ def main():
   parser.add_argument("--mode", choices=("vmapped", "sequential"), default="vmapped")
   parser.add_argument("--compilation_cache_dir", default="",
                       help="persistent XLA cache ('' = off: every program compiled cold)")
+  parser.add_argument("--cpu_devices", type=int, default=0,
+                      help="CPU devices, as `genjax train --cpu_devices` (0 = one per core)")
   args = parser.parse_args()
+  runtime.use_cpu_devices(runtime.cpu_device_count(args.cpu_devices, explicit=True,
+                                                   multiprocess=False))
   runtime.enable_compilation_cache(args.compilation_cache_dir)
   config = task_config()
   workdir = tempfile.mkdtemp(prefix="genjax_bench_")
@@ -67,7 +71,7 @@ def main():
   for i, group in enumerate(groups):
     sub = os.path.join(workdir, str(i))
     os.makedirs(sub)
-    t = experiment.train(s, group, sub, resume=False, progress=False)[1]
+    program, t = experiment.train(s, group, sub, resume=False, progress=False)
     # Validation accuracy of the restored (best-epoch) weights: the epoch's row holds it.
     for k, p in enumerate(group):
       rows = [r for r in t.rows if r.get("fold", p.member_id) == p.member_id]
@@ -78,7 +82,8 @@ def main():
   print(json.dumps({"name": f"genjax ({args.mode} folds{cache})", "wall_s": wall,
                     "mean_val_accuracy": float(np.mean(accuracies)),
                     "fold_val_accuracy": accuracies, "epochs": config.num_epochs,
-                    "folds": len(plans), "devices": jax.device_count()}))
+                    "folds": len(plans), "devices": jax.device_count(),
+                    "parallel": program.placement}))
   return 0
 
 

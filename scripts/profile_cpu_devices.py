@@ -8,9 +8,10 @@
 `cnn2d`, batch 128, convolutions as patches) on each fold's first 2560 training and 1000
 validation images. The 5 fold plans are repeated to M members. Each device count runs
 in its own process (the count is fixed when JAX starts: `jax_num_cpu_devices`, what
-`genjax --cpu_devices` sets), with genjax's layout for it (`parallel.axis=auto`: members split
-over the most devices that divide them, else one device) and, for counts that do not divide
-M, the data-parallel layout. Prints the fastest of 3 rounds of 3 epochs, after a first epoch
+`genjax --cpu_devices` sets), with genjax's layout for it (`parallel.axis=auto`: ⌈M / D⌉
+members per device on the fewest devices that reach it, with padding members where they do
+not divide, for models without convolutions; see genjax/train/parallel.py) and, for counts
+that do not divide M, the data-parallel layout. Prints the fastest of 3 rounds of 3 epochs, after a first epoch
 that compiles: wall ms per epoch, and process CPU time per wall time (the cores kept busy).
 """
 
@@ -49,7 +50,8 @@ for m, axis in {cases!r}:
     jax.block_until_ready(state)
     wall, cpu = (time.perf_counter() - t0) / 3, (time.process_time() - c0) / 3
     best = min(best or (wall, cpu), (wall, cpu))
-  out.append([m, p.placement["axis"], p.placement["devices"], 1000 * best[0], best[1] / best[0]])
+  out.append([m, p.placement["axis"], p.placement["devices"], p.padding, 1000 * best[0],
+              best[1] / best[0]])
 print(json.dumps(out))
 """
 
@@ -72,15 +74,16 @@ def main():
   parser.add_argument("--devices", default="1,2")
   args = parser.parse_args()
   members = [int(m) for m in args.members.split(",")]
-  print(f"{'members':>7} {'CPU devices':>11} {'layout':>22} {'ms/epoch':>9} {'per member':>10} "
+  print(f"{'members':>7} {'CPU devices':>11} {'layout':>30} {'ms/epoch':>9} {'per member':>10} "
         f"{'cores busy':>10}")
   for d in [int(x) for x in args.devices.split(",")]:
     cases = [(m, "auto") for m in members]
     cases += [(m, "data") for m in members if d > 1 and m % d and 100 % d == 0
               and args.task == "mlp"]
-    for m, axis, used, ms, busy in run(args.task, d, cases):
+    for m, axis, used, padding, ms, busy in run(args.task, d, cases):
       layout = "one device" if axis == "single" else f"{axis} over {used}"
-      print(f"{m:7d} {d:11d} {layout:>22} {ms:9.1f} {ms / m:10.2f} {busy:10.2f}", flush=True)
+      layout += f" (+{padding} padding)" if padding else ""
+      print(f"{m:7d} {d:11d} {layout:>30} {ms:9.1f} {ms / m:10.2f} {busy:10.2f}", flush=True)
 
 
 if __name__ == "__main__":

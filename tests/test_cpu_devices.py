@@ -1,8 +1,9 @@
 """CPU devices: `--cpu_devices` (genjax.runtime) and the CPU rule of `parallel.axis=auto`.
 
 The CLI makes the host CPU one device per usable core (at most 8) before JAX starts, and
-`parallel.resolve` splits the members over the most devices that divide them evenly. Real
-subprocesses: the device count is fixed when JAX's backend starts.
+`parallel.resolve` splits the members over them, ⌈M / D⌉ per device on the fewest devices
+that reach it, with padding members where they do not divide. Real subprocesses: the device
+count is fixed when JAX's backend starts.
 """
 
 import json
@@ -55,7 +56,10 @@ cfg = parallel.default_config()
 out = {}
 for m in (1, 2, 3, 4, 5, 6, 7, 8, 12):
   layout = parallel.resolve(cfg, num_members=m, batch_size=100)
-  out[m] = [layout.axis, layout.num_devices]
+  out[m] = [layout.axis, layout.num_devices, layout.padding]
+pmap = parallel.default_config(); pmap.backend = "pmap"
+out["pmap, 5 members"] = [parallel.resolve(pmap, num_members=5, batch_size=100).axis]
+out["pmap, 6 members"] = [parallel.resolve(pmap, num_members=6, batch_size=100).num_devices]
 explicit = parallel.default_config(); explicit.devices = 4
 out["devices=4, 5 members"] = [parallel.resolve(explicit, num_members=5, batch_size=100).axis]
 data = parallel.default_config(); data.axis = "data"
@@ -72,13 +76,17 @@ def _resolved(kind):
   return {int(k) if k.isdigit() else k: v for k, v in got.items()}
 
 
-def test_auto_on_cores_as_devices_splits_members_over_the_devices_that_divide_them():
+def test_auto_on_cores_as_devices_splits_members_over_them_with_padding():
   got = _resolved("cores")
-  # By hand: the largest k <= 4 dividing m; one device (single) when only 1 does.
-  expected = {1: ["single", 1], 2: ["members", 2], 3: ["members", 3], 4: ["members", 4],
-              5: ["single", 1], 6: ["members", 3], 7: ["single", 1], 8: ["members", 4],
-              12: ["members", 4]}
+  # By hand, on 4 devices: 5 members need 2 per device, which 3 devices reach (2+2+2, one
+  # padding member); 7 need 2 per device on all 4 (one padding); 6 are 2+2+2 on 3, no padding.
+  expected = {1: ["single", 1, 0], 2: ["members", 2, 0], 3: ["members", 3, 0],
+              4: ["members", 4, 0], 5: ["members", 3, 1], 6: ["members", 3, 0],
+              7: ["members", 4, 1], 8: ["members", 4, 0], 12: ["members", 4, 0]}
   assert {k: v for k, v in got.items() if isinstance(k, int)} == expected
+  # pmap takes no padding: the most devices that divide the members (one for 5).
+  assert got["pmap, 5 members"] == ["single"]
+  assert got["pmap, 6 members"] == [3]
   # Asked-for devices or axes keep their meaning: 4 devices for 5 members is data parallel.
   assert got["devices=4, 5 members"] == ["data"]
   assert got["axis=data, 4 members"] == ["data"]
@@ -87,28 +95,64 @@ def test_auto_on_cores_as_devices_splits_members_over_the_devices_that_divide_th
 def test_devices_forced_with_xla_flags_keep_the_general_rule():
   got = _resolved("forced")   # a stand-in for a 4-device machine: members if they divide, else data
   assert {k: v for k, v in got.items() if isinstance(k, int)} == {
-      1: ["data", 4], 2: ["data", 4], 3: ["data", 4], 4: ["members", 4], 5: ["data", 4],
-      6: ["data", 4], 7: ["data", 4], 8: ["members", 4], 12: ["members", 4]}
+      1: ["data", 4, 0], 2: ["data", 4, 0], 3: ["data", 4, 0], 4: ["members", 4, 0],
+      5: ["data", 4, 0], 6: ["data", 4, 0], 7: ["data", 4, 0], 8: ["members", 4, 0],
+      12: ["members", 4, 0]}
+
+
+PADDED = """
+import importlib.util, json, tempfile
+import jax
+jax.config.update("jax_num_cpu_devices", 2)
+import numpy as np
+from genjax import experiment
+from genjax.train import program
+spec = importlib.util.spec_from_file_location("cfg", "experiments/mnist1d_kfold.py")
+module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+config = module.get_config()
+config.model.widths, config.cv.refit, config.checkpoint.enabled = (16,), False, False
+s = experiment.prepare(config, tempfile.mkdtemp())
+p = program.build_program(s, experiment.fold_plans(config, s.splits.train_y))
+state = p.start()
+for epoch in range(2):
+  state, metrics, improved = p.run_epoch(state, epoch)
+leaves = [np.asarray(a) for a in jax.tree.leaves(jax.device_get(state))]
+print(json.dumps({"padding": p.padding, "rows": sorted({len(a) for a in leaves}),
+                  "copy": all(np.array_equal(a[5], a[4]) for a in leaves),
+                  "metrics": sorted({len(v) for v in p.real(metrics).values()}),
+                  "real": sorted({len(a) for a in jax.tree.leaves(p.real(state))})}))
+"""
+
+
+def test_a_padding_member_trains_as_a_copy_of_the_last_and_is_dropped():
+  out = subprocess.run([sys.executable, "-c", PADDED], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, env=no_forced_count())
+  assert out.returncode == 0, out.stderr[-3000:]
+  got = json.loads(out.stdout.strip().splitlines()[-1])
+  # 5 folds on 2 devices: 6 members in the state; the sixth is the fifth, bit for bit.
+  assert got == {"padding": 1, "rows": [6], "copy": True, "metrics": [5], "real": [5]}
 
 
 def _rows(workdir):
   return [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
 
 
-def test_the_cli_splits_four_folds_over_two_cpu_devices_with_the_same_numbers(tmp_path):
+def test_the_cli_splits_five_folds_over_two_cpu_devices_with_the_same_numbers(tmp_path):
+  # 5 folds over 2 devices: 3 + 3 with one padding member, which no output may show.
   env = no_forced_count()
   split, one = tmp_path / "split", tmp_path / "one"
-  out = genjax("train", *TINY, "--config.cv.folds=4", "--cpu_devices=2", f"--workdir={split}",
-               env=env)
+  out = genjax("train", *TINY, "--cpu_devices=2", f"--workdir={split}", env=env)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert "genjax: 4 member(s), members split over 2 devices, epoch loop: scan" in out.stdout
+  assert ("genjax: 5 member(s), members split over 2 devices (+1 padding member(s), not "
+          "reported), epoch loop: scan") in out.stdout
   results = json.loads((split / "results.json").read_text())
-  assert results["parallel"] == {"axis": "members", "devices": 2}
+  assert results["parallel"] == {"axis": "members", "devices": 2, "padding": 1}
   assert results["provenance"]["device_count"] == 2
-  out = genjax("train", *TINY, "--config.cv.folds=4", "--cpu_devices=1", f"--workdir={one}",
-               env=env)
+  assert [f["fold"] for f in results["cv"]["per_fold"]] == [0, 1, 2, 3, 4]
+  assert sorted(os.listdir(split / "tensorboard")) == [f"fold{k}" for k in range(5)]
+  out = genjax("train", *TINY, "--cpu_devices=1", f"--workdir={one}", env=env)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert "genjax: 4 member(s), epoch loop: scan" in out.stdout
+  assert "genjax: 5 member(s), epoch loop: scan" in out.stdout
   assert json.loads((one / "results.json").read_text())["parallel"] == {"axis": "single",
                                                                          "devices": 1}
   a, b = _rows(split), _rows(one)
@@ -154,11 +198,15 @@ def test_the_default_makes_one_device_per_usable_core(tmp_path):
       want = {k.replace("_", "/", 1): v for k, v in row.items() if isinstance(v, float)}
       assert set(scalars) == set(want)
       np.testing.assert_allclose([scalars[k] for k in want], list(want.values()), rtol=1e-6)
-  # Five folds divide over no pair of devices: one device, as before this option existed.
+  # Five folds: ⌈5 / cores⌉ per device on the fewest devices that reach it, padded.
+  per = -(-5 // cores)
+  devices = -(-5 // per)
+  want = ({"axis": "single", "devices": 1} if devices == 1 else
+          {"axis": "members", "devices": devices,
+           **({"padding": devices * per - 5} if devices * per > 5 else {})})
   out = genjax("train", *TINY, f"--workdir={tmp_path / 'five'}", env=no_forced_count())
   assert out.returncode == 0, out.stderr[-3000:]
-  assert json.loads((tmp_path / "five" / "results.json").read_text())["parallel"] == {
-      "axis": "single", "devices": 1}
+  assert json.loads((tmp_path / "five" / "results.json").read_text())["parallel"] == want
 
 
 def test_a_structural_sweep_passes_cpu_devices_to_its_groups(tmp_path):
@@ -187,8 +235,9 @@ def test_bad_cpu_devices_is_one_line_and_writes_nothing(tmp_path, args, env_flag
 
 
 def test_a_run_resumes_only_on_the_device_count_it_ran_on(tmp_path):
+  # 5 folds: the checkpoint holds the padding member (3 + 3 on 2 devices).
   workdir = tmp_path / "run"
-  args = [*TINY, "--config.cv.folds=4", "--config.num_epochs=150",
+  args = [*TINY, "--config.num_epochs=150",
           "--config.early_stopping.patience=150", f"--workdir={workdir}"]
   env = dict(no_forced_count(), PYTHONUNBUFFERED="1")
   proc = subprocess.Popen([sys.executable, "-m", "genjax.main", "train", *args,
@@ -208,4 +257,7 @@ def test_a_run_resumes_only_on_the_device_count_it_ran_on(tmp_path):
   # On the devices it ran on, it resumes (the restored state split over them again).
   out = genjax("train", *args, "--cpu_devices=2", env=env)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert json.loads((workdir / "results.json").read_text())["epochs_run"] == 150
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["epochs_run"] == 150
+  assert results["parallel"] == {"axis": "members", "devices": 2, "padding": 1}
+  assert sorted({r["fold"] for r in _rows(workdir)}) == [0, 1, 2, 3, 4]

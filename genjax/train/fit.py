@@ -51,14 +51,15 @@ class EpochLogs:
   improved: np.ndarray           # (M,) bool: the member's monitored value improved
   active: np.ndarray             # indices of the members trained this epoch
   stopped: np.ndarray            # (M,) bool: stopped after this epoch
-  state: RunState                # the state after this epoch (on device)
+  state: RunState                # the state after this epoch (on device; with the program's
+                                 # padding members, `Program.padding`, after the M real ones)
   monitored: float               # the mean monitored value over the members trained
 
 
 @dataclasses.dataclass
 class Fitted:
   """The outcome of `fit` (host arrays, member axis first)."""
-  state: RunState
+  state: RunState             # the last state, with any padding members (`Program.padding`)
   rows: list[dict]
   epochs_run: int
   selected_params: Any        # best (restore_best_weights) or final, per member
@@ -139,7 +140,7 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
   for hook in _hooks(callbacks, "on_train_start"):
     hook(info)
   epoch = start_epoch
-  stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
+  stopped = program.real(np.asarray(distributed.to_host(state.monitor.should_stop)))
   ahead = lambda st, e: program.run_epoch(st, e) if e < num_epochs else None  # noqa: E731
   pending = None if stopped.all() else ahead(state, epoch)
   ctrl_c = _CtrlC()
@@ -147,11 +148,11 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
     while pending is not None:
       state, metrics, improved = pending
       pending = ahead(state, epoch + 1)
-      host, improved = distributed.to_host((metrics, improved))
+      host, improved = program.real(distributed.to_host((metrics, improved)))
       active = np.flatnonzero(~stopped)
       rows = _rows(program, epoch, host, active)
       info.rows.extend(rows)
-      stopped = np.asarray(distributed.to_host(state.monitor.should_stop))
+      stopped = program.real(np.asarray(distributed.to_host(state.monitor.should_stop)))
       if stopped.all():  # drop the speculative epoch, but never leave it running (exit, reuse)
         jax.block_until_ready(pending)
         pending = None
@@ -176,4 +177,4 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
     state = distributed.to_host(state)
   selected, selected_epoch = program.select(state, epoch)
   return Fitted(state=state, rows=info.rows, epochs_run=epoch, selected_params=selected,
-                selected_epoch=selected_epoch, monitor=jax.device_get(state.monitor))
+                selected_epoch=selected_epoch, monitor=program.real(jax.device_get(state.monitor)))

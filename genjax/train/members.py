@@ -74,6 +74,19 @@ def stack_plans(plans: list[MemberPlan], x_train: np.ndarray, *, mode: str, seed
   return Plan(key=keys, **arrays)
 
 
+def pad_members(plan: Plan, padding: int) -> Plan:
+  """`plan` (member axis first) with `padding` copies of its last member appended, built on
+  the host (no program to compile): a program's padding members (`genjax.train.program`)."""
+  def pad(a):
+    if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+      data = np.asarray(jax.random.key_data(a))
+      return jax.random.wrap_key_data(np.concatenate([data, np.repeat(data[-1:], padding, 0)]),
+                                      impl=jax.random.key_impl(a))
+    host = np.asarray(a)
+    return jax.device_put(np.concatenate([host, np.repeat(host[-1:], padding, 0)]))
+  return plan if not padding else jax.tree.map(pad, plan)
+
+
 def init_keys(plans: list[MemberPlan], seed: int) -> jax.Array:
   """(M,) keys for parameter initialization, one per member."""
   return _stack_keys([jax.random.fold_in(member_key(_seed(p, seed), p.member_id), INIT)

@@ -10,9 +10,14 @@ Layouts (`config.parallel`):
   with no communication; needs members divisible by devices.
 * `auto`: `members` when the members divide evenly over ≥ 1 devices each, else `data`. On
   the host's cores made devices (`cores_as_devices`: `--cpu_devices`, one process,
-  `devices=0`): `members` over the most devices that divide the members evenly, one device
-  when none does, never `data` — they share the same cores, and a data-parallel MLP epoch ran
-  2.4× slower on 2 of them.
+  `devices=0`): `members`, ⌈M / D⌉ members per device (the fewest there can be on D
+  devices) on the fewest devices that reach it, never `data` — they share the same cores,
+  and a data-parallel MLP epoch ran 2.4× slower on 2 of them. When the members do not divide
+  evenly, `Layout.padding` says how many padding members the program adds (copies of the
+  last member, trained alongside and never reported; see `genjax.train.program`) so that
+  every device holds the same count: 5 folds on 2 devices are 3 + 3, on 4 devices 2 + 2 + 2.
+  Without padding (`resolve(pad=False)`, the pmap backend): the most devices that divide the
+  members, one when none does.
 
 Backends: `shard_map` over a 1-D device mesh (JAX's successor of `pmap`), or
 `pmap` itself, which runs the same per-device function and gives the same numbers.
@@ -54,6 +59,7 @@ class Layout:
   axis: str          # "single", "data" or "members"
   backend: str
   devices: tuple
+  padding: int = 0   # members added to divide over the devices (`genjax.train.program`)
 
   @property
   def num_devices(self) -> int:
@@ -64,10 +70,12 @@ class Layout:
     return Mesh(np.array(self.devices), (DATA_AXIS if self.axis == "data" else "members",))
 
   def state_sharding(self):
-    """Where the initial train state goes in multi-host runs, as the epoch leaves it:
-    replicated (`data`) or split on the member axis (`members`). Arrays committed to
-    one local device cannot enter a program spanning processes."""
-    if distributed.process().count == 1 or self.axis == "single":
+    """Where the initial train state goes, as the epoch program takes it: replicated
+    (`data`) or split on the member axis (`members`); None on one device. Born there, it
+    needs no resharding before the first epoch (a device-to-device copy compiles a small
+    program per array shape: ~0.3 s for the MLP's state), and arrays committed to one local
+    device could not enter a program spanning processes."""
+    if self.axis == "single":
       return None
     return jax.sharding.NamedSharding(self.mesh, P("members") if self.axis == "members" else P())
 
@@ -126,15 +134,25 @@ def cores_as_devices(devices) -> bool:
           and distributed.process().count == 1)
 
 
-def resolve(cfg, *, num_members: int, batch_size: int) -> Layout:
-  """Chooses the layout for `num_members` members; ConfigError when it cannot work."""
+def resolve(cfg, *, num_members: int, batch_size: int, pad: bool = True) -> Layout:
+  """Chooses the layout for `num_members` members; ConfigError when it cannot work.
+  `pad=False`: no padding members on cores made devices (the most devices that divide the
+  members), for models whose one-device epoch already keeps the cores busy (`program`)."""
   validate_config(cfg)
   check_devices(cfg)
   devices = run_devices(cfg)
   if cfg.axis == "auto" and not cfg.devices and cores_as_devices(devices):
-    # CPU devices share the host's cores: members split over as many as divide them evenly,
-    # never a data-parallel batch (its all-reduces made an MLP epoch 2.4x slower here).
-    devices = devices[:max(k for k in range(1, len(devices) + 1) if num_members % k == 0)]
+    # CPU devices share the host's cores: members split over all of them (padded to a
+    # multiple), never a data-parallel batch (its all-reduces made an MLP epoch 2.4x slower).
+    if cfg.backend == "pmap" or not pad:   # no padding: the most devices that divide them
+      devices = devices[:max(k for k in range(1, len(devices) + 1) if num_members % k == 0)]
+    # The fewest members per device there can be, on the fewest devices that reach it.
+    per_device = -(-num_members // len(devices))
+    devices = devices[:-(-num_members // per_device)]
+    if len(devices) == 1:
+      return Layout("single", cfg.backend, devices)
+    return Layout("members", cfg.backend, devices,
+                  padding=len(devices) * per_device - num_members)
   d = len(devices)
   if d == 1:
     return Layout("single", cfg.backend, devices)
@@ -182,7 +200,9 @@ def place(member_fn: Callable, layout: Layout, mapped: tuple[bool, ...],
   """jit(fn)(*args): `member_fn` vmapped over the member axis of the arguments flagged in
   `mapped` (the others are shared by every member), placed as the layout says. Every output
   has the member axis. Under `data`, `member_fn` must use axis name `DATA_AXIS`.
-  `unroll`: members side by side (`side_by_side`) instead of vmapped; same numbers."""
+  `unroll`: members side by side (`side_by_side`) instead of vmapped; same numbers.
+  The member count must divide over the devices: `Layout.padding` members are the caller's
+  to add (`genjax.train.program` does)."""
   in_axes = tuple(0 if m else None for m in mapped)
   vmapped = (side_by_side if unroll else jax.vmap)(member_fn, in_axes)
   if layout.axis == "single":

@@ -14,6 +14,13 @@ compiled once for the whole run:
 * `select(state)` -> each member's selected weights (best epoch when early stopping
   restores them, else the last) and selected epoch, as host arrays.
 
+Padding members: when the layout splits members over devices that do not divide them
+(`parallel.Layout.padding`, e.g. 5 folds over 2 CPU devices), the program trains
+`padding` copies of the last member after the M real ones, so that each device holds the
+same count. A copy has that member's plan, keys and data, so it computes what the member
+does; its rows are never produced. The state (`start`, `run_epoch`, checkpoints) carries
+M + padding members; `real(tree)` drops the copies from anything with the member axis.
+
 The host loop that drives it is `genjax.train.fit`.
 """
 
@@ -34,7 +41,7 @@ from genjax import early_stopping, hparams, optim, penalties, reduce_on_plateau
 from genjax.data import augment
 from genjax.errors import ConfigError
 from genjax.train import parallel
-from genjax.train.members import MemberPlan, init_keys, stack_plans
+from genjax.train.members import MemberPlan, init_keys, pad_members, stack_plans
 from genjax.train.steps import Plan, TrainState, make_step_fns
 
 # The initial state runs once: compiled for compile speed (LLVM -O1 cuts its compile time from
@@ -56,7 +63,7 @@ class RunState:
 class Program:
   """M members' compiled training (see the module docstring). Host arrays: member axis first."""
   plans: list[MemberPlan]
-  plan: Plan                                  # the members' stacked plans (on device)
+  plan: Plan                                  # the M members' stacked plans (on device)
   member_names: list[str]                     # TensorBoard directories, checkpoint names
   named_members: bool                         # rows carry a `member` field (sweeps)
   early_stopping: early_stopping.EarlyStopping | None   # None: never stops early
@@ -73,13 +80,36 @@ class Program:
   convolutions: str | None = None             # "patches" or "xla" (`model.conv`); None: no convs
   use_ema: bool = False                       # the evaluated weights are `TrainState.ema`
   layout: parallel.Layout | None = None       # the devices and how members use them
+  _epoch_plan: Plan | None = None             # `plan` with the padding members; None: plan
+  _epoch_inputs: tuple | None = None          # (epoch plan, x_train, y_train) where the
+                                              # compiled epoch takes them (`start`)
+
+  @property
+  def padding(self) -> int:
+    """Copies of the last member trained after the real ones (see the module docstring)."""
+    return self.layout.padding if self.layout is not None else 0
+
+  @property
+  def epoch_plan(self) -> Plan:
+    """The plan the epoch program trains: `plan` and its padding members."""
+    return self.plan if self._epoch_plan is None else self._epoch_plan
+
+  def real(self, tree):
+    """`tree` (member axis first, M + padding) without its padding members, on the host
+    when there are any (as is when none)."""
+    if not self.padding:
+      return tree
+    m = self.num_members
+    return jax.tree.map(lambda a: np.asarray(a)[:m], jax.device_get(tree))
 
   @property
   def placement(self) -> dict:
-    """{"axis": "single" | "members" | "data", "devices": count}: results.json's `parallel`."""
+    """{"axis": "single" | "members" | "data", "devices": count[, "padding": members added
+    to divide over the devices]}: results.json's `parallel`."""
     if self.layout is None:
       return {"axis": "single", "devices": 1}
-    return {"axis": self.layout.axis, "devices": self.layout.num_devices}
+    padding = {"padding": self.layout.padding} if self.layout.padding else {}
+    return {"axis": self.layout.axis, "devices": self.layout.num_devices, **padding}
 
   def placed(self, state: RunState) -> RunState:
     """`state` (e.g. restored from a checkpoint, committed to one device) where the compiled
@@ -106,20 +136,34 @@ class Program:
 
   def start(self) -> RunState:
     """The initial state; compiles the epoch program meanwhile (both are needed at once)."""
-    run_epoch = self._run_epoch
+    run_epoch, plan = self._run_epoch, self.epoch_plan
     if not hasattr(run_epoch, "lower"):
-      return self._init_state(self._keys, self.plan.hparams)
-    abstract = jax.eval_shape(self._init_state, self._keys, self.plan.hparams)
+      return self._init_state(self._keys, plan.hparams)
+    abstract = jax.eval_shape(self._init_state, self._keys, plan.hparams)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-      compiled = pool.submit(lambda: run_epoch.lower(abstract, self.plan, self.x_train,
+      compiled = pool.submit(lambda: run_epoch.lower(abstract, plan, self.x_train,
                                                      self.y_train, 0).compile())
-      state = self._init_state(self._keys, self.plan.hparams)
+      state = self._init_state(self._keys, plan.hparams)
       self._run_epoch = compiled.result()
+    self._epoch_inputs = self._placed_inputs()
     return state
+
+  def _placed_inputs(self) -> tuple | None:
+    """The epoch's plan and data, placed once where the compiled epoch takes them (on
+    several devices of one process), so that no epoch copies them. Copied from the host: a
+    device-to-device copy would compile a small program per array shape. `plan`, `x_train`
+    and `y_train` stay as they are, for `evaluate` and `predict` outside the mapping."""
+    shardings = getattr(self._run_epoch, "input_shardings", None)
+    if shardings is None or self.layout is None or self.layout.axis == "single" \
+        or jax.process_count() > 1:
+      return None
+    inputs = (self.epoch_plan, self.x_train, self.y_train)
+    return jax.device_put(jax.device_get(inputs), tuple(shardings[0][1:4]))
 
   def run_epoch(self, state: RunState, epoch: int):
     """(state, metrics {name: (M,)}, improved (M,)) after epoch `epoch` (dispatched async)."""
-    return self._run_epoch(state, self.plan, self.x_train, self.y_train, epoch)
+    plan, x, y = self._epoch_inputs or (self.epoch_plan, self.x_train, self.y_train)
+    return self._run_epoch(state, plan, x, y, epoch)
 
   def select(self, state: RunState, epochs_run: int) -> tuple[Any, np.ndarray]:
     """(selected params, selected epoch (M,)) on the host, after `epochs_run` epochs.
@@ -129,6 +173,7 @@ class Program:
     run's last epoch.
     """
     m = self.num_members
+    state = self.real(state)
     mon = jax.device_get(state.monitor)
     best_epoch = np.asarray(mon.best_epoch)
     es = self.early_stopping
@@ -267,6 +312,14 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   plan = stack_plans(plans, setup.splits.train_x, mode=config.data.standardize, seed=config.seed,
                      epoch_limits=epoch_limits)
   template = setup.model.param_shapes   # shapes only, for masks
+  # Padding members pay where one device leaves cores idle: the MLP's 5 folds ran 1.9x faster
+  # as 3 + 3 on 2 CPU devices, while the 2D CNN's large products keep both cores busy on one
+  # (6 members on 2 devices took 10.1 s per epoch, 5 on one 10.0 s; BENCHMARKS.md, "CPU
+  # devices"). Models with convolutions take the most devices that divide their members.
+  layout = parallel.resolve(config.parallel, num_members=m, batch_size=config.batch_size,
+                            pad=not _has_conv(template))
+  # Padding members (module docstring): copies of the last member, with its plan and keys.
+  epoch_plan = pad_members(plan, layout.padding)
   steps_per_epoch = -(-max(len(p.train_idx) for p in plans) // config.batch_size)
   # Schedules span config.num_epochs even when a driver trains fewer epochs (a K-fold refit):
   # the refit then follows the folds' learning-rate and strength trajectory for its epochs.
@@ -278,7 +331,6 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   penalty_fn = penalties.penalty_loss_fn(config.penalties, template)
   augmenter = augment.build(config.data.augment, setup.splits.input_shape,
                             setup.splits.num_classes)
-  layout = parallel.resolve(config.parallel, num_members=m, batch_size=config.batch_size)
   routes = _routes(plans)
 
   def apply_fn(params, x, *, train, rng, hparams):
@@ -360,17 +412,18 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   @functools.partial(jax.jit, out_shardings=layout.state_sharding(),
                      compiler_options=INIT_COMPILER_OPTIONS)
   def init_state(keys, hp):
+    mp = keys.shape[0]   # members with padding
     params = jax.vmap(setup.model.init)(keys)
     opt_state = jax.vmap(lambda p, h: optim.set_hyperparams(
         tx.init(p), **{n: h[k] for n, k in opt_keys.items()}))(params, hp)
     return RunState(
-        train=TrainState(step=jnp.zeros((m,), jnp.int32), params=params, opt_state=opt_state,
+        train=TrainState(step=jnp.zeros((mp,), jnp.int32), params=params, opt_state=opt_state,
                          ema=params if use_ema else None),
-        monitor=monitor_es.init(batch_shape=(m,)), best_params=params,
-        plateau=jax.tree.map(lambda a: jnp.broadcast_to(a, (m,) + a.shape),
+        monitor=monitor_es.init(batch_shape=(mp,)), best_params=params,
+        plateau=jax.tree.map(lambda a: jnp.broadcast_to(a, (mp,) + a.shape),
                              reduce_on_plateau.init(rop_cfg)) if plateau else None)
 
-  members = member_layout(loop, m)
+  members = member_layout(loop, m + layout.padding)
   if loop == "steps":
     run_epoch = _stepped_epoch(sharded, layout, member_finish, plan, config.batch_size,
                                unroll=members == "side_by_side", weights=weights)
@@ -386,4 +439,5 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
                  member_layout=members,
                  convolutions=setup.model.conv if _has_conv(template) else None,
                  use_ema=use_ema, layout=layout,
-                 _keys=init_keys(plans, config.seed))
+                 _keys=init_keys(list(plans) + [plans[-1]] * layout.padding, config.seed),
+                 _epoch_plan=epoch_plan)
