@@ -71,7 +71,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_batch_size = 1000
   config.num_epochs = 100
   # How an epoch runs: "scan" (one lax.scan), "steps" (a host loop of compiled steps), or
-  # "auto" (steps for convolutional models on CPU, else scan; genjax.train.program.epoch_loop).
+  # "auto" (steps for XLA convolutions on CPU, else scan; genjax.train.epoch_loop.resolve).
   config.epoch_loop = "auto"
   # "float32", or "bfloat16": bf16 compute with float32 master weights, optimizer state and
   # checkpoints (genjax/models/precision.py). Refused on devices that would emulate bf16

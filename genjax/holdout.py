@@ -83,8 +83,8 @@ def _results(s, program, fitted) -> dict:
       "dataset": results_lib.dataset_facts(s, train=len(member.train_idx),
                                            val=len(member.val_idx)),
       "devices": jax.device_count(),
-      "epoch_loop": program.epoch_loop,   # "scan" or "steps" (genjax.train.program.epoch_loop)
-      "member_layout": program.member_layout,   # "vmap" or "side_by_side" (program.member_layout)
+      "epoch_loop": program.epoch_loop,   # "scan" or "steps" (genjax.train.epoch_loop.resolve)
+      "member_layout": program.member_layout,   # "vmap" or "side_by_side" (epoch_loop.member_layout)
       "convolutions": program.convolutions,     # "patches", "xla" or None (model.conv)
       "parallel": program.placement,   # {"axis": single|members|data, "devices": n} (parallel.py)
       "precision": s.config.get("precision", "float32"),   # compute dtype (models/precision.py)

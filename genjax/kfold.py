@@ -153,8 +153,8 @@ def _results(s, program, fitted, workdir: str | None) -> dict:
       "num_params": results_lib.num_params(results_lib.member_slice(fitted.selected_params, 0)),
       "dataset": results_lib.dataset_facts(s),
       "devices": jax.device_count(),
-      "epoch_loop": program.epoch_loop,   # "scan" or "steps" (genjax.train.program.epoch_loop)
-      "member_layout": program.member_layout,   # "vmap" or "side_by_side" (program.member_layout)
+      "epoch_loop": program.epoch_loop,   # "scan" or "steps" (genjax.train.epoch_loop.resolve)
+      "member_layout": program.member_layout,   # "vmap" or "side_by_side" (epoch_loop.member_layout)
       "convolutions": program.convolutions,     # "patches", "xla" or None (model.conv)
       "parallel": program.placement,   # {"axis": single|members|data, "devices": n} (parallel.py)
       "precision": config.get("precision", "float32"),   # compute dtype (models/precision.py)

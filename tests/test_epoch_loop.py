@@ -17,7 +17,8 @@ import pytest
 from genjax import defaults, experiment, kfold
 from genjax.errors import ConfigError
 from genjax.train.fit import fit
-from genjax.train.program import build_program, epoch_loop
+from genjax.train.epoch_loop import resolve as epoch_loop
+from genjax.train.program import build_program
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -97,7 +97,8 @@ LAYERS = [  # a module may import only from its own layer's later modules or low
     ["genjax.sweep_driver", "genjax.nested_cv", "genjax.sweep_jobs", "genjax.sweep_launch",
      "genjax.sweep_run", "genjax.sweep_select", "genjax.kfold", "genjax.holdout"],
     ["genjax.experiment", "genjax.defaults", "genjax.results", "genjax.workdir"],
-    ["genjax.train.fit", "genjax.train.callbacks", "genjax.train.program"],
+    ["genjax.train.fit", "genjax.train.callbacks", "genjax.train.program",
+     "genjax.train.epoch_loop"],
 ]
 
 

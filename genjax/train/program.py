@@ -21,7 +21,8 @@ same count. A copy has that member's plan, keys and data, so it computes what th
 does; its rows are never produced. The state (`start`, `run_epoch`, checkpoints) carries
 M + padding members; `real(tree)` drops the copies from anything with the member axis.
 
-The host loop that drives it is `genjax.train.fit`.
+The host loop that drives it is `genjax.train.fit`; the epoch's formulation (scan or a host
+loop of steps) is `genjax.train.epoch_loop`'s.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import optax
 
 from genjax import early_stopping, hparams, optim, penalties, reduce_on_plateau
 from genjax.data import augment
-from genjax.errors import ConfigError
+from genjax.train import epoch_loop as epoch_loops
 from genjax.train import parallel
 from genjax.train.members import MemberPlan, init_keys, pad_members, stack_plans
 from genjax.train.steps import Plan, TrainState, make_step_fns
@@ -188,94 +189,6 @@ class Program:
     return selected, np.where(restore, best_epoch, last_epoch)
 
 
-EPOCH_LOOPS = ("auto", "scan", "steps")
-
-
-def epoch_loop(choice: str, param_shapes, axis: str = "single", conv: str = "patches") -> str:
-  """The epoch's formulation: "scan" (the whole epoch one `lax.scan`, one dispatch) or "steps"
-  (a host loop of compiled steps, dispatched ahead). `auto`: "steps" for models with XLA
-  convolutions (`conv="xla"`, i.e. `model.conv=xla`) on CPU, where XLA runs a convolution
-  inside a loop body many times slower than outside one (jax-ml/jax#12868), else "scan"
-  (convolutions as patches, `genjax.models.patch_conv`, run at full speed in the scan).
-  Both run the same operations on the same keys: the same numbers up to float summation order.
-
-  Under the data-parallel layout (`axis="data"`) on CPU, every step is a program with an
-  all-reduce, and XLA:CPU's collectives can deadlock when many such programs are in flight
-  (a rendezvous that times out): there auto keeps the scan and "steps" is refused.
-  """
-  cpu = jax.default_backend() == "cpu"
-  if choice == "steps" and cpu and axis == "data":
-    raise ConfigError("epoch_loop=steps with the data-parallel layout on CPU can deadlock XLA's "
-                      "collectives; use --config.epoch_loop=scan (or auto), or "
-                      "--config.parallel.axis=members")
-  if choice != "auto":
-    return choice
-  xla_conv = conv == "xla" and _has_conv(param_shapes)
-  return "steps" if xla_conv and cpu and axis != "data" else "scan"
-
-
-def _has_conv(param_shapes) -> bool:
-  """Whether a model has convolution kernels (parameters of rank ≥ 3)."""
-  return any(len(p.shape) >= 3 for p in jax.tree.leaves(param_shapes))
-
-
-def member_layout(loop: str, num_members: int) -> str:
-  """How a stepped epoch's training and evaluation steps lay out members: "side_by_side"
-  on CPU (each member's convolutions its own: a vmapped convolution with per-member kernels
-  is a grouped convolution, which XLA:CPU runs several times slower per member; see
-  BENCHMARKS.md, "Convolutions on XLA:CPU"), else "vmap". Same numbers either way."""
-  side = loop == "steps" and num_members > 1 and jax.default_backend() == "cpu"
-  return "side_by_side" if side else "vmap"
-
-
-def _stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int,
-                   unroll: bool, weights: Callable) -> Callable:
-  """run_epoch(state, plan, x, y, epoch) as a host loop: the epoch's batches, one compiled
-  (member-mapped, placed) training step per batch, one evaluation step per validation
-  batch, then `member_finish`. Every call is dispatched asynchronously. `unroll`: the steps
-  place members side by side (`parallel.side_by_side`) instead of vmapping them. `weights(train)`
-  are the weights evaluated."""
-
-  def begin(rs, mp, epoch):
-    idx, w, example_key = fns["epoch_batches"](mp, epoch)
-    vidx, vw = fns["eval_batches"](mp.val_idx, mp.val_weight)
-    return idx, w, example_key, vidx, vw, fns["train_zero"](), fns["eval_zero"]()
-
-  def step(train, mp, x, y, idx, w, example_key, frozen, sums, b):
-    y = y if mp.labels is None else mp.labels
-    train, batch = fns["train_step"](train, mp, x, y, idx[b], w[b], example_key, frozen)
-    return train, jax.tree.map(jnp.add, sums, batch)
-
-  def eval_step(params, mp, x, y, vidx, vw, totals, b):
-    y = y if mp.labels is None else mp.labels
-    return jax.tree.map(jnp.add, totals, fns["eval_sums"](params, mp, x, y, vidx[b], vw[b]))
-
-  def end(rs, mp, train, sums, totals, epoch):
-    return member_finish(rs, mp, train, fns["running_means"](*sums),
-                         fns["eval_finalize"](totals), epoch)
-
-  begin = parallel.place(begin, layout, (True, True, False))
-  step = parallel.place(step, layout, (True, True, False, False) + (True,) * 5 + (False,),
-                        unroll=unroll)
-  eval_step = parallel.place(eval_step, layout, (True, True, False, False, True, True, True,
-                                                 False), unroll=unroll)
-  end = parallel.place(end, layout, (True, True, True, True, True, False))
-  num_batches = -(-plan.train_idx.shape[1] // batch_size)
-  val = jax.ShapeDtypeStruct(plan.val_idx.shape[1:], jnp.int32)
-  num_val_batches = jax.eval_shape(fns["eval_batches"], val, val)[0].shape[0]
-
-  def run_epoch(rs, mp, x, y, epoch):
-    idx, w, example_key, vidx, vw, sums, totals = begin(rs, mp, epoch)
-    train, frozen = rs.train, rs.monitor.should_stop
-    for b in range(num_batches):
-      train, sums = step(train, mp, x, y, idx, w, example_key, frozen, sums, np.int32(b))
-    for b in range(num_val_batches):
-      totals = eval_step(weights(train), mp, x, y, vidx, vw, totals, np.int32(b))
-    return end(rs, mp, train, sums, totals, epoch)
-
-  return run_epoch
-
-
 def _ema_fn(config, routes) -> Callable:
   """(ema, params, hparams) -> d·ema + (1 − d)·params, d the member's `ema.decay`."""
   key, decay = routes["ema"].get("decay"), float(config.ema.decay)
@@ -317,21 +230,65 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   # (6 members on 2 devices took 10.1 s per epoch, 5 on one 10.0 s; BENCHMARKS.md, "CPU
   # devices"). Models with convolutions take the most devices that divide their members.
   layout = parallel.resolve(config.parallel, num_members=m, batch_size=config.batch_size,
-                            pad=not _has_conv(template))
-  # Padding members (module docstring): copies of the last member, with its plan and keys.
-  epoch_plan = pad_members(plan, layout.padding)
+                            pad=not epoch_loops.has_conv(template))
   steps_per_epoch = -(-max(len(p.train_idx) for p in plans) // config.batch_size)
-  # Schedules span config.num_epochs even when a driver trains fewer epochs (a K-fold refit):
-  # the refit then follows the folds' learning-rate and strength trajectory for its epochs.
   rop_cfg = config.get("reduce_on_plateau")
   plateau = rop_cfg is not None and reduce_on_plateau.enabled(rop_cfg)
+  # Schedules span config.num_epochs even when a driver trains fewer epochs (a K-fold refit):
+  # the refit then follows the folds' learning-rate and strength trajectory for its epochs.
   tx = optim.make_optimizer(config.optimizer, config.penalties, template,
                             steps_per_epoch=steps_per_epoch, num_epochs=config.num_epochs,
                             lr_scale=plateau)
+  routes = _routes(plans)
+  use_ema = float(config.get("ema", {}).get("decay", 0.0)) > 0
+  weights = lambda train: train.ema if use_ema else train.params  # noqa: E731 (Program.weights)
+  fns = _step_fn_args(setup, routes, tx, steps_per_epoch, use_ema)
+  plain = make_step_fns(**fns)   # evaluate, predict for callers, outside any device mapping
+  sharded = (make_step_fns(**fns, axis_name=parallel.DATA_AXIS, num_shards=layout.num_devices)
+             if layout.axis == "data" else plain)
+  loop = epoch_loops.resolve(config.get("epoch_loop", "auto"), template, layout.axis,
+                             setup.model.conv)
+  member_finish = _member_finish(monitor_es, weights,
+                                 rop_cfg=rop_cfg if plateau else None)
+
+  def member_epoch(rs: RunState, member_plan: Plan, x, y, epoch):
+    frozen = rs.monitor.should_stop
+    y = y if member_plan.labels is None else member_plan.labels
+    train, train_metrics = sharded["train_epoch"](rs.train, member_plan, x, y, epoch, frozen)
+    val = sharded["evaluate"](weights(train), member_plan, x, y, member_plan.val_idx,
+                              member_plan.val_weight)
+    return member_finish(rs, member_plan, train, train_metrics, val, epoch)
+
+  members = epoch_loops.member_layout(loop, m + layout.padding)
+  if loop == "steps":
+    run_epoch = epoch_loops.stepped_epoch(sharded, layout, member_finish, plan,
+                                          config.batch_size, unroll=members == "side_by_side",
+                                          weights=weights)
+  else:
+    run_epoch = parallel.place_epoch(member_epoch, layout)
+  ids = [p.member_id for p in plans]
+  names = member_names or ([f"fold{i}" for i in ids] if m > 1 else ["run"])
+  return Program(plans=list(plans), plan=plan, member_names=list(names),
+                 named_members=member_names is not None,
+                 early_stopping=es, monitor=monitor_es, x_train=setup.x_train,
+                 y_train=setup.y_train, evaluate=plain["evaluate"], predict=plain["predict"],
+                 _init_state=_init_state_fn(setup.model, tx, monitor_es, routes["optimizer"],
+                                            use_ema, rop_cfg if plateau else None, layout),
+                 _run_epoch=run_epoch, epoch_loop=loop, member_layout=members,
+                 convolutions=setup.model.conv if epoch_loops.has_conv(template) else None,
+                 use_ema=use_ema, layout=layout,
+                 _keys=init_keys(list(plans) + [plans[-1]] * layout.padding, config.seed),
+                 # Padding members (module docstring): copies of the last member's plan.
+                 _epoch_plan=pad_members(plan, layout.padding))
+
+
+def _step_fn_args(setup, routes: dict, tx, steps_per_epoch: int, use_ema: bool) -> dict:
+  """`make_step_fns`'s arguments: the model, loss, penalty, augmentation and targets of one
+  member, each taking the member's swept values from its `hparams` (`routes`)."""
+  config, template = setup.config, setup.model.param_shapes
   penalty_fn = penalties.penalty_loss_fn(config.penalties, template)
   augmenter = augment.build(config.data.augment, setup.splits.input_shape,
                             setup.splits.num_classes)
-  routes = _routes(plans)
 
   def apply_fn(params, x, *, train, rng, hparams):
     kwargs = {name: hparams[key] for name, key in routes["model"].items()}
@@ -349,8 +306,6 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     return augmenter(keys, x, y_soft,
                      overrides={n: hp[k] for n, k in routes["augment"].items()})
 
-  use_ema = float(config.get("ema", {}).get("decay", 0.0)) > 0
-  weights = lambda train: train.ema if use_ema else train.params  # noqa: E731 (Program.weights)
   smoothing = routes["targets"].get("label_smoothing")
   alpha = float(config.get("loss", {}).get("label_smoothing", 0.0))
 
@@ -358,32 +313,24 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     """Label smoothing: (1 − α)·y + α/C with the member's α (`optax.smooth_labels`)."""
     return optax.smooth_labels(y_soft, hp[smoothing] if smoothing else alpha)
 
-  fns = dict(apply_fn=apply_fn, tx=tx, penalty_fn=member_penalty,
-             augmenter=None if augmenter is None else member_augment,
-             targets_fn=member_targets if (smoothing or alpha > 0) else None,
-             lr_fn=optim.learning_rate_fn(config.optimizer, steps_per_epoch=steps_per_epoch,
-                                          num_epochs=config.num_epochs),
-             ema_fn=_ema_fn(config, routes) if use_ema else None,
-             train_apply_fn=train_apply_fn if setup.model.has_batch_stats else None,
-             stat_mask=setup.model.stat_mask,
-             num_classes=setup.splits.num_classes, batch_size=config.batch_size,
-             eval_batch_size=config.eval_batch_size, extra_metrics=setup.metrics)
-  plain = make_step_fns(**fns)   # evaluate, predict for callers, outside any device mapping
-  evaluate, predict = plain["evaluate"], plain["predict"]
-  sharded = (make_step_fns(**fns, axis_name=parallel.DATA_AXIS, num_shards=layout.num_devices)
-             if layout.axis == "data" else plain)
-  loop = epoch_loop(config.get("epoch_loop", "auto"), template, layout.axis, setup.model.conv)
+  return dict(apply_fn=apply_fn, tx=tx, penalty_fn=member_penalty,
+              augmenter=None if augmenter is None else member_augment,
+              targets_fn=member_targets if (smoothing or alpha > 0) else None,
+              lr_fn=optim.learning_rate_fn(config.optimizer, steps_per_epoch=steps_per_epoch,
+                                           num_epochs=config.num_epochs),
+              ema_fn=_ema_fn(config, routes) if use_ema else None,
+              train_apply_fn=train_apply_fn if setup.model.has_batch_stats else None,
+              stat_mask=setup.model.stat_mask,
+              num_classes=setup.splits.num_classes, batch_size=config.batch_size,
+              eval_batch_size=config.eval_batch_size, extra_metrics=setup.metrics)
 
-  def member_epoch(rs: RunState, member_plan: Plan, x, y, epoch):
-    frozen = rs.monitor.should_stop
-    y = y if member_plan.labels is None else member_plan.labels
-    train, train_metrics = sharded["train_epoch"](rs.train, member_plan, x, y, epoch, frozen)
-    val = sharded["evaluate"](weights(train), member_plan, x, y, member_plan.val_idx,
-                              member_plan.val_weight)
-    return member_finish(rs, member_plan, train, train_metrics, val, epoch)
+
+def _member_finish(monitor_es, weights: Callable, rop_cfg) -> Callable:
+  """member_finish(rs, plan, train, train_metrics, val, epoch) -> (RunState, metrics,
+  improved): one member's epoch end — its metrics, weight statistics, early-stopping update,
+  best weights, and (`rop_cfg` not None) the next epoch's reduce-on-plateau scale."""
 
   def member_finish(rs: RunState, member_plan: Plan, train, train_metrics, val, epoch):
-    """The epoch's metrics, weight statistics, early-stopping update and best weights."""
     frozen = rs.monitor.should_stop
     metrics = {**train_metrics, **{f"val_{k}": v for k, v in val.items()}}
     metrics.update({f"weight_{k}": v for k, v in penalties.weight_stats(weights(train), "").items()})
@@ -398,46 +345,33 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     improved = jnp.logical_and(monitor.improved, jnp.logical_not(frozen))
     best = jax.tree.map(lambda n, o: jnp.where(improved, n, o), weights(train), rs.best_params)
     rop_state = rs.plateau
-    if plateau:   # the next epoch's learning-rate scale, from this epoch's monitored value
+    if rop_cfg is not None:   # the next epoch's learning-rate scale, from this epoch's value
       rop_state = reduce_on_plateau.update(rop_cfg, rs.plateau, metrics[monitor_es.monitor],
                                            monitor_es.resolved_mode, frozen)
       train = train.replace(opt_state=optim.set_hyperparams(train.opt_state,
                                                             lr_scale=rop_state.scale))
     return (RunState(train=train, monitor=monitor, best_params=best, plateau=rop_state),
             metrics, improved)
+  return member_finish
 
-  opt_keys = routes["optimizer"]
 
-  # Runs once: compiled at LLVM -O1, which halves its compile time and gives the same bits.
+def _init_state_fn(model, tx, monitor_es, opt_keys: dict, use_ema: bool, rop_cfg,
+                   layout) -> Callable:
+  """init_state(keys, hparams) -> the initial RunState of len(keys) members (padding
+  included), born with the layout's sharding. Runs once: compiled at LLVM -O1, which halves
+  its compile time and gives the same bits."""
+
   @functools.partial(jax.jit, out_shardings=layout.state_sharding(),
                      compiler_options=INIT_COMPILER_OPTIONS)
   def init_state(keys, hp):
     mp = keys.shape[0]   # members with padding
-    params = jax.vmap(setup.model.init)(keys)
+    params = jax.vmap(model.init)(keys)
     opt_state = jax.vmap(lambda p, h: optim.set_hyperparams(
         tx.init(p), **{n: h[k] for n, k in opt_keys.items()}))(params, hp)
     return RunState(
         train=TrainState(step=jnp.zeros((mp,), jnp.int32), params=params, opt_state=opt_state,
                          ema=params if use_ema else None),
         monitor=monitor_es.init(batch_shape=(mp,)), best_params=params,
-        plateau=jax.tree.map(lambda a: jnp.broadcast_to(a, (mp,) + a.shape),
-                             reduce_on_plateau.init(rop_cfg)) if plateau else None)
-
-  members = member_layout(loop, m + layout.padding)
-  if loop == "steps":
-    run_epoch = _stepped_epoch(sharded, layout, member_finish, plan, config.batch_size,
-                               unroll=members == "side_by_side", weights=weights)
-  else:
-    run_epoch = parallel.place_epoch(member_epoch, layout)
-  ids = [p.member_id for p in plans]
-  names = member_names or ([f"fold{i}" for i in ids] if m > 1 else ["run"])
-  return Program(plans=list(plans), plan=plan, member_names=list(names),
-                 named_members=member_names is not None,
-                 early_stopping=es, monitor=monitor_es, x_train=setup.x_train,
-                 y_train=setup.y_train, evaluate=evaluate, predict=predict,
-                 _init_state=init_state, _run_epoch=run_epoch, epoch_loop=loop,
-                 member_layout=members,
-                 convolutions=setup.model.conv if _has_conv(template) else None,
-                 use_ema=use_ema, layout=layout,
-                 _keys=init_keys(list(plans) + [plans[-1]] * layout.padding, config.seed),
-                 _epoch_plan=epoch_plan)
+        plateau=None if rop_cfg is None else jax.tree.map(
+            lambda a: jnp.broadcast_to(a, (mp,) + a.shape), reduce_on_plateau.init(rop_cfg)))
+  return init_state
