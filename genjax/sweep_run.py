@@ -33,10 +33,9 @@ OUTPUTS = ("metrics.jsonl", "sweep.json", "sweep.csv", "sweep.md", "sweep.tex", 
 MEMORY_FRACTION = 0.5
 
 
-def _activation_bytes(s) -> int:
-  """XLA's temporary buffers for one member: its gradient at `batch_size` plus its forward
-  pass at `eval_batch_size` (compiled memory analysis of one member alone; 0 when the
-  backend reports none)."""
+def _member_fns(s):
+  """(fn, args) of one member's gradient at `batch_size` and its forward pass at
+  `eval_batch_size`: what XLA holds temporary buffers for."""
   import optax
   params, cfg = s.model.param_shapes, s.config
 
@@ -48,42 +47,87 @@ def _activation_bytes(s) -> int:
     return (jax.ShapeDtypeStruct((n, *s.splits.input_shape), jnp.float32),
             jax.ShapeDtypeStruct((n,), jnp.int32))
 
+  return ((jax.grad(loss), (params, *batch(cfg.batch_size))),
+          (lambda p, x, y: s.model.apply(p, x, train=False), (params, *batch(cfg.eval_batch_size))))
+
+
+def _activation_bytes(s) -> int:
+  """XLA's temporary buffers for one member: its gradient at `batch_size` plus its forward
+  pass at `eval_batch_size` (compiled memory analysis of one member alone; 0 when the
+  backend reports none)."""
   total = 0
-  for fn, args in ((jax.grad(loss), batch(cfg.batch_size)),
-                   (lambda p, x, y: s.model.apply(p, x, train=False), batch(cfg.eval_batch_size))):
-    analysis = jax.jit(fn).lower(params, *args).compile().memory_analysis()
+  for fn, args in _member_fns(s):
+    analysis = jax.jit(fn).lower(*args).compile().memory_analysis()
     if analysis is not None:
       total += analysis.temp_size_in_bytes + analysis.output_size_in_bytes
   return total
 
 
-def member_capacity(s) -> tuple[int | None, str]:
+def _traced_bytes(jaxpr) -> int:
+  """The bytes of every value `jaxpr` computes, those of its inner jaxprs included."""
+  from jax.extend.core import ClosedJaxpr, Jaxpr
+  total = 0
+  for eqn in jaxpr.eqns:
+    total += sum(int(np.prod(v.aval.shape)) * np.dtype(v.aval.dtype).itemsize
+                 for v in eqn.outvars if hasattr(v.aval, "shape"))
+    for value in eqn.params.values():
+      for inner in value if isinstance(value, (tuple, list)) else (value,):
+        if isinstance(inner, ClosedJaxpr):
+          total += _traced_bytes(inner.jaxpr)
+        elif isinstance(inner, Jaxpr):
+          total += _traced_bytes(inner)
+  return total
+
+
+def _activation_bound(s) -> int:
+  """An upper bound of `_activation_bytes` without compiling: twice the bytes of every value
+  the traced programs compute (XLA reuses and fuses buffers; it holds fewer bytes than
+  the program computes). Tracing takes milliseconds where compiling takes ~0.2 s per model
+  (tests/test_sweep.py checks the bound against the compiled analysis of every model)."""
+  return 2 * sum(_traced_bytes(jax.make_jaxpr(fn)(*args).jaxpr) for fn, args in _member_fns(s))
+
+
+def _available_bytes() -> int | None:
+  """The device's free memory when it reports a limit, else the host's free RAM; None when
+  neither can be read."""
+  try:
+    available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+  except (ValueError, OSError):
+    return None
+  stats = jax.devices()[0].memory_stats() or {}
+  if "bytes_limit" in stats:
+    available = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+  return available
+
+
+def member_capacity(s, *, activation_bytes=None) -> tuple[int | None, str]:
   """(the most members one program of `s`'s model may hold, how that was estimated).
 
   Per member: its params, Adam's two moments and the best params (4 copies, float32), its
   index plans (6 int32/float32 arrays the length of the training split), and XLA's
-  temporary buffers for its training step and evaluation batch (`_activation_bytes`); plus the
-  training data once. Capped at MEMORY_FRACTION of the available memory (the device's when it
-  reports a limit, else the host's free RAM). None when nothing can be measured.
+  temporary buffers for its training step and evaluation batch (`activation_bytes(s)`,
+  default `_activation_bytes`); plus the training data once. Capped at MEMORY_FRACTION of
+  the available memory (`_available_bytes`). None when nothing can be measured.
   """
+  available = _available_bytes()
+  if available is None:
+    return None, "no memory estimate on this system"
   params = s.model.param_shapes
   n = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
   data_bytes = s.splits.train_x.size * 4
-  try:
-    available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-  except (ValueError, OSError):
-    return None, "no memory estimate on this system"
-  stats = jax.devices()[0].memory_stats() or {}
-  if "bytes_limit" in stats:
-    available = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-  per_member = n * 16 + 24 * len(s.splits.train_y) + _activation_bytes(s)
+  per_member = n * 16 + 24 * len(s.splits.train_y) + (activation_bytes or _activation_bytes)(s)
   fit = max(0, int(MEMORY_FRACTION * available - data_bytes) // per_member)
   return fit, (f"{per_member / 2**20:.2f} MiB per member, {available / 2**30:.1f} GiB "
                f"available, {MEMORY_FRACTION:.0%} of it usable")
 
 
 def _check_memory(s, members: int) -> None:
-  """Refuses a program of `members` members that `member_capacity` says will not fit."""
+  """Refuses a program of `members` members that `member_capacity` says will not fit. The
+  traced bound (`_activation_bound`) decides first; only a grid it cannot admit is measured
+  by compiling (`_activation_bytes`), so the refusal is always the compiled estimate's."""
+  fit, _ = member_capacity(s, activation_bytes=_activation_bound)
+  if fit is not None and members <= fit:
+    return
   fit, how = member_capacity(s)
   if fit is not None and members > fit:
     raise ConfigError(f"the sweep's {members} members do not fit in memory ({how}); "
@@ -126,8 +170,9 @@ def plan_group(config, workdir: str, numeric: list[dict], *, here: bool = True) 
                    None)
   swept_noise = noise_key is not None
   s = experiment.prepare(base, workdir, here=here)
+  folds = experiment.member_plans(base, s.splits.train_y)
   if here:   # the member count first: a grid too large is refused before its points' checks
-    _check_memory(s, len(points) * len(experiment.member_plans(base, s.splits.train_y)))
+    _check_memory(s, len(points) * len(folds))
   for point in numeric:   # every point's values, as `genjax train` would check them alone
     defaults.validate(apply_point(config, point))
   for point in points:
@@ -146,7 +191,6 @@ def plan_group(config, workdir: str, numeric: list[dict], *, here: bool = True) 
                 for f in experiment.member_plans(base, noisy)]
     folds = plans[:len(plans) // len(points)]
   else:
-    folds = experiment.member_plans(base, s.splits.train_y)
     plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=_values(point),
                         seed=_seed(point)) for point in points for f in folds]
   experiment.validate_plans(s, plans, here=here)

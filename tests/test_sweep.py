@@ -191,3 +191,22 @@ def test_get_sweep_with_structural_points_runs_one_process_per_point(tmp_path):
   rows = list(csv.reader(rows))
   assert len(rows) == 3 and rows[1][:2] == ["widths=(8,)", "(8,)"]
   assert rows[2][:2] == ["widths=(16,)", "(16,)"]
+
+
+@pytest.mark.parametrize("name,input_shape,precision", [
+    ("logreg", (40,), "float32"), ("mlp", (40,), "float32"), ("mlp", (40,), "bfloat16"),
+    ("cnn1d", (40, 1), "float32"), ("cnn2d", (12, 12, 1), "float32"),
+    ("resnet", (12, 12, 3), "float32"), ("wide_resnet", (12, 12, 3), "float32")])
+def test_traced_memory_bound_is_above_xla_compiled_analysis(name, input_shape, precision):
+  """The sweep admits a grid on the traced bound without compiling: it must never be below
+  XLA's own memory analysis of the compiled programs (the estimate a refusal uses)."""
+  import types
+  from genjax import models
+  config = defaults.get_config()
+  config.model.name, config.batch_size, config.eval_batch_size = name, 16, 32
+  config.model.resnet_depth, config.model.wrn_depth = 18, 10
+  model = models.create(config.model, input_shape, 10, precision=precision)
+  s = types.SimpleNamespace(model=model, config=config,
+                            splits=types.SimpleNamespace(input_shape=input_shape))
+  compiled, bound = sweep_run._activation_bytes(s), sweep_run._activation_bound(s)
+  assert compiled > 0 and bound >= compiled, (compiled, bound)
