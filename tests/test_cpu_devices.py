@@ -237,8 +237,9 @@ def test_bad_cpu_devices_is_one_line_and_writes_nothing(tmp_path, args, env_flag
 def test_a_run_resumes_only_on_the_device_count_it_ran_on(tmp_path):
   # 5 folds: the checkpoint holds the padding member (3 + 3 on 2 devices).
   workdir = tmp_path / "run"
-  args = [*TINY, "--config.num_epochs=150",
-          "--config.early_stopping.patience=150", f"--workdir={workdir}"]
+  # A checkpoint at most every second (not every epoch: a save costs ~10 of these epochs).
+  args = [*TINY, "--config.num_epochs=300", "--config.early_stopping.patience=300",
+          "--config.checkpoint.min_interval_s=1", f"--workdir={workdir}"]
   env = dict(no_forced_count(), PYTHONUNBUFFERED="1")
   proc = subprocess.Popen([sys.executable, "-m", "genjax.main", "train", *args,
                            "--cpu_devices=2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -258,6 +259,6 @@ def test_a_run_resumes_only_on_the_device_count_it_ran_on(tmp_path):
   out = genjax("train", *args, "--cpu_devices=2", env=env)
   assert out.returncode == 0, out.stderr[-3000:]
   results = json.loads((workdir / "results.json").read_text())
-  assert results["epochs_run"] == 150
+  assert results["epochs_run"] == 300
   assert results["parallel"] == {"axis": "members", "devices": 2, "padding": 1}
   assert sorted({r["fold"] for r in _rows(workdir)}) == [0, 1, 2, 3, 4]

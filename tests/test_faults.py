@@ -118,9 +118,11 @@ def test_sweep_flags_given_to_train_are_refused(tmp_path):
 
 
 def test_ctrl_c_is_one_line_exit_130_and_the_rerun_resumes_identical(tmp_path):
-  # Long enough that a loaded machine cannot finish it before the test sees 5 epochs.
+  # Long enough that a loaded machine cannot finish it before the test sees 5 epochs; a
+  # checkpoint at most every second (a save costs more than this model's epoch), so the rerun
+  # replays the epochs after the last one.
   args = [*SMALL, "--config.num_epochs=200", "--config.early_stopping.enabled=false",
-          "--config.checkpoint.min_interval_s=0"]
+          "--config.checkpoint.min_interval_s=1"]
   reference = tmp_path / "reference"
   out = _genjax("train", *args, f"--workdir={reference}")
   assert out.returncode == 0, out.stderr[-3000:]
