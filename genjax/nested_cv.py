@@ -148,7 +148,7 @@ def plan(config, workdir: str, numeric: list[dict], names: dict | None = None) -
   seeds = len({sweep_run._seed(p) for p in points})
   parallel.resolve(base.parallel, num_members=len(outer) * seeds, batch_size=base.batch_size)
   per_outer = len(every) // len(outer)
-  fit_members, n.capacity = sweep_run.member_capacity(s)
+  fit_members, n.capacity = sweep_run.member_capacity(s, needed=len(every))
   if fit_members is not None and per_outer > fit_members:
     raise ConfigError(f"one outer fold's {per_outer} members (points × seeds × inner folds) do "
                       f"not fit in memory ({n.capacity}); use at most ~{fit_members}: fewer "

@@ -82,8 +82,9 @@ def _traced_bytes(jaxpr) -> int:
 def _activation_bound(s) -> int:
   """An upper bound of `_activation_bytes` without compiling: twice the bytes of every value
   the traced programs compute (XLA reuses and fuses buffers; it holds fewer bytes than
-  the program computes). Tracing takes milliseconds where compiling takes ~0.2 s per model
-  (tests/test_sweep.py checks the bound against the compiled analysis of every model)."""
+  the program computes). Tracing the reference MLP took 0.02 s where compiling it took 0.36 s
+  (BENCHMARKS.md); tests/test_sweep.py checks the bound against the compiled analysis of every
+  model."""
   return 2 * sum(_traced_bytes(jax.make_jaxpr(fn)(*args).jaxpr) for fn, args in _member_fns(s))
 
 
@@ -100,14 +101,16 @@ def _available_bytes() -> int | None:
   return available
 
 
-def member_capacity(s, *, activation_bytes=None) -> tuple[int | None, str]:
+def member_capacity(s, *, needed: int | None = None) -> tuple[int | None, str]:
   """(the most members one program of `s`'s model may hold, how that was estimated).
 
   Per member: its params, Adam's two moments and the best params (4 copies, float32), its
   index plans (6 int32/float32 arrays the length of the training split), and XLA's
-  temporary buffers for its training step and evaluation batch (`activation_bytes(s)`,
-  default `_activation_bytes`); plus the training data once. Capped at MEMORY_FRACTION of
-  the available memory (`_available_bytes`). None when nothing can be measured.
+  temporary buffers for its training step and evaluation batch; plus the training data once.
+  Capped at MEMORY_FRACTION of the available memory (`_available_bytes`). None when nothing
+  can be measured. The buffers are XLA's compiled memory analysis (`_activation_bytes`); with
+  `needed`, the traced bound (`_activation_bound`, no compiling) is tried first and answers
+  when it admits `needed` members. Any answer below `needed` is the compiled estimate's.
   """
   available = _available_bytes()
   if available is None:
@@ -115,20 +118,20 @@ def member_capacity(s, *, activation_bytes=None) -> tuple[int | None, str]:
   params = s.model.param_shapes
   n = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
   data_bytes = s.splits.train_x.size * 4
-  per_member = n * 16 + 24 * len(s.splits.train_y) + (activation_bytes or _activation_bytes)(s)
-  fit = max(0, int(MEMORY_FRACTION * available - data_bytes) // per_member)
-  return fit, (f"{per_member / 2**20:.2f} MiB per member, {available / 2**30:.1f} GiB "
-               f"available, {MEMORY_FRACTION:.0%} of it usable")
+  usable = int(MEMORY_FRACTION * available - data_bytes)
+  how = f"{available / 2**30:.1f} GiB available, {MEMORY_FRACTION:.0%} of it usable"
+  if needed is not None:
+    per_member = n * 16 + 24 * len(s.splits.train_y) + _activation_bound(s)
+    if max(0, usable // per_member) >= needed:
+      return max(0, usable // per_member), (
+          f"at most {per_member / 2**20:.2f} MiB per member (traced bound), {how}")
+  per_member = n * 16 + 24 * len(s.splits.train_y) + _activation_bytes(s)
+  return max(0, usable // per_member), f"{per_member / 2**20:.2f} MiB per member, {how}"
 
 
 def _check_memory(s, members: int) -> None:
-  """Refuses a program of `members` members that `member_capacity` says will not fit. The
-  traced bound (`_activation_bound`) decides first; only a grid it cannot admit is measured
-  by compiling (`_activation_bytes`), so the refusal is always the compiled estimate's."""
-  fit, _ = member_capacity(s, activation_bytes=_activation_bound)
-  if fit is not None and members <= fit:
-    return
-  fit, how = member_capacity(s)
+  """Refuses a program of `members` members that `member_capacity` says will not fit."""
+  fit, how = member_capacity(s, needed=members)
   if fit is not None and members > fit:
     raise ConfigError(f"the sweep's {members} members do not fit in memory ({how}); "
                       f"use at most ~{fit} members (points × folds) per program: fewer values "

@@ -157,7 +157,8 @@ def test_chunked_programs_equal_one_program(nested_run, tmp_path, monkeypatch):
   _, record = nested_run
   members_per_outer = 2 * 3
   monkeypatch.setattr(sweep_run, "member_capacity",
-                      lambda s: (members_per_outer, "test: one outer fold per program"))
+                      lambda s, needed=None: (members_per_outer,
+                                              "test: one outer fold per program"))
   workdir = tmp_path / "chunked"
   sweep.run(_small(), str(workdir), POINTS, progress=False)
   chunked = json.load(open(workdir / "nested.json"))

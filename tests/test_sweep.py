@@ -210,3 +210,21 @@ def test_traced_memory_bound_is_above_xla_compiled_analysis(name, input_shape, p
                             splits=types.SimpleNamespace(input_shape=input_shape))
   compiled, bound = sweep_run._activation_bytes(s), sweep_run._activation_bound(s)
   assert compiled > 0 and bound >= compiled, (compiled, bound)
+
+
+def test_a_grid_the_traced_bound_admits_is_not_compiled_and_a_refusal_is_compiled(monkeypatch):
+  import types
+  from genjax import models
+  config = defaults.get_config()
+  model = models.create(config.model, (40,), 10)
+  s = types.SimpleNamespace(model=model, config=config, splits=types.SimpleNamespace(
+      input_shape=(40,), train_x=np.zeros((100, 40)), train_y=np.zeros(100)))
+  compiled = []
+  real = sweep_run._activation_bytes
+  monkeypatch.setattr(sweep_run, "_activation_bytes", lambda s: compiled.append(1) or real(s))
+  sweep_run._check_memory(s, 80)
+  assert not compiled
+  monkeypatch.setattr(sweep_run, "MEMORY_FRACTION", 1e-9)   # no room: refused
+  with pytest.raises(ConfigError, match="MiB per member, ") as refused:
+    sweep_run._check_memory(s, 80)
+  assert compiled and "traced bound" not in str(refused.value)
