@@ -143,6 +143,20 @@ def initialize(coordinator_address: str | None, num_processes: int | None,
   return _PROCESS
 
 
+def leave(timeout_s: float) -> None:
+  """Leaves a multi-host run that is ending early (one-line errors, Ctrl-C): waits, at most
+  `timeout_s`, until every process leaves too (`jax.distributed.shutdown`). Without it the
+  first process to exit takes the coordination service down with it (it lives in process 0),
+  and JAX aborts every process still on its way to the same error with a C++ stack trace.
+  No-op in a single process."""
+  if _PROCESS.count == 1:
+    return
+  import jax
+  done = threading.Thread(target=jax.distributed.shutdown, daemon=True)
+  done.start()
+  done.join(timeout_s)
+
+
 def _start_up_timed_out(address, num_processes, timeout_s) -> None:
   print(f"genjax: error: not all {num_processes or 'the'} processes joined the coordinator at "
         f"{address or '(from the environment)'} within {timeout_s:g} s; start every process "

@@ -303,11 +303,16 @@ def run_command(command: str, config, argv) -> None:
 def stop(status: int, message: str) -> None:
   """One line on stderr, then exit `status` at once (2: bad input or a fault of the machine,
   130: Ctrl-C). Background threads (orbax's writers, asyncio loops) that fail as the process
-  ends would print tracebacks on a normal interpreter exit: stderr is closed first."""
+  ends would print tracebacks on a normal interpreter exit: stderr is closed first. In a
+  multi-host run every process leaves together first (`distributed.leave`, at most
+  --distributed_timeout), so none is aborted on its way to the same line."""
   sys.stdout.flush()
   print(f"genjax: {message}", file=sys.stderr, flush=True)
   devnull = os.open(os.devnull, os.O_WRONLY)
   os.dup2(devnull, 2)
+  from genjax import distributed   # light (no JAX); a multi-host run has initialized it
+  if distributed.process().count > 1:
+    distributed.leave(_DISTRIBUTED_TIMEOUT.value)
   os._exit(status)
 
 

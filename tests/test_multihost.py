@@ -166,6 +166,42 @@ def test_start_up_fails_within_the_timeout_instead_of_hanging(process_id, expect
   assert time.time() - start < 45
 
 
+SLOW_SKLEARN = """
+import sys, time
+class _Slow:   # this process reaches the run's checks seconds after the other one
+  def find_spec(self, name, path=None, target=None):
+    if name == "sklearn":
+      time.sleep(8)
+    return None
+sys.meta_path.insert(0, _Slow())
+"""
+
+
+@pytest.mark.parametrize("slow", [0, 1])
+def test_a_bad_config_is_one_line_on_every_process_when_one_gets_there_later(tmp_path, slow):
+  # The first process to refuse the run must not abort the other one on its way to the same
+  # refusal (JAX's coordination client aborts with a C++ stack trace when the service on
+  # process 0 vanishes).
+  (tmp_path / "slow").mkdir()
+  (tmp_path / "slow" / "sitecustomize.py").write_text(SLOW_SKLEARN)
+  port, workdir = _free_port(), tmp_path / "run"
+  procs = []
+  for i in range(2):
+    env = _env(1)
+    if i == slow:
+      env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path / "slow"),
+                                                        env.get("PYTHONPATH")]))
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "genjax.main", *ARGS, "--config.parallel.devices=1",
+         f"--workdir={workdir}", f"--coordinator_address=localhost:{port}",
+         "--num_processes=2", f"--process_id={i}"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  for rc, _, err in _finish(procs, timeout=120):
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and "more processes than devices" in lines[0], err[-3000:]
+  assert not os.path.exists(workdir / "config.json")
+
+
 def test_more_processes_than_devices(tmp_path):
   workdir = tmp_path / "run"
   done = _finish(_start(str(workdir), processes=2, extra=["--config.parallel.devices=1"]),
