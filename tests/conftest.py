@@ -7,8 +7,12 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def compilation_cache(tmp_path_factory):
-  """A per-session XLA compilation cache for CLI subprocesses (never the user's ~/.cache)."""
-  os.environ["GENJAX_COMPILATION_CACHE"] = str(tmp_path_factory.mktemp("xla_cache"))
+  """A per-session XLA compilation cache (never the user's ~/.cache) for CLI subprocesses and
+  for this process: tests that build the same programs compile them once."""
+  from genjax import runtime
+  path = str(tmp_path_factory.mktemp("xla_cache"))
+  os.environ["GENJAX_COMPILATION_CACHE"] = path
+  runtime.enable_compilation_cache(path)
   yield
 
 
