@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax import defaults, experiment, hparams, penalties, report, results as results_lib
-from genjax import run_identity, stats, sweep_run, workdir as wd
+from genjax import member_memory, run_identity, stats, sweep_run, workdir as wd
 from genjax.data import augment, validation
 from genjax.errors import ConfigError
 from genjax.sweep_grid import apply_point, label, without_seed
@@ -148,7 +148,7 @@ def plan(config, workdir: str, numeric: list[dict], names: dict | None = None) -
   seeds = len({sweep_run._seed(p) for p in points})
   parallel.resolve(base.parallel, num_members=len(outer) * seeds, batch_size=base.batch_size)
   per_outer = len(every) // len(outer)
-  fit_members, n.capacity = sweep_run.member_capacity(s, needed=len(every))
+  fit_members, n.capacity = member_memory.member_capacity(s, needed=len(every))
   if fit_members is not None and per_outer > fit_members:
     raise ConfigError(f"one outer fold's {per_outer} members (points × seeds × inner folds) do "
                       f"not fit in memory ({n.capacity}); use at most ~{fit_members}: fewer "

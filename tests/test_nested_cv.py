@@ -14,7 +14,7 @@ from scipy import stats as scipy_stats
 from sklearn import model_selection
 
 from genjax import defaults, experiment, nested_cv, results as results_lib
-from genjax import sweep_driver as sweep, sweep_run
+from genjax import member_memory, sweep_driver as sweep
 from genjax.data import datasets
 from genjax.errors import ConfigError
 from genjax.train.fit import fit
@@ -156,7 +156,7 @@ def _leaves(tree):
 def test_chunked_programs_equal_one_program(nested_run, tmp_path, monkeypatch):
   _, record = nested_run
   members_per_outer = 2 * 3
-  monkeypatch.setattr(sweep_run, "member_capacity",
+  monkeypatch.setattr(member_memory, "member_capacity",
                       lambda s, needed=None: (members_per_outer,
                                               "test: one outer fold per program"))
   workdir = tmp_path / "chunked"

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from genjax import defaults, holdout, sweep_driver as sweep, sweep_run
+from genjax import defaults, holdout, member_memory, sweep_driver as sweep, sweep_run
 from genjax.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,7 +126,7 @@ def test_augment_sweep_keys():
 
 
 def test_grid_too_large_for_memory_is_refused(tmp_path, monkeypatch):
-  monkeypatch.setattr(sweep_run, "MEMORY_FRACTION", 1e-9)
+  monkeypatch.setattr(member_memory, "MEMORY_FRACTION", 1e-9)
   config = _small(defaults.get_config())
   with pytest.raises(ConfigError, match=r"GiB .* use at most"):
     sweep_run.run_group(config, str(tmp_path), [{"model.dropout": 0.1}], structural={},
@@ -208,7 +208,7 @@ def test_traced_memory_bound_is_above_xla_compiled_analysis(name, input_shape, p
   model = models.create(config.model, input_shape, 10, precision=precision)
   s = types.SimpleNamespace(model=model, config=config,
                             splits=types.SimpleNamespace(input_shape=input_shape))
-  compiled, bound = sweep_run._activation_bytes(s), sweep_run._activation_bound(s)
+  compiled, bound = member_memory._activation_bytes(s), member_memory._activation_bound(s)
   assert compiled > 0 and bound >= compiled, (compiled, bound)
 
 
@@ -220,11 +220,11 @@ def test_a_grid_the_traced_bound_admits_is_not_compiled_and_a_refusal_is_compile
   s = types.SimpleNamespace(model=model, config=config, splits=types.SimpleNamespace(
       input_shape=(40,), train_x=np.zeros((100, 40)), train_y=np.zeros(100)))
   compiled = []
-  real = sweep_run._activation_bytes
-  monkeypatch.setattr(sweep_run, "_activation_bytes", lambda s: compiled.append(1) or real(s))
+  real = member_memory._activation_bytes
+  monkeypatch.setattr(member_memory, "_activation_bytes", lambda s: compiled.append(1) or real(s))
   sweep_run._check_memory(s, 80)
   assert not compiled
-  monkeypatch.setattr(sweep_run, "MEMORY_FRACTION", 1e-9)   # no room: refused
+  monkeypatch.setattr(member_memory, "MEMORY_FRACTION", 1e-9)   # no room: refused
   with pytest.raises(ConfigError, match="MiB per member, ") as refused:
     sweep_run._check_memory(s, 80)
   assert compiled and "traced bound" not in str(refused.value)
