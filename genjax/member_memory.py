@@ -5,7 +5,9 @@ Per member: its params, Adam's two moments and the best params (4 float32 copies
 plans, and XLA's temporary buffers for its training step and evaluation batch; plus the
 training data once; at most MEMORY_FRACTION of the available memory. The buffers come from a
 traced bound (no compiling) when that already admits the members asked for, else from XLA's
-compiled memory analysis.
+compiled memory analysis. The bound is used on CPU only, where its tests check it against the
+compiled analysis; an accelerator's convolutions may take workspace buffers that no traced
+value shows, so there every estimate is compiled.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def member_capacity(s, *, needed: int | None = None) -> tuple[int | None, str]:
   temporary buffers for its training step and evaluation batch; plus the training data once.
   Capped at MEMORY_FRACTION of the available memory (`_available_bytes`). None when nothing
   can be measured. The buffers are XLA's compiled memory analysis (`_activation_bytes`); with
-  `needed`, the traced bound (`_activation_bound`, no compiling) is tried first and answers
+  `needed` on CPU, the traced bound (`_activation_bound`, no compiling) is tried first and answers
   when it admits `needed` members. Any answer below `needed` is the compiled estimate's.
   """
   available = _available_bytes()
@@ -107,7 +109,7 @@ def member_capacity(s, *, needed: int | None = None) -> tuple[int | None, str]:
   data_bytes = s.splits.train_x.size * 4
   usable = int(MEMORY_FRACTION * available - data_bytes)
   how = f"{available / 2**30:.1f} GiB available, {MEMORY_FRACTION:.0%} of it usable"
-  if needed is not None:
+  if needed is not None and jax.default_backend() == "cpu":
     per_member = n * 16 + 24 * len(s.splits.train_y) + _activation_bound(s)
     if max(0, usable // per_member) >= needed:
       return max(0, usable // per_member), (
