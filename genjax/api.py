@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax import experiment, holdout, kfold, sweep_driver
+from genjax import experiment, holdout, kfold, paths, sweep_driver
 from genjax.errors import ConfigError
 from genjax.train.members import MemberPlan
 from genjax.train.program import Program, build_program
@@ -43,8 +43,42 @@ def load_config(spec: str | None = None, overrides: list[str] | tuple[str, ...] 
   e.g. "num_epochs=2", "model.widths=(64,64)", "cv.refit=False". ConfigError (one line) for a
   bad file, key or value."""
   from genjax import config_file, defaults, overrides as overrides_lib
-  config = defaults.get_config() if spec is None else config_file.load(spec)[0]
+  if isinstance(overrides, str):   # one override, e.g. "num_epochs=2"
+    overrides = [overrides]
+  if (not isinstance(overrides, (list, tuple))
+      or not all(isinstance(o, str) for o in overrides)):
+    raise ConfigError(f"load_config: overrides must be a list of 'KEY=VALUE' strings, got "
+                      f"{type(overrides).__name__} {overrides!r}; e.g. "
+                      "overrides=['num_epochs=2']")
+  if spec is not None and not isinstance(spec, (str, os.PathLike)):
+    raise ConfigError(f"load_config: spec must be a path 'FILE.py[:ARG]' (or None for the "
+                      f"defaults), got {type(spec).__name__} {spec!r}")
+  config = (defaults.get_config() if spec is None
+            else config_file.load(os.path.expanduser(os.fspath(spec)))[0])
   return overrides_lib.apply(config, list(overrides)) if overrides else config
+
+
+def _check_config(config, what: str) -> None:
+  """ConfigError unless `config` is a ConfigDict with every top-level key of the defaults."""
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise ConfigError(f"{what}: config must be an ml_collections.ConfigDict, got "
+                      f"{type(config).__name__}; build it with genjax.load_config(...) (or "
+                      "ml_collections.ConfigDict(d) of a complete config)")
+  from genjax import defaults
+  missing = [k for k in defaults.get_config() if k not in config]
+  if missing:
+    raise ConfigError(f"{what}: the config has no {', '.join('config.' + k for k in missing)}"
+                      "; build it from genjax.load_config() and change what you need")
+
+
+def _workdir(workdir, what: str, *, optional: bool = False) -> str | None:
+  """`workdir` as an absolute path (~ expanded); ConfigError for a non-path."""
+  if workdir is None and optional:
+    return None
+  if not isinstance(workdir, (str, os.PathLike)) or not os.fspath(workdir):
+    raise ConfigError(f"{what}: workdir must be a directory path (str or os.PathLike), got "
+                      f"{type(workdir).__name__} {workdir!r}; e.g. workdir='runs/my_run'")
+  return paths.workdir_path(os.fspath(workdir), "workdir")
 
 
 @dataclasses.dataclass
@@ -70,10 +104,12 @@ class Run:
   def predict(self, x, *, member: int | None = None, ensemble: bool = False) -> np.ndarray:
     """Logits for raw inputs `x` (N, *input_shape): (M, N, C), or (N, C) for one `member`;
     `ensemble=True`: log of the members' mean predicted probabilities, (N, C)."""
-    x = jnp.asarray(x, jnp.float32)
-    if x.shape[1:] != tuple(self._setup.splits.input_shape):
-      raise ConfigError(f"predict: inputs have shape {tuple(x.shape)}, the model takes "
-                        f"(N, {', '.join(map(str, self._setup.splits.input_shape))})")
+    x = self._inputs(x)
+    if member is not None and (isinstance(member, bool) or not isinstance(member, int)
+                               or not -len(self.plans) <= member < len(self.plans)):
+      raise ConfigError(f"predict: member={member!r} is not one of the run's "
+                        f"{len(self.plans)} member(s); give 0..{len(self.plans) - 1} "
+                        f"({', '.join(self.member_names)}) or None for all")
     plan = self._plan()
     idx = jnp.arange(x.shape[0], dtype=jnp.int32)
     logits = np.asarray(self._predict(self.params, plan, x, idx))
@@ -82,10 +118,33 @@ class Run:
       return np.log(probs + 1e-12)
     return logits if member is None else logits[member]
 
+  def _inputs(self, x) -> jax.Array:
+    """`x` as float32 (N, *input_shape); ConfigError for what the model cannot take."""
+    shape = tuple(self._setup.splits.input_shape)
+    want = f"(N, {', '.join(map(str, shape))})"
+    try:
+      a = np.asarray(x)
+    except (TypeError, ValueError) as e:   # ragged lists
+      raise ConfigError(f"predict: inputs are not an array ({e}); give real numbers of "
+                        f"shape {want}") from None
+    if a.dtype.kind not in "biuf":
+      raise ConfigError(f"predict: inputs have dtype {a.dtype} ({type(x).__name__}); the "
+                        f"model takes real numbers: give a float array of shape {want}")
+    if a.shape[1:] != shape or a.ndim != len(shape) + 1:
+      raise ConfigError(f"predict: inputs have shape {a.shape}, the model takes {want}; "
+                        f"give a batch of examples of shape {shape} (one example: x[None])")
+    if len(a) == 0:
+      raise ConfigError(f"predict: inputs are empty, shape {a.shape}; give at least one "
+                        f"example of shape {shape}")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+      raise ConfigError(f"predict: inputs hold {int((~np.isfinite(a)).sum())} NaN or infinite "
+                        "value(s); give finite numbers (raw inputs, as in the dataset)")
+    return jnp.asarray(a, jnp.float32)
+
   def evaluate(self, split: str = "test") -> dict[str, np.ndarray]:
     """Each member's selected model on `split`: "test" (the whole test split), "val" or
     "train" (the member's own part): {metric: (M,)}."""
-    if split not in ("test", "val", "train"):
+    if not isinstance(split, str) or split not in ("test", "val", "train"):
       raise ConfigError(f"evaluate: split {split!r} is unknown; use 'test', 'val' or 'train'")
     plan, evaluate = self._plan(), self._evaluate
     if split == "test":
@@ -129,6 +188,8 @@ def _driver(config):
 
 def train(config, workdir: str, *, overwrite: bool = False, progress: bool = True) -> dict:
   """`genjax train`: trains `config` in `workdir`; returns results.json's content."""
+  _check_config(config, "train")
+  workdir = _workdir(workdir, "train")
   return _driver(config).run(config, workdir, overwrite=overwrite, progress=progress)
 
 
@@ -136,7 +197,8 @@ def fit(config, workdir: str | None = None, *, overwrite: bool = False,
         progress: bool = False) -> Run:
   """Trains `config` as `genjax train` does (hold-out or cross-validation); in memory (no
   file written) when `workdir` is None. A finished run in `workdir` is loaded, not retrained."""
-  workdir = None if workdir is None else os.path.abspath(os.fspath(workdir))
+  _check_config(config, "fit")
+  workdir = _workdir(workdir, "fit", optional=True)
   outcome = _driver(config).train(config, workdir, overwrite=overwrite, progress=progress)
   if outcome.program is None:
     return load_run(workdir)
@@ -165,7 +227,16 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
   jobs run (call it again to collect)."""
   if workdir is None:
     raise ConfigError("genjax.sweep needs a workdir (its tables and group processes live there)")
-  return sweep_driver.run(config, os.path.abspath(os.fspath(workdir)), list(points),
+  _check_config(config, "sweep")
+  workdir = _workdir(workdir, "sweep")
+  try:
+    points = None if isinstance(points, (str, bytes, dict)) else list(points)
+  except TypeError:
+    points = None
+  if points is None or not all(isinstance(p, dict) for p in points):
+    raise ConfigError("sweep: points must be a list of dicts, e.g. "
+                      "[{'model.dropout': 0.0}, {'model.dropout': 0.2}]")
+  return sweep_driver.run(config, workdir, points,
                           parallel_jobs=parallel_jobs, overwrite=overwrite, progress=progress,
                           baseline=baseline, test_for_all_points=test_for_all_points,
                           launcher=launcher, slurm=slurm, detach=detach)
@@ -200,7 +271,7 @@ def load_run(workdir: str) -> Run:
 
   Penalties, models or metrics a run's config module registered must be registered first
   (import that module)."""
-  workdir = os.path.abspath(os.fspath(workdir))
+  workdir = _workdir(workdir, "load_run")
   try:
     with open(os.path.join(workdir, "run.json")) as f:
       identity = json.load(f)

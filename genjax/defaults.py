@@ -14,7 +14,7 @@ import os
 import ml_collections
 from ml_collections import config_dict
 
-from genjax import (checkpoint, early_stopping, metrics, models, optim, penalties,
+from genjax import (checkpoint, early_stopping, metrics, models, optim, paths, penalties,
                     reduce_on_plateau, workdir)
 from genjax.data import augment, standardize, validation
 from genjax.errors import ConfigError
@@ -148,6 +148,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
                       "cv.method=none is a hold-out split; set --config.cv.method="
                       "stratified_kfold (or kfold), or cv.outer_folds=0")
   models.validate_config(config.model)
+  models.check_settings_used(config.model)
+  if config.cv.groups and config.cv.method != "group_kfold":
+    raise ConfigError(f"cv.groups={config.cv.groups!r} is only read by cv.method=group_kfold, "
+                      f"not cv.method={config.cv.method}: it would change nothing; set "
+                      "--config.cv.method=group_kfold, or remove cv.groups")
+  if config.cv.repeats != get_config().cv.repeats and not config.cv.method.startswith("repeated"):
+    raise ConfigError(f"cv.repeats={config.cv.repeats!r} is only read by the repeated_* "
+                      f"methods, not cv.method={config.cv.method}: it would change nothing; "
+                      "set --config.cv.method=repeated_stratified_kfold (or repeated_kfold), "
+                      "or remove cv.repeats")
   optim.validate_config(config.optimizer, num_epochs=config.num_epochs)
   penalties.validate_config(config.penalties)
   early_stopping.from_config(config.early_stopping)   # raises on bad settings
@@ -158,6 +168,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
     raise ConfigError(f"data.data_dir='{data_dir}' is a file, not a directory; pass TFDS's data "
                       "directory, or '' for the default (~/tensorflow_datasets or $TFDS_DATA_DIR)")
+  if data_dir:
+    paths.data_dir_path(data_dir, "data.data_dir")
+  else:
+    paths.data_dir_path(os.environ.get("TFDS_DATA_DIR"), "$TFDS_DATA_DIR")
   parallel.validate_config(config.parallel)
   metrics.parse(config.metrics)
   callbacks.validate(config)

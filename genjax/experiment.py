@@ -106,9 +106,21 @@ def cv_groups(config, n: int):
     raise ConfigError(f"cv.groups file '{path}' does not exist; give a .npy file with one "
                       "group id per training example")
   try:
-    return np.load(path, allow_pickle=False)
-  except (OSError, ValueError) as e:
-    raise ConfigError(f"cv.groups file '{path}' is not a readable .npy array ({e})") from None
+    groups = np.load(path, allow_pickle=False)
+  except (OSError, ValueError, EOFError) as e:
+    raise ConfigError(f"cv.groups file '{path}' is not a readable .npy array ({e}); write it "
+                      "with numpy.save(path, group_ids)") from None
+  if groups.ndim != 1 or groups.dtype.kind not in "biufUS":
+    raise ConfigError(f"cv.groups file '{path}' holds a {groups.dtype} array of shape "
+                      f"{groups.shape}; give one group id (an integer or a string) per "
+                      f"training example, shape ({n},)")
+  if groups.dtype.kind == "f":
+    bad = np.flatnonzero(~np.isfinite(groups))
+    if len(bad):
+      raise ConfigError(f"cv.groups file '{path}' has {len(bad)} NaN or infinite group id(s) "
+                        f"(first at training example {bad[0]}); give every training example "
+                        "a group id (integers are best)")
+  return groups
 
 
 def fold_plans(config, labels: np.ndarray) -> list[MemberPlan]:
@@ -144,6 +156,8 @@ def callbacks_for(s: Setup, program: Program, workdir: str | None, *, progress: 
   user's (`config.callbacks`)."""
   config = s.config
   out: list = [callbacks_lib.Progress(label, enabled=progress)]
+  if workdir is not None and distributed.is_primary():
+    check_open_files(program.num_members)
   if workdir is not None:
     out = [callbacks_lib.MetricsLog(os.path.join(workdir, metrics_name)),
            callbacks_lib.TensorBoardLog(
@@ -163,6 +177,40 @@ def callbacks_for(s: Setup, program: Program, workdir: str | None, *, progress: 
             min_interval_s=config.checkpoint.min_interval_s,
             async_save=config.checkpoint.async_save))
   return out + callbacks_lib.from_config(config, workdir)
+
+
+_FILES_MARGIN = 128   # open files beyond the writers: libraries, checkpoints, the dataset
+_FILES_PER_WRITER = 3   # a tensorboardX FileWriter: its event file and its queue's pipe pair
+
+
+def check_open_files(members: int) -> None:
+  """A run with a workdir holds one TensorBoard writer open per member for the whole run
+  (`callbacks.TensorBoardLog`): the soft open-file limit is raised toward the hard one when it
+  is too low, and a run that still would not fit is refused here, before anything is created
+  or compiled (else `OSError: Too many open files` midway, after the folders are made)."""
+  try:
+    import resource
+  except ImportError:   # not POSIX
+    return
+  soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+  try:
+    in_use = len(os.listdir("/proc/self/fd"))
+  except OSError:
+    in_use = 64
+  needed = _FILES_PER_WRITER * members + in_use + _FILES_MARGIN
+  if soft == resource.RLIM_INFINITY or needed <= soft:
+    return
+  if hard == resource.RLIM_INFINITY or needed <= hard:
+    try:
+      resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+      return
+    except (ValueError, OSError):
+      pass
+  raise ConfigError(f"{members} members each keep a TensorBoard writer open while training "
+                    f"({_FILES_PER_WRITER} open files each), about {needed} open files in all, but this process may open "
+                    f"{soft} (ulimit -n; hard limit {hard}); raise the limit (ulimit -n "
+                    f"{needed}, as root or in /etc/security/limits.conf) or train fewer "
+                    "members per run (fewer seeds or points per sweep)")
 
 
 def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: bool = False,

@@ -77,6 +77,9 @@ def _results(s, program, fitted) -> dict:
       "selected_epoch": int(fitted.selected_epoch[0]),
       **results_lib.stop_info(program.early_stopping, fitted.monitor, 0),
       "monitor": s.monitor.monitor,
+      # True when the monitored value was NaN/inf at every epoch: no epoch is a model to
+      # select (`genjax train` exits 1 saying so; lower the learning rate).
+      "diverged": bool(results_lib.diverged(fitted.rows, s.monitor.monitor)),
       "generalization_gap": results_lib.gap(final["train"], final["val"]),
       "selected_weights": results_lib.weight_summary(params),
       "num_params": results_lib.num_params(params),

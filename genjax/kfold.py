@@ -148,6 +148,8 @@ def _results(s, program, fitted, workdir: str | None) -> dict:
       "selected_epoch_median": float(np.median(fitted.selected_epoch)),
       "stop_reason": ",".join(sorted({f["stop_reason"] for f in per_fold})),
       "monitor": s.monitor.monitor,
+      # The folds whose monitored value was NaN/inf at every epoch (`genjax train` exits 1).
+      "diverged_folds": results_lib.diverged(fitted.rows, s.monitor.monitor),
       "selected_weights": {k: float(np.mean([f["selected_weights"][k] for f in per_fold]))
                            for k in per_fold[0]["selected_weights"]},
       "num_params": results_lib.num_params(results_lib.member_slice(fitted.selected_params, 0)),

@@ -96,6 +96,14 @@ _CACHE = flags.DEFINE_string("compilation_cache_dir", None, "Persistent XLA comp
                              "('' = off; default $GENJAX_COMPILATION_CACHE or ~/.cache/genjax/xla).")
 
 
+_WORKDIR_PATH = None   # --workdir, absolute with ~ expanded (genjax.paths.workdir_path)
+
+
+def workdir() -> str:
+  """The absolute --workdir (checked by _main)."""
+  return _WORKDIR_PATH or os.path.abspath(os.path.expanduser(_WORKDIR.value))
+
+
 def fail(message: str) -> None:
   """One line on stderr, exit status 2."""
   print(f"genjax: error: {message}", file=sys.stderr, flush=True)
@@ -226,6 +234,7 @@ def main(argv: list[str]) -> None:
   """Runs the command; every error is caught here, once: ConfigError (bad input) and a fault
   of the machine (disk full, read-only, ...) are one line and exit 2, Ctrl-C exits 130, any
   other exception is a genjax bug and keeps its traceback."""
+  sys.unraisablehook = _unraisable
   if not flags.FLAGS["verbosity"].present:
     # orbax/tfds chatter off unless -v is given; genjax reports its own errors in one line.
     logging.set_verbosity(logging.FATAL)
@@ -242,6 +251,10 @@ def main(argv: list[str]) -> None:
     fault = environment_fault(e)
     if fault is None:
       raise
+    where = fault_path(e) or workdir()
+    if fault.startswith(("No space left", "Disk quota")):
+      stop(2, f"error: {fault.split(' (')[0]} writing {where}; free space or choose "
+           "another --workdir, then rerun the same command to resume")
     stop(2, f"error: cannot write in --workdir={_WORKDIR.value}: {fault}; fix that (free "
          "space, permissions), then rerun the same command to resume")
 
@@ -259,6 +272,9 @@ def _main(argv: list[str]) -> None:
   config = load_config()
   if not _WORKDIR.value:
     raise ConfigError("--workdir is required; e.g. --workdir=runs/my_experiment")
+  global _WORKDIR_PATH
+  from genjax import paths
+  _WORKDIR_PATH = paths.workdir_path(_WORKDIR.value)   # ~ expanded; links and files checked
   if command == "sweep":   # the launch options, checked before anything heavy is imported
     from genjax import sweep_launch
     sweep_launch.check(_LAUNCHER.value, _slurm_options(), detach=_DETACH.value,
@@ -286,7 +302,7 @@ def run_command(command: str, config, argv) -> None:
   runtime.enable_compilation_cache(_CACHE.value)
   if command == "sweep":
     return run_sweep(config, argv)
-  results = api.train(config, os.path.abspath(_WORKDIR.value), overwrite=_OVERWRITE.value,
+  results = api.train(config, workdir(), overwrite=_OVERWRITE.value,
                       progress=_PROGRESS.value)
   if not distributed.is_primary():
     return
@@ -296,8 +312,28 @@ def run_command(command: str, config, argv) -> None:
     selected = f"median selected epoch {results['selected_epoch_median']:g} over folds"
   else:
     selected = f"selected epoch {results['selected_epoch']}"
+  failed = diverged_message(results)
+  if failed:
+    stop(1, f"error: {failed}; outputs kept in {_WORKDIR.value}")
   print(f"{selected} ({results['stop_reason']}), {results['epochs_run']} epochs, "
         f"{results['wall_time_s']:.1f} s; outputs in {_WORKDIR.value}")
+
+
+def diverged_message(results: dict) -> str | None:
+  """The one line of a run whose monitored value was never finite (results.json's
+  `diverged` / `diverged_folds`), else None. `genjax train` exits 1 with it (2 is bad input)."""
+  monitor = results.get("monitor", "val_loss")
+  fix = ("lower --config.optimizer.learning_rate (or add gradient clipping), then rerun "
+         "with --overwrite")
+  if results.get("diverged"):
+    return (f"the run diverged: {monitor} is NaN or infinite from epoch 0 on (no finite "
+            f"value in the {results.get('epochs_run', '?')} epoch(s) run, so no epoch can be "
+            f"selected); {fix}")
+  folds = results.get("diverged_folds") or []
+  if folds:
+    return (f"the run diverged: {monitor} is NaN or infinite at every epoch of fold(s) "
+            f"{', '.join(map(str, folds))} of {len(results['cv']['per_fold'])}; {fix}")
+  return None
 
 
 def stop(status: int, message: str) -> None:
@@ -318,6 +354,26 @@ def stop(status: int, message: str) -> None:
 
 _FAULTS = ("No space left on device", "Disk quota exceeded", "Read-only file system",
            "Permission denied", "Input/output error")
+
+
+def _unraisable(info) -> None:
+  """Drops what asyncio's closed loops raise in background callbacks (orbax's/tensorstore's
+  writes completing after a fault closed their checkpointer: dozens of tracebacks before the
+  one line); anything else goes to Python's default hook."""
+  if isinstance(info.exc_value, RuntimeError) and "Event loop is closed" in str(info.exc_value):
+    return
+  sys.__unraisablehook__(info)
+
+
+def fault_path(error: BaseException) -> str | None:
+  """The file an OSError in `error`'s chain names, if any."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.filename:
+      return os.fspath(error.filename)
+    error = error.__cause__ or error.__context__
+  return None
 
 
 def environment_fault(error: BaseException) -> str | None:
@@ -381,7 +437,7 @@ def _slurm_options() -> dict:
 def run_sweep(config, argv) -> None:
   from genjax import config_file, sweep_driver
   spec = config_file.loaded_spec()
-  rows = sweep_driver.run(config, os.path.abspath(_WORKDIR.value), sweep_points(argv),
+  rows = sweep_driver.run(config, workdir(), sweep_points(argv),
                    config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
                    test_for_all_points=_TEST_ALL.value,
                    select=_ZIP_POINTS.value is None,   # a group process: its parent selects
@@ -391,7 +447,7 @@ def run_sweep(config, argv) -> None:
   if rows is None or not distributed.is_primary():   # detached: the jobs run on
     return
   table = "nested.md" if config.cv.get("outer_folds") else "sweep.md"
-  with open(os.path.join(_WORKDIR.value, table)) as f:
+  with open(os.path.join(workdir(), table)) as f:
     print(f.read())
   what = "outer folds" if config.cv.get("outer_folds") else "points"
   print(f"{len(rows)} {what}; outputs in {_WORKDIR.value}")

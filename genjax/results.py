@@ -11,6 +11,7 @@ test split's ensembles, gaps, stop facts, dataset facts.
 * `calibration_error(p, y)`: ECE = Σ_b |Σ_{i∈b} (conf_i − correct_i)| / N over
   `metrics.ECE_BINS` equal-width bins of conf_i = max_c p_ic (as the `ece` metric);
 * `confusion_matrix(p, y, C)`: counts, row = true class, column = predicted (scikit-learn's);
+* `diverged(rows, monitor)`: the members whose monitored value was never finite;
 * `stop_info`, `weight_summary`, `gap`, `dataset_facts`, `summary` (mean, std, 95% t-CI).
 """
 
@@ -68,6 +69,8 @@ def calibration_error(probs: np.ndarray, y) -> float:
   """Expected calibration error of probabilities (N, C) (module doc), in float64 numpy."""
   probs, y = np.asarray(probs, np.float64), np.asarray(y)
   conf, correct = probs.max(-1), (probs.argmax(-1) == y).astype(np.float64)
+  if not np.isfinite(conf).all():   # a diverged model's NaN probabilities: no calibration
+    return float("nan")
   bins = np.clip((conf * metrics.ECE_BINS).astype(np.int64), 0, metrics.ECE_BINS - 1)
   gaps = np.bincount(bins, weights=conf - correct, minlength=metrics.ECE_BINS)
   return float(np.abs(gaps).sum() / max(len(y), 1))
@@ -92,6 +95,22 @@ def stop_info(es, mon, k: int) -> dict:
                       if stopped else "max_epochs"),
       "best_monitor_value": float(np.asarray(mon.best)[k]) if es is not None else None,
   }
+
+
+def diverged(rows: list[dict], monitor: str) -> list[int]:
+  """The members (their `fold` id; 0 for a single member) whose monitored value was never
+  finite: NaN or infinite (null in metrics.jsonl) at every epoch they trained. Their
+  "selected" epoch is no model at all: the run diverged."""
+  finite, seen = {}, set()
+  for r in rows:
+    if monitor not in r:
+      continue
+    k = int(r.get("fold", 0))
+    seen.add(k)
+    v = r[monitor]
+    if v is not None and np.isfinite(v):
+      finite[k] = True
+  return sorted(k for k in seen if not finite.get(k))
 
 
 def weight_summary(params) -> dict:

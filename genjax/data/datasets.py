@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
+import hashlib
 import io
+import zipfile
+import zlib
 import logging
 import os
 import shutil
@@ -27,7 +31,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from genjax import distributed
+from genjax import distributed, paths
 from genjax.data import builders
 from genjax.data.builders import fashion_mnist_local
 from genjax.data.builders import mnist1d
@@ -50,7 +54,7 @@ def __getattr__(attr):
 
 _log = logging.getLogger(__name__)  # Not "absl": that one is muted in load().
 _CACHE_NAME = "genjax_arrays.npz"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2   # 2: with the arrays' digest (format 1 caches are rebuilt)
 _CHUNK = 16384  # Examples per vectorized data-source read.
 
 
@@ -116,12 +120,46 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None) -> ArraySplits
         f"dataset name {name!r} is not a non-empty string; use one of "
         f"{', '.join(offline_datasets())} or a prepared TFDS name.")
   # TFDS freezes its default dir at import; read TFDS_DATA_DIR now instead.
+  what = "data.data_dir" if data_dir else "$TFDS_DATA_DIR"
   data_dir = os.fspath(data_dir) if data_dir else os.environ.get("TFDS_DATA_DIR") or None
+  paths.data_dir_path(data_dir, what)   # a file, a dangling link: one line
   base, config, version = _parse_name(name)
-  with _quiet_tfds():
-    if base in DATASETS:
-      return _load_offline(name, base, config, version, data_dir)
-    return _load_tfds(name, data_dir)
+  try:
+    with _quiet_tfds():
+      if base in DATASETS:
+        return _load_offline(name, base, config, version, data_dir)
+      return _load_tfds(name, data_dir)
+  except OSError as e:
+    if e.errno not in _WRITE_FAULTS:
+      raise
+    where = data_dir or "TFDS's default data_dir (~/tensorflow_datasets)"
+    raise ConfigError(f"cannot prepare dataset {name!r} in {what}={where}: {e.strerror}"
+                      f"{f' ({e.filename})' if e.filename else ''}; make it writable, or "
+                      "point --config.data.data_dir (or $TFDS_DATA_DIR) at a writable folder "
+                      "(the data are prepared there once)") from None
+
+
+# A data_dir the dataset cannot be prepared in (the workdir is not at fault).
+_WRITE_FAULTS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
+
+
+def _corrupt(error: BaseException) -> bool:
+  """Whether `error` is array_record's (Riegeli's) report of a damaged file."""
+  text = str(error)
+  return "Riegeli" in text or "records file" in text or "array_record" in text.lower()
+
+
+def _read_split(builder_dir: str, split: str, read: Callable[[], Any], fix: str):
+  """`read()`, with a damaged prepared file of `split` one line naming it and `fix`."""
+  try:
+    return read()
+  except (RuntimeError, ValueError, OSError) as e:
+    if not _corrupt(e):
+      raise
+    files = sorted(f for f in os.listdir(builder_dir) if f"-{split}." in f) or ["?"]
+    reason = " ".join(str(e).split()).split(";")[0][:200]
+    raise ConfigError(f"the prepared {split} file {os.path.join(builder_dir, files[0])} is "
+                      f"corrupt ({reason}); {fix}") from None
 
 
 @contextlib.contextmanager
@@ -228,10 +266,13 @@ def _load_offline(name, base, config, version, data_dir) -> ArraySplits:
     builder = _prepare(builder, remake)
     x_key = builder.X_KEY
     arrays = {}
+    fix = (f"delete {builder.data_dir} (genjax prepares {name!r} there again on the next "
+           "run), or point --config.data.data_dir at another folder")
     for split in ("train", "test"):
       source = builder.as_data_source(split)
-      columns = distributed.gather_rows(read_source(
-          source, (x_key, "label", "index"), rows=distributed.shard(len(source))))
+      columns = _read_split(os.fspath(builder.data_dir), split, lambda: distributed.gather_rows(
+          read_source(source, (x_key, "label", "index"), rows=distributed.shard(len(source)))),
+          fix)
       order = np.argsort(columns["index"], kind="stable")  # Source order.
       arrays[f"{split}_x"] = columns[x_key][order]
       arrays[f"{split}_y"] = columns["label"][order].astype(np.int32)
@@ -246,17 +287,37 @@ def _read_cache(path: str, builder) -> dict[str, np.ndarray] | None:
     return None
   try:
     with np.load(path, allow_pickle=False) as f:
-      arrays = {k: f[k] for k in ("train_x", "train_y", "test_x", "test_y")}
       fmt = int(f["format"])
-  except (OSError, ValueError, KeyError) as e:
-    _log.warning("ignoring unreadable cache %s: %s", path, e)
+      if fmt != _CACHE_FORMAT:
+        return None
+      arrays = {k: f[k] for k in _CACHE_KEYS}
+      digest = str(f["digest"])
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    # Truncated or damaged (a full disk, a copy cut short): rebuilt from the prepared files.
+    _log.warning("rebuilding unreadable cache %s: %s", path, e)
+    return None
+  if digest != _digest(arrays):   # changed since written (e.g. edited labels): rebuilt
+    _log.warning("rebuilding cache %s: its arrays do not match the digest written with them",
+                 path)
     return None
   splits = builder.info.splits
-  if (fmt != _CACHE_FORMAT
-      or len(arrays["train_y"]) != splits["train"].num_examples
+  if (len(arrays["train_y"]) != splits["train"].num_examples
       or len(arrays["test_y"]) != splits["test"].num_examples):
     return None
   return arrays
+
+
+_CACHE_KEYS = ("train_x", "train_y", "test_x", "test_y")
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+  """SHA-256 of the cached arrays: names, dtypes, shapes and bytes."""
+  h = hashlib.sha256()
+  for k in _CACHE_KEYS:
+    a = np.ascontiguousarray(arrays[k])
+    h.update(f"{k}:{a.dtype.str}:{a.shape};".encode())
+    h.update(memoryview(a).cast("B"))
+  return h.hexdigest()
 
 
 def _write_cache(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -266,7 +327,7 @@ def _write_cache(path: str, arrays: dict[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=directory)
     try:
       with os.fdopen(fd, "wb") as f:
-        np.savez(f, format=np.int64(_CACHE_FORMAT), **arrays)
+        np.savez(f, format=np.int64(_CACHE_FORMAT), digest=np.str_(_digest(arrays)), **arrays)
       os.replace(tmp, path)
     finally:
       if os.path.exists(tmp):
@@ -367,9 +428,13 @@ def _load_tfds(name: str, data_dir: str | None) -> ArraySplits:
           "(needs `pip install 'genjax[tf]'`).") from e
     raise
   arrays = {}
+  fix = (f"prepare it again (`tfds build {builder.name} --file_format=array_record "
+         f"--data_dir={builder.data_dir_root} --overwrite`, needs `pip install 'genjax[tf]'`)")
   for split, src in (("train", train_src), ("test", test_src)):
-    columns = distributed.gather_rows(
-        read_source(src, (x_key, "label"), rows=distributed.shard(len(src))))
+    columns = _read_split(
+        os.fspath(builder.data_dir), split if split == "train" else test_split,
+        lambda: distributed.gather_rows(
+            read_source(src, (x_key, "label"), rows=distributed.shard(len(src)))), fix)
     x = columns[x_key]
     arrays[f"{split}_x"] = x[..., None] if x.ndim == 3 else x  # HW -> HWC.
     arrays[f"{split}_y"] = columns["label"].astype(np.int32)

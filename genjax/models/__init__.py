@@ -155,6 +155,48 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
                         f"{r}; e.g. --config.model.dropout=0.2")
 
 
+# The model.* settings each built-in model reads (model.name aside); a registered user model
+# may read any of them, so only the built-ins are checked (`check_settings_used`).
+_READS = {
+    "logreg": (),
+    "mlp": ("widths", "activation", "residual", "norm", "dropout", "layer_dropout"),
+    "cnn1d": ("channels", "conv", "dropout", "layer_dropout"),
+    "cnn2d": ("conv", "norm", "dropout", "layer_dropout"),
+    "resnet": ("resnet_depth", "resnet_width", "conv", "norm", "dropout"),
+    "wide_resnet": ("wrn_depth", "wrn_width", "conv", "norm", "dropout"),
+}
+_USE = {"widths": "mlp", "activation": "mlp", "residual": "mlp", "channels": "cnn1d",
+        "conv": "cnn1d, cnn2d or the ResNets", "norm": ", ".join(NORM_MODELS),
+        "dropout": "mlp, cnn1d, cnn2d or the ResNets", "layer_dropout": "mlp, cnn1d or cnn2d",
+        "resnet_depth": "resnet", "resnet_width": "resnet", "wrn_depth": "wide_resnet",
+        "wrn_width": "wide_resnet"}
+
+
+def check_settings_used(cfg: ml_collections.ConfigDict) -> None:
+  """ConfigError for a model.* setting changed from its default that the built-in model
+  `cfg.name` never reads (it would be taken without a word: e.g. model.dropout on logreg, a
+  dropout sweep whose rows are all the same model)."""
+  reads = _READS.get(cfg.name)
+  if reads is None:   # a user model: it may read anything
+    return
+  ref = default_config()
+  for key in ref:
+    if key == "name" or key in reads or key not in cfg:
+      continue
+    value, default = cfg[key], ref[key]
+    same = (tuple(value) == tuple(default) if isinstance(default, tuple)
+            else value == default)
+    if key == "dropout" and float(value) == 0.0:
+      same = True
+    if key == "layer_dropout" and not any(float(r) for r in value):
+      same = True
+    if not same:
+      shown = tuple(value) if isinstance(value, (list, tuple)) else value
+      raise ConfigError(f"model '{cfg.name}' has no use for model.{key}={shown!r} (only "
+                        f"{_USE[key]} read it): it would change nothing; remove it (default "
+                        f"{default!r}) or choose a model that has it")
+
+
 def dropout_rates(cfg: ml_collections.ConfigDict):
   """`layer_dropout` when given (one rate per hidden layer), else `dropout`."""
   return tuple(float(r) for r in cfg.layer_dropout) if len(cfg.layer_dropout) else float(cfg.dropout)
@@ -226,6 +268,8 @@ def create(cfg: ml_collections.ConfigDict, input_shape, num_classes: int, *,
   factory = MODELS.get(cfg.name)
   try:
     abstract = nnx.eval_shape(lambda: factory(cfg, input_shape, num_classes, nnx.Rngs(0)))
+  except ConfigError:   # the factory's own one line (e.g. cnn2d given 1D signals)
+    raise
   except ValueError as e:
     raise ConfigError(f"model '{cfg.name}': {e}; fix model.layer_dropout") from None
   graphdef, _ = nnx.split(abstract)
