@@ -7,7 +7,12 @@ Each `--sweep` is an axis; the grid is their cartesian product. `--zip` axes
 advance together (all of the same length) and form one more axis of the
 product. Values are comma lists of Python literals, or `logspace(a,b,n)`
 (10^a..10^b), `linspace(a,b,n)`, `range(a,b[,step])`. A config file may define
-`get_sweep()` (or `get_sweep(arg)`) returning a list of {key: value} points.
+`get_sweep()` (or `get_sweep(arg)`) returning a list of {key: value} points; `--sweep` /
+`--zip` flags on such a file multiply its points (every get_sweep point × every flag
+combination; a flag key may not be a get_sweep key). A point lists only its own keys
+(`{"name": "l2", "penalties.l2.strength": 1e-3}`): a key it leaves out that another point
+sets takes the config's value (`sweep_grid.complete`). A grid of over
+`sweep_grid.MAX_POINTS` points is refused before it is built.
 
 Numeric axes (the keys of `genjax.hparams.TABLE`: learning rate, weight decay, penalty
 strengths, dropout rate, label-noise fraction, augmentation parameters
@@ -39,6 +44,7 @@ from genjax import distributed, nested_cv, run_identity, sweep_compare, sweep_jo
 from genjax import sweep_run, sweep_select
 from genjax import workdir as wd
 from genjax.errors import ConfigError
+from genjax import sweep_grid
 from genjax.sweep_grid import (_plain, apply_point, check_unique, config_sweep,  # noqa: F401
                                grid, is_numeric, label, named, parse_values, point_name, split,
                                without_seed)
@@ -62,15 +68,32 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
   aside; default the first) is what `sweep_compare.md` tests every other point against.
   A point may carry a display name under `sweep_grid.NAME_KEY` ('name'). The test split
   is reported for the selected point only (selected.json) unless `test_for_all_points`.
+
+  `points` is a list of {key: value} dicts (anything else: ConfigError). A point lists only
+  its own keys: a key another point sets takes the config's value where it is left out
+  (`sweep_grid.complete`), so every point means one config. `points` made by
+  `sweep_grid.grid` (the `--sweep`/`--zip` flags) on a `config_file` with `get_sweep()`
+  multiply its points (`sweep_grid.combine`); any other list (the Python API's, a group
+  process's) is run as given: `genjax.sweep(config, points)` never reads a get_sweep.
+  Points that print alike get names with more digits (`sweep_grid.distinct_labels`).
   """
   launch = sweep_launch.check(launcher, slurm, detach=detach, parallel_jobs=parallel_jobs)
+  flags = isinstance(points, sweep_grid.Grid)
+  points = sweep_grid.check_points(points)
+  if flags and config_file:
+    from_file = config_sweep(config_file)
+    if from_file:
+      points = sweep_grid.combine(from_file, points)
   if not points:
     raise ConfigError("the sweep has no points; pass --sweep=KEY=VALUES or define get_sweep()")
-  recorded = [{k: _plain(v) for k, v in p.items()} for p in points]
+  if len(points) > sweep_grid.MAX_POINTS:
+    raise sweep_grid._too_many("the sweep", len(points))
+  recorded = sweep_grid.complete(config, [{k: _plain(v) for k, v in p.items()} for p in points])
   points, labels = named(recorded)
   check_unique(points)
   for p in points:
     apply_point(config, p)        # every key and type checked before anything runs
+  labels = sweep_grid.distinct_labels(points, labels)
   sweep_compare.check_baseline(baseline, list(dict.fromkeys(label(p, labels) for p in points)))
   groups = split(points)
   sweep_launch.check_sweep(launch, config, groups)
@@ -125,7 +148,7 @@ def _run_groups(launch, config, groups, workdir, config_file):
   """Every group through `launch`'s launcher: (rows, members), or None when detached."""
   if launch.launcher.cluster is None:
     sweep_launch.run_processes(config, groups, workdir, config_file, launch.parallel_jobs or 1)
-    return sweep_launch.collect(workdir, groups)
+    return sweep_launch.collect(workdir, groups, config)
   return sweep_jobs.run(launch, config, groups, workdir, config_file)
 
 

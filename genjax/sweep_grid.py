@@ -3,12 +3,25 @@ config, and splitting points into structural groups of numeric points (`genjax.h
 
 Values are comma lists of Python literals, or `logspace(a,b,n)` (10^a..10^b),
 `linspace(a,b,n)`, `range(a,b[,step])`. Pure: nothing here trains or writes.
+
+What a sweep spec means (`genjax.sweep_driver.run` applies these rules):
+
+* `--sweep` / `--zip` axes on a config file with `get_sweep()` multiply its points, as seeds
+  would: every get_sweep point × every flag combination (`combine`). A flag's key may not be
+  a key of a get_sweep point (one line; drop one of the two).
+* A point lists only its own keys (`{"name": "l2", "penalties.l2.strength": 1e-3}`); every
+  key another point sets takes the config's value where the point leaves it out (`complete`):
+  a numeric key the config's value under the point's structural values, a structural key the
+  base config's. So all points of a structural group sweep the same keys.
+* Distinct points get distinct names: values that print alike get more digits
+  (`distinct_labels`); a grid over `MAX_POINTS` points is refused before it is built.
 """
 
 from __future__ import annotations
 
 import ast
 import itertools
+import math
 import os
 import re
 
@@ -18,6 +31,12 @@ from genjax import hparams
 from genjax.errors import ConfigError
 
 _RANGE = re.compile(r"^(logspace|linspace|range)\((.*)\)$")
+MAX_POINTS = 100_000   # a sweep of more points is refused before it is built
+
+
+def _too_many(what: str, count: int) -> ConfigError:
+  return ConfigError(f"{what} has {count:,} points, over the {MAX_POINTS:,} a sweep may have; "
+                     "give fewer values per axis (or split it into several sweeps)")
 
 
 def parse_values(text: str, key: str) -> list:
@@ -39,10 +58,15 @@ def parse_values(text: str, key: str) -> list:
       if len(args) == 3 and args[2] == 0:
         raise ConfigError(f"--sweep {key}: range step must not be 0, got '{text}'; "
                           "e.g. range(1,5,1)")
-      return list(range(*[int(a) for a in args]))
+      values = range(*[int(a) for a in args])
+      if len(values) > MAX_POINTS:
+        raise _too_many(f"--sweep {key}={text}", len(values))
+      return list(values)
     if len(args) != 3 or args[2] < 1 or not args[2].is_integer():
       raise ConfigError(f"--sweep {key}: {fn} takes (start, stop, count) with a whole count "
                         f">= 1, got '{text}'; e.g. {fn}(-5,-2,4)")
+    if args[2] > MAX_POINTS:
+      raise _too_many(f"--sweep {key}={text}", int(args[2]))
     values = np.linspace(args[0], args[1], int(args[2]))
     return [float(v) for v in (10.0 ** values if fn == "logspace" else values)]
   try:  # Python literals, tuples included: "0,1e-4" or "(32,),(64,64)"
@@ -74,8 +98,14 @@ def _axis(flag: str) -> tuple[str, list]:
   return key, values
 
 
-def grid(product: list[str], zipped: list[str] = ()) -> list[dict]:
-  """Points of the cartesian product of `product` axes and the `zipped` axis."""
+class Grid(list):
+  """The points of `--sweep` / `--zip` flags (`grid`): on a config file with `get_sweep()`,
+  `sweep_driver.run` multiplies its points by them (`combine`) instead of replacing them."""
+
+
+def grid(product: list[str], zipped: list[str] = ()) -> Grid:
+  """Points of the cartesian product of `product` axes and the `zipped` axis (a `Grid`);
+  ConfigError for a grid over MAX_POINTS points, counted before it is built."""
   axes = [_axis(f) for f in product]
   keys = [k for k, _ in axes]
   if zipped:
@@ -88,7 +118,10 @@ def grid(product: list[str], zipped: list[str] = ()) -> list[dict]:
     axes.append(("zip", list(zip(*[v for _, v in zaxes]))))
   if len(set(keys)) != len(keys):
     raise ConfigError(f"a key is swept twice in {keys}; give each key one axis")
-  points = []
+  count = math.prod(len(v) for _, v in axes)
+  if count > MAX_POINTS:   # counted before anything is built
+    raise _too_many("the grid of " + " × ".join(f"{len(v)} {k}" for k, v in axes), count)
+  points = Grid()
   for combo in itertools.product(*[v for _, v in axes]):
     point = {}
     for (key, _), value in zip(axes, combo):
@@ -140,6 +173,111 @@ def config_sweep(config_path: str) -> list[dict] | None:
                         f"such as 'model.dropout'; {example}")
     result.append(dict(point))
   return result
+
+
+def combine(config_points: list[dict], flag_points: list[dict]) -> list[dict]:
+  """Every get_sweep point × every `--sweep`/`--zip` point, point-major (as seeds multiply
+  points). A flag's key may not be a key of a get_sweep point: ConfigError. A named point
+  keeps its name, extended by the flag values other than the seed ('l2,lr=0.01')."""
+  flag_keys = list(dict.fromkeys(k for p in flag_points for k in p))
+  for key in flag_keys:
+    owner = next((i for i, p in enumerate(config_points) if key in p), None)
+    if owner is not None:
+      raise ConfigError(f"--sweep/--zip {key} is also set by get_sweep() point {owner} "
+                        f"({point_name(without_seed(_unnamed(config_points[owner])))}); the flag "
+                        f"would multiply points that already set it: drop {key} from the flag "
+                        "or from get_sweep()")
+  count = len(config_points) * len(flag_points)
+  if count > MAX_POINTS:
+    raise _too_many(f"get_sweep()'s {len(config_points)} points × the flags' "
+                    f"{len(flag_points)}", count)
+  out = []
+  for point in config_points:
+    for extra in flag_points:
+      combined = {**point, **extra}
+      if NAME_KEY in point and without_seed(extra):
+        combined[NAME_KEY] = f"{point[NAME_KEY]},{point_name(without_seed(extra))}"
+      out.append(combined)
+  return out
+
+
+def _unnamed(point: dict) -> dict:
+  return {k: v for k, v in point.items() if k != NAME_KEY}
+
+
+def check_points(points) -> list[dict]:
+  """`points` as a list of {key: value} dicts (ConfigDicts converted); ConfigError in one line
+  for anything else (a tuple, a string, a key that is not a string)."""
+  example = "[{'model.dropout': 0.0}, {'name': 'drop', 'model.dropout': 0.2}]"
+  if isinstance(points, (str, bytes, dict)) or not hasattr(points, "__iter__"):
+    raise ConfigError(f"sweep points must be a list of {{key: value}} dicts, got a "
+                      f"{type(points).__name__}; e.g. {example}")
+  out = []
+  for i, point in enumerate(points):
+    if hasattr(point, "to_dict"):   # an ml_collections.ConfigDict
+      point = point.to_dict()
+    if not isinstance(point, dict):
+      raise ConfigError(f"sweep point {i} is a {type(point).__name__} ({point!r:.60}), not a "
+                        f"{{key: value}} dict; e.g. {example}")
+    bad = [k for k in point if not isinstance(k, str) or not k]
+    if bad:
+      raise ConfigError(f"sweep point {i} has key {bad[0]!r}, not a config key such as "
+                        f"'model.dropout'; e.g. {example}")
+    out.append(dict(point))
+  return out
+
+
+def config_value(config, key: str):
+  """The value sweep key `key` has in `config` (`data.augment.OP.PARAM`: the op's parameter
+  in the augment spec); KeyError when the config has none."""
+  if key.startswith("data.augment.") and "data" in config and "augment" in config.data:
+    from genjax.data import augment
+    try:
+      target = augment.sweep_target(key, config.data.augment)
+    except ConfigError:
+      raise KeyError(key) from None
+    name, param = target
+    kwargs = dict(augment.parse(config.data.augment))[name]
+    return kwargs.get(param, augment.get_op(name).defaults[param])
+  node = config
+  for part in key.split("."):
+    if not hasattr(node, "keys") or part not in node:
+      raise KeyError(key)
+    node = node[part]
+  return node
+
+
+def complete(config, points: list[dict]) -> list[dict]:
+  """Each point with every key another point sets, in one key order: a key a point leaves out
+  takes the config's value — a numeric key's under the point's own structural values, a
+  structural key's the base config's. A numeric key the point's config has no value for
+  (e.g. `data.augment.OP.PARAM` where its augment spec has no OP) stays out; `split` then
+  refuses a group whose points sweep different keys. Names stay as given."""
+  keys = list(dict.fromkeys(k for p in points for k in p if k != NAME_KEY))
+  out = []
+  for point in points:
+    own = _unnamed(point)
+    structural = {k: v for k, v in own.items() if not is_numeric(k)}
+    point_config = None
+    completed = {}
+    for key in keys:
+      if key in own:
+        completed[key] = own[key]
+        continue
+      if is_numeric(key) and structural:
+        if point_config is None:
+          point_config = apply_point(config, structural)
+        source = point_config
+      else:
+        source = config
+      try:
+        completed[key] = _plain(config_value(source, key))
+      except KeyError:
+        continue
+    if NAME_KEY in point:
+      completed[NAME_KEY] = point[NAME_KEY]
+    out.append(completed)
+  return out
 
 
 def is_numeric(key: str) -> bool:
@@ -196,13 +334,23 @@ def apply_point(config, point: dict):
 
 
 def split(points: list[dict]) -> list[tuple[dict, list[dict]]]:
-  """Groups points by their structural values: [(structural, [numeric points])]."""
+  """Groups points by their structural values: [(structural, [numeric points])]. Every
+  numeric point of a group sweeps the same keys (`complete` fills them in): ConfigError
+  otherwise."""
   groups: dict = {}
   for p in points:
     structural = {k: v for k, v in p.items() if not is_numeric(k)}
     numeric = {k: _numeric(k, v) for k, v in p.items() if is_numeric(k)}
     key = repr(sorted(structural.items()))
     groups.setdefault(key, (structural, []))[1].append(numeric)
+  for structural, numeric in groups.values():
+    for p in numeric[1:]:
+      if set(p) != set(numeric[0]):
+        key = sorted(set(p) ^ set(numeric[0]))[0]
+        raise ConfigError(f"points {point_name(numeric[0])} and {point_name(p)} of structural "
+                          f"group {point_name(structural)} sweep different keys, and {key} has "
+                          "no value in the config to complete the other with; give every "
+                          f"point of that group {key}")
   return list(groups.values())
 
 
@@ -226,11 +374,56 @@ def _short(key: str) -> str:
   return ".".join(parts[2:]) if key.startswith("data.augment.") else parts[-1]
 
 
-def point_name(point: dict) -> str:
-  """The automatic name of a point: 'l2=0.001,dropout=0.2' ('base' for no values)."""
-  return ",".join(f"{_short(k)}={v:g}"
+def point_name(point: dict, digits: int = 6) -> str:
+  """The automatic name of a point: 'l2=0.001,dropout=0.2' ('base' for no values); floats
+  with `digits` significant digits (6: as `:g`)."""
+  return ",".join(f"{_short(k)}={format(v, f'.{digits}g')}"
                   if isinstance(v, float) else f"{_short(k)}={v}"
                   for k, v in point.items()) or "base"
+
+
+def distinct_names(points: list[dict]) -> list[str]:
+  """`point_name` of each point, with more digits where two different points (values compared
+  as members get them, seed included) would print alike: one name, one point. ConfigError
+  when no number of digits keeps them apart (e.g. the string '1' and the number 1)."""
+  identities = [repr(sorted((k, _canonical(k, v)) for k, v in p.items())) for p in points]
+  names = [point_name(p) for p in points]
+  for name in set(names):
+    clash = [i for i, n in enumerate(names) if n == name]
+    if len({identities[i] for i in clash}) < 2:
+      continue
+    for digits in range(7, 18):
+      texts = {identities[i]: point_name(points[i], digits) for i in clash}
+      if len(set(texts.values())) == len(texts):
+        for i in clash:
+          names[i] = texts[identities[i]]
+        break
+    else:
+      a, b = clash[0], next(i for i in clash if identities[i] != identities[clash[0]])
+      raise ConfigError(f"sweep points {a} and {b} print alike ({name}); name them apart "
+                        "(a point's 'name') or give values that differ")
+  seen: dict = {}
+  for i, name in enumerate(names):
+    if seen.setdefault(name, identities[i]) != identities[i]:
+      raise ConfigError(f"two sweep points print alike as {name!r}; name them apart (a point's "
+                        "'name') or give values that differ")
+  return names
+
+
+def distinct_labels(points: list[dict], labels: dict) -> dict:
+  """`labels` (`named`) with a name for every unnamed point (seed aside) whose automatic
+  name another point shares: `label` then names every point apart. ConfigError when a name
+  made so is another point's given name."""
+  bare = [without_seed(p) for p in points]
+  unnamed = [p for p in bare if _identity(p) not in labels]
+  out = dict(labels)
+  for point, name in zip(unnamed, distinct_names(unnamed)):
+    if name != point_name(point):
+      if name in labels.values():
+        raise ConfigError(f"sweep name {name!r} is given to another point, but it is also the "
+                          "name of an unnamed point; name that point too, or choose another name")
+      out[_identity(point)] = name
+  return out
 
 
 NAME_KEY = "name"   # a point's optional display name (get_sweep / genjax.sweep), not a config key

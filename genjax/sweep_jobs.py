@@ -258,7 +258,7 @@ def run(launch: Launch, config, groups, workdir, config_file):
   todo, watched = _plan(workdir, groups, records)
   if launch.detach:
     if not todo and not watched:
-      return collect(workdir, groups)
+      return collect(workdir, groups, config)
     if todo:
       _submit(launch, config, groups, workdir, config_file, todo, records)
     print(f"sweep: detached; {len(todo) + len(watched)} group job(s) running; rerun the same "
@@ -283,4 +283,4 @@ def run(launch: Launch, config, groups, workdir, config_file):
     done = sum(_finished(workdir, i) for i in range(len(groups)))
     raise ConfigError(f"{failures[0]}; {len(failures)} of {len(groups)} groups failed, "
                       f"{done} finished (kept): rerun the same command to resubmit the rest")
-  return collect(workdir, groups)
+  return collect(workdir, groups, config)

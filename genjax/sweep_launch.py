@@ -180,9 +180,43 @@ def group_dir(workdir: str, i: int) -> str:
 
 
 def _zip_points(numeric: list[dict]) -> str:
-  """--zip_points for a group process: 'k=v,k=v;k=v,...' ('' = the config as its one point)."""
-  keys = sorted(numeric[0]) if numeric and numeric[0] else []
-  return ";".join(",".join(f"{k}={p[k]!r}" for k in keys) for p in numeric) if keys else ""
+  """--zip_points for a group process: 'k=v,k=v;k=v,...' ('' = the config as its one point).
+
+  Every point is written with its own keys, and the text is read back as the group process
+  reads it (`read_zip_points`): a group trains exactly the points it is given, or the sweep
+  is refused here, in one line, before the group starts."""
+  if numeric == [{}]:
+    return ""
+  text = ";".join(",".join(f"{k}={p[k]!r}" for k in sorted(p)) for p in numeric)
+  try:
+    back = read_zip_points(text)
+  except ConfigError:
+    back = None
+  if back is None or _typed(back) != _typed(numeric):
+    raise ConfigError(f"the sweep's points {numeric!r:.200} cannot be passed to a group process "
+                      "as text that reads back the same; give plain numbers (floats or ints)")
+  return text
+
+
+def _typed(points: list[dict]) -> list:
+  return [sorted((k, type(v).__name__, repr(v)) for k, v in p.items()) for p in points]
+
+
+def read_zip_points(text: str) -> list[dict]:
+  """The points of a --zip_points text as `genjax.main.parse_zip_points` reads them (the
+  round trip `_zip_points` checks)."""
+  from genjax.sweep_grid import parse_values
+  points = []
+  for point in text.split(";"):
+    values = {}
+    for kv in point.split(","):
+      key, eq, value = kv.partition("=")
+      parsed = parse_values(value, key.strip())
+      if not eq or len(parsed) != 1 or key.strip() in values:
+        raise ConfigError(f"--zip_points {kv!r} is not KEY=VALUE")
+      values[key.strip()] = parsed[0]
+    points.append(values)
+  return points
 
 
 def resolved_text(config) -> str:
@@ -236,16 +270,30 @@ def last_error(log_path: str) -> str:
   return (errors or lines or [""])[-1].removeprefix("genjax: error: ")
 
 
-def collect(workdir: str, groups: list) -> tuple[list[dict], list[dict]]:
-  """(rows, members) of every finished group, structural values restored, in group order."""
+def collect(workdir: str, groups: list, config=None) -> tuple[list[dict], list[dict]]:
+  """(rows, members) of every finished group, structural values restored, in group order.
+
+  Each group's sweep.json must hold this group's points and, given `config` (the sweep's),
+  have been written for this group's config (`sweep_run.config_fingerprint`): a sweep.json
+  of an earlier run or of another group (copied over it) is refused in one line."""
   from genjax import sweep_run
   rows, members = [], []
   for i, (structural, numeric) in enumerate(groups):
+    path = os.path.join(group_dir(workdir, i), "sweep.json")
+    fix = (f"remove {group_dir(workdir, i)} to train that group again, or rerun with "
+           "--overwrite to train every group again")
     stored = sweep_run.read_rows(group_dir(workdir, i))
     if [r["point"] for r in stored] != json.loads(json.dumps(numeric)):   # never stale
       raise ConfigError(f"sweep group {i} ({point_name(structural)}) holds results of other "
-                        f"points than this sweep's ({group_dir(workdir, i)}/sweep.json), e.g. "
-                        "from a job of an earlier run; rerun with --overwrite")
+                        f"points than this group's ({path}), e.g. from a job of an earlier run "
+                        f"or copied from another group; {fix}")
+    if config is not None:
+      with open(path) as f:
+        written_for = json.load(f).get("group_config")
+      if written_for != sweep_run.config_fingerprint(apply_point(config, structural)):
+        raise ConfigError(f"sweep group {i} ({point_name(structural)}) holds results written "
+                          f"for another config than this group's ({path}), e.g. copied from "
+                          f"another group or from an earlier run; {fix}")
     for row in stored:
       row["point"] = {**structural, **row["point"]}
       row["name"] = point_name(row["point"])

@@ -21,7 +21,8 @@ from genjax import run_identity, workdir as wd
 from genjax.data import augment, label_noise
 from genjax.errors import ConfigError
 from genjax import member_memory, sweep_compare, sweep_select
-from genjax.sweep_grid import apply_point, label, point_name, value_texts, without_seed
+from genjax.sweep_grid import (apply_point, distinct_names, label, point_name, value_texts,
+                               without_seed)
 from genjax.train.members import MemberPlan
 
 OUTPUTS = ("metrics.jsonl", "sweep.json", "sweep.csv", "sweep.md", "sweep.tex", "sweep_metrics.png",
@@ -97,7 +98,7 @@ def plan_group(config, workdir: str, numeric: list[dict], *, here: bool = True) 
   experiment.validate_plans(s, plans, here=here)
   for point in numeric:   # masks of every point's penalties (strength 0 included)
     penalties.validate_config(apply_point(config, point).penalties, s.model.param_shapes)
-  names = [f"{point_name(p)}/fold{f.member_id}" for p in numeric for f in folds]
+  names = [f"{name}/fold{f.member_id}" for name in distinct_names(numeric) for f in folds]
   return GroupPlan(base, s, plans, folds, names)
 
 
@@ -138,7 +139,17 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
                           "convolutions": program.convolutions,
                           "parallel": program.placement,
                           "precision": g.base.get("precision", "float32"),
-                          "provenance": run_identity.provenance(g.base)})
+                          "provenance": run_identity.provenance(g.base),
+                          "group_config": config_fingerprint(config)})
+
+
+def config_fingerprint(config) -> str:
+  """sha256 of a group's config as its sweep was given it (before any point is applied):
+  what a structural sweep's parent checks a group's sweep.json against."""
+  import hashlib
+  text = json.dumps(run_identity.config_dict(config.copy_and_resolve_references()),
+                    sort_keys=True)
+  return hashlib.sha256(text.encode()).hexdigest()
 
 
 def options(test_for_all_points: bool) -> dict | None:
