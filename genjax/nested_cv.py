@@ -196,7 +196,8 @@ def _train_inner(n: NestedPlan, workdir: str, *, resume: bool, progress: bool) -
   for c, chunk in enumerate(n.chunks):
     owners = [(o, i) for o in chunk for i, _ in n.members(o)]
     plans = [p for o in chunk for _, p in n.members(o)]
-    member_names = [f"outer{o}/{n.labels[i]}/fold{p.member_id}"
+    member_names = [f"outer{o}/{n.labels[i]}"   # a point's seeds apart: one folder each
+                    + (f"/seed{p.seed}" if p.seed is not None else "") + f"/fold{p.member_id}"
                     for (o, i), p in zip(owners, plans)]
     program = build_program(s, plans, member_names=member_names)
     subdir, metrics_name = _names(n, n.base.checkpoint.subdir, c)

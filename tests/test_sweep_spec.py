@@ -166,10 +166,16 @@ def test_named_points_through_submitit_and_resubmission(tmp_path):
 def test_named_points_with_their_own_keys_in_nested_cv(tmp_path):
   config = _small()
   config.cv.method, config.cv.folds, config.cv.outer_folds = "stratified_kfold", 2, 2
-  rows = _run(config, tmp_path / "sw", OWN_KEYS)
+  rows = _run(config, tmp_path / "sw", [{**p, "seed": s} for p in OWN_KEYS for s in (0, 1)])
   assert len(rows) == 2
   nested = _json(tmp_path / "sw" / "nested.json")
   assert sorted(nested["selection_frequency"]) == ["drop", "l2", "none"]
+  assert nested["seeds"] == 2 and len(nested["member_results"]) == 2 * 3 * 2 * 2
+  inner = [d for d in os.listdir(tmp_path / "sw" / "tensorboard") if d.startswith("outer")]
+  folders = {os.path.relpath(root, tmp_path / "sw" / "tensorboard")
+             for root, _, files in os.walk(tmp_path / "sw" / "tensorboard")
+             if any(f.startswith("events.out") for f in files) and "refit" not in root}
+  assert inner and len(folders) == 2 * 3 * 2 * 2, sorted(folders)   # one folder per member
   values = {m["point"]: m["values"] for m in nested["member_results"]}
   assert values == {"none": {"penalties.l2.strength": 0.0, "model.dropout": 0.0},
                     "l2": {"penalties.l2.strength": 1e-3, "model.dropout": 0.0},
