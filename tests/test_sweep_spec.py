@@ -57,6 +57,26 @@ def test_sweep_flags_multiply_the_config_files_points(tmp_path):
   assert sorted(r["label"] for r in rows) == ["drop", "drop", "none", "none"]
 
 
+def test_genjax_sweep_flags_multiply_get_sweep_points_on_the_command_line(tmp_path):
+  path = tmp_path / "exp.py"
+  path.write_text("from genjax import defaults\n"
+                  "def get_config():\n"
+                  "  c = defaults.get_config()\n"
+                  "  c.model.widths, c.num_epochs, c.checkpoint.enabled = (8,), 1, False\n"
+                  "  return c\n"
+                  "def get_sweep():\n"
+                  "  return [{'name': 'none'}, {'name': 'l2', 'penalties.l2.strength': 1e-3},\n"
+                  "          {'name': 'drop', 'model.dropout': 0.2}]\n")
+  out = subprocess.run([sys.executable, "-m", "genjax.main", "sweep", f"--config={path}",
+                        f"--workdir={tmp_path / 'sw'}", "--progress=false",
+                        "--sweep=seed=range(0,3)"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  rows = _json(tmp_path / "sw" / "sweep.json")["rows"]
+  assert sorted((r["label"], r["point"]["seed"]) for r in rows) == [
+      (name, seed) for name in ("drop", "l2", "none") for seed in (0, 1, 2)]
+
+
 def test_flag_axes_extend_a_named_points_name(tmp_path):
   points = sweep_grid.combine([{"name": "l2", "penalties.l2.strength": 1e-3}],
                               sweep_grid.grid(["optimizer.learning_rate=0.01,0.1", "seed=0,1"]))
