@@ -39,6 +39,31 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 _MODULES: dict[str, types.ModuleType] = {}   # absolute path -> its executed module
 _LOADED: dict[str, Any] = {"path": None, "spec": None, "arg": None}
+_IMPORTED: dict[str, set[str]] = {}   # config file -> files of the modules its code imported
+
+
+def user_files() -> set[str]:
+  """Every config file executed in this process (outside genjax) and the files of the modules
+  first imported while its code ran (`import my_penalties` beside it): part of a run's
+  identity (`genjax.run_identity.user_modules`)."""
+  return {f for path, files in _IMPORTED.items() for f in (path, *files)}
+
+
+class _Imports:
+  """Records in `_IMPORTED[abspath]` the modules first imported inside the block."""
+
+  def __init__(self, abspath: str):
+    self.abspath = abspath
+
+  def __enter__(self):
+    self.before = set(sys.modules)
+
+  def __exit__(self, *exc):
+    files = _IMPORTED.setdefault(self.abspath, set())
+    for name in set(sys.modules) - self.before:
+      path = getattr(sys.modules.get(name), "__file__", None)
+      if isinstance(path, str) and path.endswith(".py"):
+        files.add(os.path.realpath(path))
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -89,7 +114,8 @@ def load(spec: str):
     raise ConfigError(f"{name}: get_config is a {type(get_config).__name__}, not a function; "
                       "define def get_config(): ... returning an ml_collections.ConfigDict")
   args = _arguments(get_config, arg, name, spec, required=True)
-  config = call(get_config, *args, path=module.__file__)
+  with _Imports(os.path.realpath(module.__file__)):
+    config = call(get_config, *args, path=module.__file__)
   import ml_collections  # After the user's code: it may set up what ml_collections imports.
   if not isinstance(config, ml_collections.ConfigDict):
     what = "None" if config is None else f"a {type(config).__name__}"
@@ -125,7 +151,8 @@ def module_for(spec: str) -> types.ModuleType:
   if package_module:  # genjax/defaults.py: the package's own module, never a second copy
     module = call(importlib.import_module, package_module, path=abspath)
   else:
-    module = _execute(abspath)
+    with _Imports(os.path.realpath(abspath)):
+      module = _execute(abspath)
   _MODULES[abspath] = module
   return module
 

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from typing import Any, Generic, Iterator, TypeVar
 
 from genjax.errors import ConfigError
 
 T = TypeVar("T")
+_REGISTRIES: weakref.WeakSet = weakref.WeakSet()   # every Registry: what the run identity hashes
 
 
 def definition(obj: Any) -> tuple[str, str] | None:
@@ -63,6 +65,7 @@ class Registry(Generic[T]):
     self.config_key = config_key    # where a user names one, e.g. "model.name"
     self._entries: dict[str, T] = {}
     self._origins: dict[str, Any] = {}
+    _REGISTRIES.add(self)
 
   def register(self, name: str, obj: Any = None, *, origin: Any = None):
     """Registers `obj` under `name`; without `obj`, a decorator that registers its argument."""
@@ -134,3 +137,15 @@ class Registry(Generic[T]):
         keys = sorted(self._entries, key=lambda n: rank.get(n, len(order)))
         self._entries = {n: self._entries[n] for n in keys}
         self._origins = {n: self._origins[n] for n in keys}
+
+
+def definition_files() -> set[str]:
+  """The real source files of every registered entry of every registry (the code a config
+  can name: models, penalties, metrics, optimizers, callbacks, ...)."""
+  out = set()
+  for registry in list(_REGISTRIES):
+    for origin in list(registry._origins.values()):
+      where = definition(origin)
+      if where is not None:
+        out.add(where[0])
+  return out

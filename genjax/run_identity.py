@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import sysconfig
+import types
 
 
 IDENTITY = "run.json"
@@ -76,18 +77,39 @@ def genjax_source_hash() -> str:
 
 
 def user_modules() -> dict[str, str]:
-  """{path: sha256} of loaded modules outside the Python installation and outside genjax."""
+  """{path: sha256} of the user code a run's numbers depend on, outside the Python
+  installation and genjax: the config files loaded and the modules their code imported
+  (`genjax.config_file.user_files`), the files defining every registered model, penalty,
+  metric, ... (`genjax.registry.definition_files`), and the user modules those reference
+  (their globals), transitively. Not the script that calls genjax (`__main__`), unless it
+  defines such code itself."""
+  from genjax import config_file, registry
   genjax_dir = os.path.dirname(os.path.realpath(__file__)) + os.sep
   skip = _installation_dirs() + (genjax_dir,)
-  out = {}
+  by_file = {}
   for module in list(sys.modules.values()):
     path = getattr(module, "__file__", None)
-    if not path or not path.endswith(".py") or os.path.abspath(path).startswith(skip):
-      continue   # (the cheap test first: thousands of modules are installed ones)
-    path = os.path.realpath(path)
-    if path.startswith(skip) or not os.path.isfile(path):
+    if (isinstance(path, str) and path.endswith(".py")
+        and not os.path.abspath(path).startswith(skip)):
+      by_file.setdefault(os.path.realpath(path), module)
+  todo = sorted(config_file.user_files() | registry.definition_files())
+  out = {}
+  while todo:
+    path = os.path.realpath(todo.pop())
+    if (path in out or path.startswith(skip) or not path.endswith(".py")
+        or not os.path.isfile(path)):
       continue
     out[path] = _sha256(path)
+    module = by_file.get(path)
+    for value in list(vars(module).values()) if module is not None else ():
+      try:
+        name = None if isinstance(value, types.ModuleType) else value.__module__
+      except Exception:  # pylint: disable=broad-except  (any object: no __module__, a proxy)
+        continue
+      owner = value if name is None else sys.modules.get(name) if isinstance(name, str) else None
+      file = getattr(owner, "__file__", None)
+      if isinstance(file, str) and file.endswith(".py"):
+        todo.append(file)
   return dict(sorted(out.items()))
 
 

@@ -5,10 +5,17 @@
   dies, so `kill -9` leaves no stale lock) and decides: resume (the stored `run.json` equals
   this run's identity), start fresh (empty workdir, or `overwrite`), or refuse in one line
   saying what differs. `workdir=None` (an in-memory run) claims nothing.
-* `manifest.json` lists every name the run may write (relative, inside the workdir);
-  `--overwrite` removes exactly those (`remove_outputs`), never another file.
+* `manifest.json` lists every name the run may write (relative, inside the workdir), sealed
+  (`genjax.record`); `--overwrite` removes exactly those (`remove_outputs`), never another
+  file, and never on the word of a manifest whose seal does not match (an entry added by hand).
+* A workdir inside another run's outputs is refused (`check_workdir`), as is a workdir that
+  holds genjax's outputs without their run.json; an edited run.json is refused, an edited
+  config.json rewritten from run.json.
 * `check_output_name`: every path-valued setting is a plain name inside the workdir.
-* `completed(claim, name)`: a finished run's stored results (a rerun writes nothing).
+* `completed(claim, name)`: a finished run's stored results (a rerun writes nothing), once
+  every recorded output matches its digest; an output that differs and can be made again
+  (results, plots, selected weights) makes the run resume from its checkpoints to rebuild it.
+  Leaving the claim's block without an error records the run finished (`record.finish`).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import shutil
 import socket
 import time
 
-from genjax import distributed
+from genjax import distributed, record
 from genjax.errors import ConfigError
 from genjax.run_identity import CONFIG, IDENTITY, LOCK, MANIFEST, RESERVED, _NAME, _GROUP
 from genjax.run_identity import difference, identity
@@ -56,9 +63,14 @@ def check_workdir(workdir: str) -> None:
   if not os.access(parent, os.W_OK | os.X_OK):
     raise ConfigError(f"--workdir '{workdir}': '{parent}' is not writable by this user; "
                       "fix its permissions or choose another --workdir")
+  outer = record.enclosing_run(workdir)
+  if outer is not None:
+    raise ConfigError(f"--workdir '{workdir}' lies inside '{outer}', which holds a genjax run "
+                      "(its outputs are removed with it by --overwrite); choose a directory "
+                      "outside it")
 
 
-# --- the code fingerprint -------------------------------------------------------------------
+# --- the lock -------------------------------------------------------------------------------
 
 class WorkdirLock:
   """An exclusive `fcntl.flock` on `<workdir>/.genjax.lock`, refused (not waited) when held.
@@ -124,26 +136,11 @@ def _read_json(path: str):
     return None
 
 
-def _write_json(path: str, obj) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(tmp, path)
-
-
-def _safe_entry(name) -> bool:
-  return isinstance(name, str) and _NAME.match(name) is not None and name not in (".", "..")
-
-
 def remove_outputs(workdir: str) -> list[str]:
   """Removes what `<workdir>/manifest.json` lists (recursing into listed sub-runs), then the
-  manifest itself. Never anything else. Returns the names removed."""
-  manifest = _read_json(os.path.join(workdir, MANIFEST)) or {}
-  names = [n for n in manifest.get("outputs", []) if _safe_entry(n)]
-  sub_runs = [n for n in names if os.path.isdir(os.path.join(workdir, n))
-              and not os.path.islink(os.path.join(workdir, n))
-              and os.path.exists(os.path.join(workdir, n, MANIFEST))]
+  manifest itself. Never anything else, nothing when the manifest's seal fails, nothing when a
+  listed directory holds another genjax run. Returns the names removed."""
+  names, sub_runs = record.removal_plan(workdir)
   locks = _lock_all(workdir, sub_runs)   # every sub-run idle, or nothing is removed
   removed = []
   try:
@@ -194,10 +191,16 @@ def _lock_all(workdir: str, sub_runs: list[str]) -> list[WorkdirLock]:
 
 @dataclasses.dataclass
 class Claim:
-  """A workdir held by this process for one run: `resume` tells whether to continue it."""
+  """A workdir held by this process for one run: `resume` tells whether to continue it.
+
+  `completed(claim, name)` names the run's main result; leaving the `with` block without an
+  error, with that result written, records the run finished (`record.finish`), unless the
+  run was found finished and intact."""
   workdir: str
   resume: bool
   lock: WorkdirLock | None
+  result: str | None = None      # the result file `completed` was asked for
+  intact: bool = False           # a finished run whose every output matched its record
 
   def release(self) -> None:
     if self.lock is not None:
@@ -206,11 +209,17 @@ class Claim:
   def __enter__(self) -> Claim:
     return self
 
-  def __exit__(self, *exc) -> None:
-    self.release()
+  def __exit__(self, exc_type, *exc) -> None:
+    try:
+      if (exc_type is None and self.result and not self.intact and distributed.is_primary()
+          and os.path.exists(os.path.join(self.workdir, self.result))):
+        record.finish(self.workdir)
+    finally:
+      self.release()
 
 
 _FRESH, _RESUME, _REFUSED = 0, 1, 2
+_RESULTS = ("results.json", "sweep.json", "nested.json")   # named first in a message
 
 
 def claim(workdir: str, run: dict, *, config_json: str, outputs: tuple[str, ...],
@@ -247,17 +256,29 @@ def claim(workdir: str, run: dict, *, config_json: str, outputs: tuple[str, ...]
   return Claim(workdir, verdict == _RESUME, lock)
 
 
+def _json_bytes(obj) -> bytes:
+  return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+  with open(path + ".tmp", "wb") as f:
+    f.write(data)
+  os.replace(path + ".tmp", path)
+
+
 def _start_fresh(workdir: str, run: dict, config_json: str, outputs, overwrite: bool) -> None:
   if os.path.exists(os.path.join(workdir, MANIFEST)):
     removed = remove_outputs(workdir)
     if overwrite and removed:
       print(f"--overwrite: removed the previous run's outputs in {workdir}: "
             f"{', '.join(removed)}", flush=True)
-  names = sorted(set(outputs) | {IDENTITY, CONFIG})
-  _write_json(os.path.join(workdir, MANIFEST), {"outputs": names})
-  with open(os.path.join(workdir, CONFIG), "w") as f:
-    f.write(config_json + "\n")
-  _write_json(os.path.join(workdir, IDENTITY), run)
+  config_bytes, run_bytes = (config_json + "\n").encode(), _json_bytes(run)
+  # The manifest first (a kill after it leaves nothing it does not list), with the digests
+  # of the two records it is written with.
+  record.write(workdir, record.start(outputs, {CONFIG: record.digest_bytes(config_bytes),
+                                               IDENTITY: record.digest_bytes(run_bytes)}))
+  _write_bytes(os.path.join(workdir, CONFIG), config_bytes)
+  _write_bytes(os.path.join(workdir, IDENTITY), run_bytes)
 
 
 def _decide(workdir: str, run: dict, outputs, overwrite: bool) -> bool:
@@ -265,12 +286,7 @@ def _decide(workdir: str, run: dict, outputs, overwrite: bool) -> bool:
   fix = "pass --overwrite to replace it, or choose another --workdir"
   identity_path, manifest_path = (os.path.join(workdir, n) for n in (IDENTITY, MANIFEST))
   has_identity, has_manifest = os.path.lexists(identity_path), os.path.lexists(manifest_path)
-  manifest = _read_json(manifest_path) if has_manifest else None
-  if has_manifest and not (isinstance(manifest, dict)
-                           and isinstance(manifest.get("outputs"), list)):
-    raise ConfigError(f"workdir '{workdir}': {MANIFEST} is unreadable, so which files are "
-                      "genjax's is unknown; remove the workdir yourself, or choose another "
-                      "--workdir")
+  manifest = record.read(workdir)   # ConfigError: unreadable, or its seal fails
   if not has_identity and os.path.exists(os.path.join(workdir, CONFIG)) and not has_manifest:
     raise ConfigError(f"workdir '{workdir}' holds a run of an older genjax (no {IDENTITY} or "
                       f"{MANIFEST}), which cannot be resumed or overwritten safely; move it "
@@ -285,16 +301,39 @@ def _decide(workdir: str, run: dict, outputs, overwrite: bool) -> bool:
       raise ConfigError(f"workdir '{workdir}' already holds '{name}', which no genjax run "
                         "there wrote; move it away, or choose another --workdir")
   if not has_identity:
-    return False   # empty, or a run killed before it wrote run.json: nothing of it to keep
+    # Empty, or a run killed before it wrote run.json (then only the manifest and
+    # config.json exist): nothing of it to keep. Anything more is a run without its identity.
+    orphans = [n for n in sorted(owned, key=lambda n: (n not in _RESULTS, n))
+               if n not in (CONFIG, MANIFEST, LOCK) and os.path.lexists(os.path.join(workdir, n))]
+    if orphans and not overwrite:
+      raise ConfigError(f"workdir '{workdir}' holds genjax's outputs ({', '.join(orphans[:3])}"
+                        f"{', ...' if orphans[3:] else ''}) without their {IDENTITY}, so which "
+                        "run made them is unknown; nothing was removed: pass --overwrite to "
+                        "replace them, or choose another --workdir")
+    return False
   stored = _read_json(identity_path)
   if not isinstance(stored, dict):
     raise ConfigError(f"workdir '{workdir}': {IDENTITY} is unreadable, so the run it holds "
                       f"is unknown; {fix}")
   if overwrite:
     return False
+  files = (manifest or {}).get("files", {})
+  if manifest is None or record.digest(identity_path) != files.get(IDENTITY):
+    raise ConfigError(f"workdir '{workdir}': {IDENTITY} is not the file genjax wrote there "
+                      "(edited since, or no sealed manifest records it), so the run it holds "
+                      f"is unknown; restore it, or {fix}")
   diff = difference(stored, run)
   if diff is not None:
     raise ConfigError(f"workdir '{workdir}' holds another run: {diff}; {fix}")
+  config_path = os.path.join(workdir, CONFIG)
+  if record.digest(config_path) != files.get(CONFIG):   # rebuilt from the verified run.json
+    data = _json_bytes(stored["config"])
+    if record.digest_bytes(data) != files.get(CONFIG):
+      raise ConfigError(f"workdir '{workdir}': {CONFIG} is not the file genjax wrote there "
+                        f"and cannot be rebuilt from {IDENTITY}; {fix}")
+    _write_bytes(config_path, data)
+    print(f"genjax: {config_path} was not the file this run wrote; rewrote it from "
+          f"{IDENTITY}", flush=True)
   return True
 
 
@@ -323,18 +362,40 @@ def claim_workdir(workdir: str | None, config, *, kind: str, outputs: tuple[str,
   return claim(workdir, run, config_json=config_json, outputs=outputs, overwrite=overwrite)
 
 
-def completed(claim: Claim, name: str) -> dict | None:
+def completed(claim, name: str) -> dict | None:
   """The stored `name` (e.g. results.json) of a finished run being resumed, else None.
 
-  A rerun of a finished run reads its results and writes nothing.
-  """
+  A run is finished when its manifest records it so (`record.finish`, the run's last write)
+  and every output it recorded still matches its digest: then a rerun reads its results and
+  writes nothing. An output that is missing or differs and can be rebuilt (results, tables,
+  plots, selected weights) makes it None, with one line: the run resumes from its checkpoints
+  and writes them again. One that cannot (a metrics log) is refused (ConfigError)."""
+  if claim.workdir is None:
+    return None
+  claim.result = name
   if not claim.resume:
     return None
+  bad, error = None, None
+  if distributed.is_primary():
+    try:
+      bad = record.check_finished(claim.workdir, record.read(claim.workdir) or {})
+    except ConfigError as e:
+      error = e
+  verdict = distributed.broadcast_int(2 if error else 0 if bad == [] else 1)   # all alike
+  if verdict == 2:
+    raise error or ConfigError(f"process 0 refused workdir '{claim.workdir}' (its message "
+                               "says why)")
+  bad = [] if verdict == 0 and bad is None else bad
   path = os.path.join(claim.workdir, name)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  if bad == [] and os.path.exists(path):
+    claim.intact = True
+    with open(path) as f:
+      return json.load(f)
+  if bad and distributed.is_primary():
+    print(f"genjax: workdir '{claim.workdir}': {', '.join(bad[:4])}{', ...' if bad[4:] else ''}"
+          " missing or not as this run wrote it; rebuilding from the run's checkpoints",
+          flush=True)
+  return None
 
 
 def path(workdir: str, name: str) -> str:

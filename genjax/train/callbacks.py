@@ -98,7 +98,9 @@ class MetricsLog(Callback):
   """`<workdir>/<name>`: one strict-JSON row per member and epoch (null for non-finite).
 
   Resuming at epoch e keeps the file's rows of epochs < e (they go into `info.rows`) and
-  drops later ones (written after the checkpoint the run resumes from).
+  drops later ones (written after the checkpoint the run resumes from). Every epoch < e must
+  have its rows (they are written before that epoch's checkpoint): a file cut or edited
+  short is refused (ConfigError), never resumed into a shorter log.
   """
 
   def __init__(self, path: str):
@@ -106,6 +108,16 @@ class MetricsLog(Callback):
 
   def on_train_start(self, info) -> None:
     rows = [r for r in report.read_metrics(self.path) if r["epoch"] < info.start_epoch]
+    missing = sorted(set(range(info.start_epoch)) - {r["epoch"] for r in rows})
+    if distributed.broadcast_int(len(missing) if distributed.is_primary() else 0):
+      missing = missing or [0]   # (another process's file: process 0's verdict holds)
+      contiguous = missing[-1] - missing[0] + 1 == len(missing)
+      span = (f"epoch {missing[0]}" if len(missing) == 1
+              else f"epochs {missing[0]}..{missing[-1]}" if contiguous
+              else f"{len(missing)} epochs ({missing[0]}, ...)")
+      raise ConfigError(f"'{self.path}' lacks the rows of {span}, which the checkpoint this run "
+                        "resumes from has trained (the file was cut or edited); they cannot be "
+                        "rebuilt: restore the file, or pass --overwrite to rerun from scratch")
     report.write_metrics(self.path, rows)
     info.rows[:0] = rows
     self._file = open(self.path if distributed.is_primary() else os.devnull, "a")
