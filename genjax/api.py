@@ -160,11 +160,11 @@ class Run:
 
   @functools.cached_property
   def _predict(self):
-    return jax.jit(jax.vmap(self._program.predict, in_axes=(0, 0, None, None)))
+    return self._program.members_map(self._program.predict, (0, 0, None, None))
 
   @functools.cached_property
   def _evaluate(self):
-    return jax.jit(jax.vmap(self._program.evaluate, in_axes=(0, 0, None, None, 0, 0)))
+    return self._program.members_map(self._program.evaluate, (0, 0, None, None, 0, 0))
 
   def _plan(self):
     return self._program.plan.replace(mean=jnp.asarray(self.mean), std=jnp.asarray(self.std))

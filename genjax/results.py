@@ -28,7 +28,7 @@ def evaluate_members(program, fitted, split: str) -> dict[str, np.ndarray]:
   """{metric: (M,)} of every member's selected weights on its `split` ("train" | "val")."""
   plan = program.plan
   y, y_axis = (program.y_train, None) if plan.labels is None else (plan.labels, 0)
-  evaluate = jax.jit(jax.vmap(program.evaluate, in_axes=(0, 0, None, y_axis, 0, 0)))
+  evaluate = program.members_map(program.evaluate, (0, 0, None, y_axis, 0, 0))
   idx, weight = ((plan.train_idx, plan.train_weight) if split == "train"
                  else (plan.val_idx, plan.val_weight))
   return jax.device_get(evaluate(fitted.selected_params, plan, program.x_train, y, idx, weight))
@@ -46,7 +46,7 @@ def evaluate_test(program, params, member_plan, setup) -> dict[str, float]:
 
 def test_probabilities(program, fitted, setup) -> np.ndarray:
   """(M, N_test, C) predicted probabilities of every member's selected model on the test split."""
-  predict = jax.jit(jax.vmap(program.predict, in_axes=(0, 0, None, 0)))
+  predict = program.members_map(program.predict, (0, 0, None, 0))
   x_test, _ = setup.x_test()
   m, n = program.num_members, len(setup.splits.test_y)
   idx = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (m, n))

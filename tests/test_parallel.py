@@ -1,7 +1,7 @@
 """Multi-device layouts on 4 forced CPU devices (in a subprocess, so XLA_FLAGS comes first).
 
-4-device data parallel equals 1 device; members sharded equal unsharded; the
-pmap backend equals the shard_map backend; K-fold early stopping stops at the
+4-device data parallel equals 1 device (float tolerance); members split over devices side by
+side are the bits of one device; the pmap backend equals one device up to rounding; K-fold early stopping stops at the
 same epochs on 4 devices as on 1.
 """
 
@@ -40,8 +40,10 @@ def _same_rows(a, b, tol):
 @pytest.mark.parametrize("name,ref,tol", [
     ("data_shard_map", "one_device", 1e-4),     # psum order differs: float tolerance
     ("data_pmap", "data_shard_map", 0.0),        # same per-device program
-    ("members_shard_map", "one_device_4", 1e-4),
-    ("members_pmap", "members_shard_map", 0.0),
+    ("members_shard_map", "one_device_4", 0.0),   # each device runs whole member blocks
+    # pmap is one program partitioned over the devices: it rounds otherwise than one device
+    # (parallel.member_bits records it), while shard_map's members run side by side.
+    ("members_pmap", "one_device_4", 1e-4),
 ])
 def test_layouts_match(layouts, name, ref, tol):
   _same_rows(layouts[name]["rows"], layouts[ref]["rows"], tol)

@@ -19,6 +19,26 @@ Layouts (`config.parallel`):
   Without padding (`resolve(pad=False)`, the pmap backend): the most devices that divide the
   members, one when none does.
 
+Member blocks (`parallel.member_block`, B): XLA compiles a vmapped program by its member
+count, and on CPU a member's last bits changed with it (2-3 members, 5-64 members and one
+member gave three different results, ~3e-8 after 3 epochs; chaotic training turns that into
+points of accuracy). So members never run in a program of another count: the member axis is
+compiled as `lax.map` over blocks of exactly B members (`blocked`), each block `vmap`ped, the
+member count padded to a multiple of B (`Layout.padding`). A member's numbers are then those of
+its B-member block, whatever else trains: alone, in its K-fold run, in any sweep, at any
+position. `auto` (0): 1 on CPU (where vmapping more members saves little: BENCHMARKS.md,
+"Member blocks"), 8 on accelerators.
+
+Devices side by side: a program partitioned over several devices (`shard_map`, `pmap`) is
+compiled through other passes than a one-device program, and rounds differently (measured on
+CPU: an SPMD-partitioned epoch moved a member's weights by ~5e-8 against the same blocks on
+one device). So in one process the `members` layout runs the one-device block program on each
+device, on that device's members (`SideBySide`): the same bits on 1, 2 or 8 devices. Multi-host
+runs (one program spanning processes) and the `pmap` backend keep one partitioned program: a
+member's numbers are then those of its device count. The `data` layout sums gradients across
+devices: its numbers depend on the device count (float summation order). `member_bits`
+records which holds in the run's results.
+
 Backends: `shard_map` over a 1-D device mesh (JAX's successor of `pmap`), or
 `pmap` itself, which runs the same per-device function and gives the same numbers.
 
@@ -51,6 +71,8 @@ def default_config() -> ml_collections.ConfigDict:
       "backend": "shard_map",   # shard_map | pmap
       "axis": "auto",           # data | members | auto
       "devices": 0,             # how many local devices to use; 0 = all
+      # Members per compiled block (module docstring); 0 = auto: 1 on CPU, 8 on accelerators.
+      "member_block": 0,
   })
 
 
@@ -59,7 +81,8 @@ class Layout:
   axis: str          # "single", "data" or "members"
   backend: str
   devices: tuple
-  padding: int = 0   # members added to divide over the devices (`genjax.train.program`)
+  padding: int = 0   # members added to fill blocks and devices (`genjax.train.program`)
+  block: int = 1     # members per compiled block (`blocked`)
 
   @property
   def num_devices(self) -> int:
@@ -85,8 +108,38 @@ def validate_config(cfg) -> None:
     raise ConfigError(f"unknown parallel.backend '{cfg.backend}'; choose from {', '.join(BACKENDS)}")
   if cfg.axis not in AXES:
     raise ConfigError(f"unknown parallel.axis '{cfg.axis}'; choose from {', '.join(AXES)}")
-  if not isinstance(cfg.devices, int) or cfg.devices < 0:
+  if not isinstance(cfg.devices, int) or isinstance(cfg.devices, bool) or cfg.devices < 0:
     raise ConfigError(f"parallel.devices must be an integer >= 0 (0 = all), got {cfg.devices!r}")
+  block = cfg.get("member_block", 0)
+  if not isinstance(block, int) or isinstance(block, bool) or block < 0:
+    raise ConfigError(f"parallel.member_block must be an integer >= 0 (0 = auto), got {block!r}; "
+                      "e.g. --config.parallel.member_block=8")
+
+
+def block_size(cfg) -> int:
+  """Members per compiled block: `parallel.member_block`, or for 0 (auto) 1 on CPU and 8 on
+  accelerators."""
+  block = cfg.get("member_block", 0)
+  return block or (1 if jax.default_backend() == "cpu" else 8)
+
+
+def member_bits(layout: "Layout", unroll: bool = False) -> str:
+  """What a member's numbers depend on, for the run's record: "independent" (of the other
+  members, their count and the device count: only its B-member block's program), or why not."""
+  if layout.axis == "data":
+    return (f"depend on the device count ({layout.num_devices} data-parallel devices sum "
+            "gradients; float summation order)")
+  if layout.axis == "members" and not side_by_side_devices(layout):
+    return (f"depend on the device count (one {layout.backend} program partitioned over "
+            f"{layout.num_devices} devices rounds otherwise than one device)")
+  if unroll:
+    return ("may depend on the member count (epoch_loop=steps: members side by side in one "
+            "program)")
+  return "independent"
+
+
+def _round_up(n: int, unit: int) -> int:
+  return -(-n // unit) * unit
 
 
 def check_devices(cfg) -> None:
@@ -136,26 +189,30 @@ def cores_as_devices(devices) -> bool:
 
 def resolve(cfg, *, num_members: int, batch_size: int, pad: bool = True) -> Layout:
   """Chooses the layout for `num_members` members; ConfigError when it cannot work.
-  `pad=False`: no padding members on cores made devices (the most devices that divide the
-  members), for models whose one-device epoch already keeps the cores busy (`program`)."""
+  `pad=False`: no padding members beyond the block on cores made devices (the most devices
+  that divide the members), for models whose one-device epoch already keeps the cores busy
+  (`program`). The members are padded to whole blocks of `block_size(cfg)` on every device."""
   validate_config(cfg)
   check_devices(cfg)
   devices = run_devices(cfg)
+  block = block_size(cfg)
+  blocks = -(-num_members // block)
   if cfg.axis == "auto" and not cfg.devices and cores_as_devices(devices):
     # CPU devices share the host's cores: members split over all of them (padded to a
     # multiple), never a data-parallel batch (its all-reduces made an MLP epoch 2.4x slower).
     if cfg.backend == "pmap" or not pad:   # no padding: the most devices that divide them
-      devices = devices[:max(k for k in range(1, len(devices) + 1) if num_members % k == 0)]
-    # The fewest members per device there can be, on the fewest devices that reach it.
-    per_device = -(-num_members // len(devices))
-    devices = devices[:-(-num_members // per_device)]
+      devices = devices[:max(k for k in range(1, len(devices) + 1) if blocks % k == 0)]
+    # The fewest blocks per device there can be, on the fewest devices that reach it.
+    per_device = -(-blocks // len(devices))
+    devices = devices[:-(-blocks // per_device)]
+    padding = len(devices) * per_device * block - num_members
     if len(devices) == 1:
-      return Layout("single", cfg.backend, devices)
-    return Layout("members", cfg.backend, devices,
-                  padding=len(devices) * per_device - num_members)
+      return Layout("single", cfg.backend, devices, padding=padding, block=block)
+    return Layout("members", cfg.backend, devices, padding=padding, block=block)
   d = len(devices)
   if d == 1:
-    return Layout("single", cfg.backend, devices)
+    return Layout("single", cfg.backend, devices, padding=blocks * block - num_members,
+                  block=block)
   axis = cfg.axis
   if axis == "auto":
     axis = "members" if num_members >= d and num_members % d == 0 else "data"
@@ -168,7 +225,9 @@ def resolve(cfg, *, num_members: int, batch_size: int, pad: bool = True) -> Layo
     raise ConfigError(f"batch_size {batch_size} is not divisible by the {d} devices; use "
                       f"--config.batch_size={lower or upper} or {upper}, or "
                       "--config.parallel.devices=1")
-  return Layout(axis, cfg.backend, devices)
+  unit = block * (d if axis == "members" else 1)
+  return Layout(axis, cfg.backend, devices, padding=_round_up(num_members, unit) - num_members,
+                block=block)
 
 
 def place_epoch(member_epoch: Callable, layout: Layout) -> Callable:
@@ -195,19 +254,117 @@ def side_by_side(member_fn: Callable, in_axes: tuple) -> Callable:
   return mapped
 
 
+def blocked(member_fn: Callable, in_axes: tuple, block: int) -> Callable:
+  """`jax.vmap(member_fn, in_axes)` compiled as `lax.map` over blocks of `block` members, each
+  block vmapped: XLA sees `block` members whatever the count (module docstring), so a
+  member's numbers are its block program's. The mapped arguments' member count must be a
+  multiple of `block` (`members_map` pads)."""
+  vmapped = jax.vmap(member_fn, in_axes)
+
+  def mapped(*args):
+    m = next(jax.tree.leaves(a)[0].shape[0] for a, ax in zip(args, in_axes) if ax == 0)
+    if m % block:
+      raise ValueError(f"{m} members do not fill blocks of {block}; pad them (members_map)")
+    split = lambda t: jax.tree.map(lambda v: v.reshape((m // block, block) + v.shape[1:]), t)  # noqa: E731
+    blocks = tuple(split(a) for a, ax in zip(args, in_axes) if ax == 0)
+    shared = [a for a, ax in zip(args, in_axes) if ax != 0]
+
+    def one_block(block_args):
+      it, sh = iter(block_args), iter(shared)
+      return vmapped(*[next(it) if ax == 0 else next(sh) for ax in in_axes])
+    out = jax.lax.map(one_block, blocks)
+    return jax.tree.map(lambda v: v.reshape((m,) + v.shape[2:]), out)
+
+  return mapped
+
+
+def side_by_side_devices(layout: Layout) -> bool:
+  """Whether `place` runs the layout's devices side by side (`SideBySide`): the `members`
+  layout with the shard_map backend in one process."""
+  return (layout.axis == "members" and layout.backend == "shard_map"
+          and distributed.process().count == 1)
+
+
+class SideBySide:
+  """jit(fn)(*args) for the `members` layout in one process: the one-device program of
+  `blocked(member_fn)` runs on each device with that device's members (dispatched
+  asynchronously, one call per device), and the outputs are assembled into arrays split on the
+  member axis over the devices. Each device's program is compiled exactly as on one device:
+  the bits do not depend on the device count (module docstring). `input_shardings` say where
+  the arguments are best placed (members split, shared arguments replicated), as a compiled
+  program's do."""
+
+  def __init__(self, member_fn: Callable, layout: Layout, mapped: tuple[bool, ...],
+               **jit_kwargs):
+    in_axes = tuple(0 if m else None for m in mapped)
+    self._fn = jax.jit(blocked(member_fn, in_axes, layout.block), **jit_kwargs)
+    self._devices, self._mapped = layout.devices, mapped
+    self._split = jax.sharding.NamedSharding(layout.mesh, P("members"))
+    self.input_shardings = (tuple(self._split if m else
+                                  jax.sharding.NamedSharding(layout.mesh, P())
+                                  for m in mapped), {})
+
+  def _local(self, tree, i: int, mapped: bool):
+    d, n = self._devices[i], len(self._devices)
+
+    def leaf(a):
+      if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+        return a   # a Python scalar (the epoch)
+      rows = a.shape[0] // n if mapped else None
+      if isinstance(a, jax.Array):
+        for shard in a.addressable_shards:
+          if shard.device == d and (not mapped or shard.data.shape[0] == rows):
+            if mapped or shard.data.shape == a.shape:
+              return shard.data
+      part = a[i * rows:(i + 1) * rows] if mapped else a
+      return jax.device_put(part if isinstance(part, jax.Array) else np.asarray(part), d)
+    return jax.tree.map(leaf, tree)
+
+  def __call__(self, *args):
+    outs = [self._fn(*[self._local(a, i, m) for a, m in zip(args, self._mapped)])
+            for i in range(len(self._devices))]
+
+    def assemble(*parts):
+      shape = (sum(p.shape[0] for p in parts),) + parts[0].shape[1:]
+      return jax.make_array_from_single_device_arrays(shape, self._split, list(parts))
+    return jax.tree.map(assemble, *outs)
+
+
+def members_map(member_fn: Callable, in_axes: tuple, block: int) -> Callable:
+  """jit(fn)(*args): `member_fn` over any number of members in `block`-member blocks
+  (`blocked`): the mapped arguments are padded with copies of their last member to whole
+  blocks, and the outputs cut back. For evaluation and prediction outside the epoch."""
+  run = jax.jit(blocked(member_fn, in_axes, block))
+
+  def call(*args):
+    m = next(jax.tree.leaves(a)[0].shape[0] for a, ax in zip(args, in_axes) if ax == 0)
+    extra = _round_up(m, block) - m
+    if extra:
+      pad = lambda v: jnp.concatenate([v, jnp.repeat(v[-1:], extra, 0)])  # noqa: E731
+      args = [jax.tree.map(pad, a) if ax == 0 else a for a, ax in zip(args, in_axes)]
+    out = run(*args)
+    return out if not extra else jax.tree.map(lambda v: v[:m], out)
+
+  return call
+
+
 def place(member_fn: Callable, layout: Layout, mapped: tuple[bool, ...],
           unroll: bool = False) -> Callable:
   """jit(fn)(*args): `member_fn` vmapped over the member axis of the arguments flagged in
   `mapped` (the others are shared by every member), placed as the layout says. Every output
   has the member axis. Under `data`, `member_fn` must use axis name `DATA_AXIS`.
-  `unroll`: members side by side (`side_by_side`) instead of vmapped; same numbers.
-  The member count must divide over the devices: `Layout.padding` members are the caller's
+  `unroll`: members side by side (`side_by_side`) instead of vmapped; same numbers up to
+  float rounding. Otherwise members run in blocks of `layout.block` (`blocked`).
+  The member count must fill the devices' blocks: `Layout.padding` members are the caller's
   to add (`genjax.train.program` does)."""
   in_axes = tuple(0 if m else None for m in mapped)
-  vmapped = (side_by_side if unroll else jax.vmap)(member_fn, in_axes)
+  vmapped = (side_by_side(member_fn, in_axes) if unroll
+             else blocked(member_fn, in_axes, layout.block))
   if layout.axis == "single":
     return jax.jit(vmapped)
   d = layout.num_devices
+  if side_by_side_devices(layout) and not unroll:
+    return SideBySide(member_fn, layout, mapped)
   if layout.backend == "pmap":
     if layout.axis == "data":
       # pmap needs one mapped argument: the device index, otherwise unused.

@@ -10,14 +10,15 @@ compiled once for the whole run:
   the early-stopping update and its best-weights select, vmapped over members and placed on
   devices (`parallel.place_epoch`); a member whose early stopping fired is frozen;
 * `evaluate(params, plan, x, y, idx, weight)` and `predict(params, plan, x, idx)`: one
-  member's, outside any device mapping (vmap them over members);
+  member's, outside any device mapping (map them over members with `members_map`, in the
+  program's member blocks);
 * `select(state)` -> each member's selected weights (best epoch when early stopping
   restores them, else the last) and selected epoch, as host arrays.
 
-Padding members: when the layout splits members over devices that do not divide them
-(`parallel.Layout.padding`, e.g. 5 folds over 2 CPU devices), the program trains
-`padding` copies of the last member after the M real ones, so that each device holds the
-same count. A copy has that member's plan, keys and data, so it computes what the member
+Padding members: when the members do not fill whole member blocks (`parallel.member_block`)
+on every device (`parallel.Layout.padding`, e.g. 5 folds over 2 CPU devices), the program
+trains `padding` copies of the last member after the M real ones, so that each device holds
+the same count of whole blocks. A copy has that member's plan, keys and data, so it computes what the member
 does; its rows are never produced. The state (`start`, `run_epoch`, checkpoints) carries
 M + padding members; `real(tree)` drops the copies from anything with the member axis.
 
@@ -105,12 +106,23 @@ class Program:
 
   @property
   def placement(self) -> dict:
-    """{"axis": "single" | "members" | "data", "devices": count[, "padding": members added
-    to divide over the devices]}: results.json's `parallel`."""
+    """{"axis": "single" | "members" | "data", "devices": count, "member_block": B,
+    "member_bits": what a member's numbers depend on (`parallel.member_bits`)[, "padding":
+    members added to fill blocks and devices]}: results.json's `parallel`."""
     if self.layout is None:
       return {"axis": "single", "devices": 1}
     padding = {"padding": self.layout.padding} if self.layout.padding else {}
-    return {"axis": self.layout.axis, "devices": self.layout.num_devices, **padding}
+    return {"axis": self.layout.axis, "devices": self.layout.num_devices,
+            "member_block": self.layout.block,
+            "member_bits": parallel.member_bits(self.layout,
+                                                self.member_layout == "side_by_side"),
+            **padding}
+
+  def members_map(self, member_fn: Callable, in_axes: tuple) -> Callable:
+    """jit(fn) of one member's `member_fn` over any number of members, in this program's
+    member blocks (`parallel.members_map`): a member's evaluation does not depend on how
+    many are evaluated with it."""
+    return parallel.members_map(member_fn, in_axes, self.layout.block if self.layout else 1)
 
   def placed(self, state: RunState) -> RunState:
     """`state` (e.g. restored from a checkpoint, committed to one device) where the compiled
@@ -138,7 +150,9 @@ class Program:
   def start(self) -> RunState:
     """The initial state; compiles the epoch program meanwhile (both are needed at once)."""
     run_epoch, plan = self._run_epoch, self.epoch_plan
-    if not hasattr(run_epoch, "lower"):
+    if not hasattr(run_epoch, "lower"):   # a host loop, or devices side by side
+      if hasattr(run_epoch, "input_shardings"):
+        self._epoch_inputs = self._placed_inputs()
       return self._init_state(self._keys, plan.hparams)
     abstract = jax.eval_shape(self._init_state, self._keys, plan.hparams)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
@@ -358,20 +372,22 @@ def _member_finish(monitor_es, weights: Callable, rop_cfg) -> Callable:
 def _init_state_fn(model, tx, monitor_es, opt_keys: dict, use_ema: bool, rop_cfg,
                    layout) -> Callable:
   """init_state(keys, hparams) -> the initial RunState of len(keys) members (padding
-  included), born with the layout's sharding. Runs once: compiled at LLVM -O1, which halves
-  its compile time and gives the same bits."""
+  included: whole blocks), born where the layout's epoch takes it: one member's
+  initialization in the layout's member blocks (`parallel.place`), so that it is the same
+  bits on any device count. Runs once: compiled at LLVM -O1, which halves its compile time
+  and gives the same bits."""
 
-  @functools.partial(jax.jit, out_shardings=layout.state_sharding(),
-                     compiler_options=INIT_COMPILER_OPTIONS)
-  def init_state(keys, hp):
-    mp = keys.shape[0]   # members with padding
-    params = jax.vmap(model.init)(keys)
-    opt_state = jax.vmap(lambda p, h: optim.set_hyperparams(
-        tx.init(p), **{n: h[k] for n, k in opt_keys.items()}))(params, hp)
+  def init_member(key, hp):
+    params = model.init(key)
+    opt_state = optim.set_hyperparams(tx.init(params), **{n: hp[k] for n, k in opt_keys.items()})
     return RunState(
-        train=TrainState(step=jnp.zeros((mp,), jnp.int32), params=params, opt_state=opt_state,
+        train=TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
                          ema=params if use_ema else None),
-        monitor=monitor_es.init(batch_shape=(mp,)), best_params=params,
-        plateau=None if rop_cfg is None else jax.tree.map(
-            lambda a: jnp.broadcast_to(a, (mp,) + a.shape), reduce_on_plateau.init(rop_cfg)))
-  return init_state
+        monitor=monitor_es.init(batch_shape=()), best_params=params,
+        plateau=None if rop_cfg is None else reduce_on_plateau.init(rop_cfg))
+
+  if parallel.side_by_side_devices(layout):
+    return parallel.SideBySide(init_member, layout, (True, True),
+                               compiler_options=INIT_COMPILER_OPTIONS)
+  return jax.jit(parallel.blocked(init_member, (0, 0), layout.block),
+                 out_shardings=layout.state_sharding(), compiler_options=INIT_COMPILER_OPTIONS)
