@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from typing import Any
 
@@ -31,7 +30,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax import experiment, holdout, kfold, paths, sweep_driver
+from genjax import experiment, holdout, kfold, paths, record, sweep_driver
 from genjax.errors import ConfigError
 from genjax.train.members import MemberPlan
 from genjax.train.program import Program, build_program
@@ -272,14 +271,7 @@ def load_run(workdir: str) -> Run:
   Penalties, models or metrics a run's config module registered must be registered first
   (import that module)."""
   workdir = _workdir(workdir, "load_run")
-  try:
-    with open(os.path.join(workdir, "run.json")) as f:
-      identity = json.load(f)
-    with open(os.path.join(workdir, "results.json")) as f:
-      results = json.load(f)
-  except (OSError, ValueError) as e:
-    raise ConfigError(f"'{workdir}' holds no finished genjax run ({e.__class__.__name__}: "
-                      f"{e}); give the --workdir of a finished `genjax train`") from None
+  identity, results = record.load_verified(workdir, "results.json")   # sealed and unedited
   if identity.get("kind") != "train":
     raise ConfigError(f"'{workdir}' holds a genjax {identity.get('kind')} run; load_run reads "
                       "`genjax train` runs (a sweep's rows are in its sweep.json)")

@@ -21,7 +21,7 @@ import socket
 import sys
 import time
 
-from genjax import sweep_launch
+from genjax import record, sweep_launch
 from genjax import workdir as wd
 from genjax.errors import ConfigError
 from genjax.sweep_grid import point_name
@@ -54,15 +54,25 @@ def _save(workdir: str, records: dict) -> None:
   os.replace(path + ".tmp", path)
 
 
+def _verified(directory: str) -> bool:
+  """Whether the group run in `directory` finished and its sealed record verifies (a group
+  whose sweep.json was edited or lost is not finished: its job runs again and rebuilds it)."""
+  try:
+    record.load_verified(directory, "sweep.json")
+  except ConfigError:
+    return False
+  return True
+
+
 def _finished(workdir: str, i: int, wait_s: float = 0.0) -> bool:
-  """Whether group `i` wrote its sweep.json; `wait_s`: give a shared filesystem that long to
+  """Whether group `i` finished (`_verified`); `wait_s`: give a shared filesystem that long to
   show a file another node wrote (listing the directory refreshes NFS's cache)."""
-  path, deadline = os.path.join(group_dir(workdir, i), "sweep.json"), time.time() + wait_s
+  directory, deadline = group_dir(workdir, i), time.time() + wait_s
   while True:
     with contextlib.suppress(OSError):
-      os.listdir(group_dir(workdir, i))
-    if os.path.exists(path) or time.time() >= deadline:
-      return os.path.exists(path)
+      os.listdir(directory)
+    if _verified(directory) or time.time() >= deadline:
+      return _verified(directory)
     time.sleep(1.0)
 
 

@@ -331,3 +331,42 @@ def test_a_reader_of_a_finished_run_gets_only_verified_records(train_run, tmp_pa
     record.load_verified(workdir, "results.json")
   with pytest.raises(ConfigError, match="no finished genjax run"):
     record.load_verified(str(tmp_path), "results.json")
+
+
+def test_load_run_refuses_an_edited_results_json(train_run, tmp_path):
+  # Before: load_run read results.json as found (an edited number was believed).
+  workdir = copy_run(train_run, tmp_path / "run")
+  results = read_json(os.path.join(workdir, "results.json"))
+  results["test"]["accuracy"] = 0.99
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(results, f)
+  out = python("-c", "import sys, genjax\ngenjax.load_run(sys.argv[1])", workdir)
+  assert out.returncode != 0
+  last = out.stderr.strip().splitlines()[-1]
+  assert "ConfigError" in last and "results.json" in last and "rerun" in last, out.stderr
+
+
+@pytest.mark.parametrize("launcher", ["local", "submitit_local"])
+def test_an_edited_group_sweep_json_is_rebuilt_not_believed(tmp_path, launcher):
+  # A structural sweep's parent read each group's sweep.json as found: through submitit an
+  # edited number went into the table (the group counted as finished since its sweep.json
+  # existed). Now a group is finished only when its sealed record verifies: its job runs
+  # again and rebuilds it from its checkpoints.
+  args = ["sweep", EXP, *FAST, "--sweep=model.widths=(8,),(16,)", f"--workdir={tmp_path / 's'}",
+          f"--launcher={launcher}"]
+  ok(genjax(*args))
+  original = read_json(tmp_path / "s" / "sweep.json")
+  group = tmp_path / "s" / "group00" / "sweep.json"
+  edited = read_json(group)
+  edited["rows"][0]["val_accuracy_mean"] = 0.99
+  group.write_text(json.dumps(edited))
+  os.remove(tmp_path / "s" / "sweep.json")   # the parent collects its groups again
+  ok(genjax(*args))
+  rebuilt = read_json(group)["rows"][0]["val_accuracy_mean"]
+  assert rebuilt == original_rows(original, 0)[0]["val_accuracy_mean"] != 0.99
+  assert _without_run_facts(read_json(tmp_path / "s" / "sweep.json"))["rows"] == original["rows"]
+
+
+def original_rows(sweep, group):
+  """The rows of group `group` (model.widths its first value) as the parent stored them."""
+  return [r for r in sweep["rows"] if r["point"]["model.widths"] == [[8], [16]][group]]

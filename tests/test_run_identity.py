@@ -455,11 +455,15 @@ def test_results_record_provenance_and_are_strict_json(train_run):
 def test_a_diverging_run_writes_strict_json(tmp_path):
   # Adam's steps have the learning rate's size: 1e30 overflows the weights within an epoch
   # (1e6 stays finite on this model).
+  # A diverged run keeps its outputs, is marked in results.json and exits 1 saying so.
   workdir = tmp_path / "run"
-  ok(genjax(*TRAIN, f"--workdir={workdir}", "--config.optimizer.learning_rate=1e30",
-            "--config.early_stopping.enabled=false"))
+  out = genjax(*TRAIN, f"--workdir={workdir}", "--config.optimizer.learning_rate=1e30",
+               "--config.early_stopping.enabled=false")
+  assert out.returncode == 1, (out.returncode, out.stderr[-2000:])
+  assert "diverged" in out.stderr, out.stderr[-2000:]
   rows = read_jsonl(workdir / "metrics.jsonl")
   results = read_json(workdir / "results.json")
+  assert results["diverged"], results
   assert [r["epoch"] for r in rows] == [0, 1]
   assert any(r["train_loss_running"] is None for r in rows), rows   # non-finite -> null
   assert results["test"]["loss"] is None, results["test"]
