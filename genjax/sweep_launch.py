@@ -283,7 +283,10 @@ def collect(workdir: str, groups: list, config=None) -> tuple[list[dict], list[d
     path = os.path.join(group_dir(workdir, i), "sweep.json")
     fix = (f"remove {group_dir(workdir, i)} to train that group again, or rerun with "
            "--overwrite to train every group again")
-    record.load_verified(group_dir(workdir, i), "sweep.json")   # sealed, finished, unedited
+    try:   # sealed, finished, unedited
+      record.load_verified(group_dir(workdir, i), "sweep.json")
+    except ConfigError as e:
+      raise ConfigError(f"sweep group {i} ({point_name(structural)}): {e}") from None
     stored = sweep_run.read_rows(group_dir(workdir, i))
     if [r["point"] for r in stored] != json.loads(json.dumps(numeric)):   # never stale
       raise ConfigError(f"sweep group {i} ({point_name(structural)}) holds results of other "

@@ -1,7 +1,7 @@
 """What member blocks (`parallel.member_block`) cost: the MNIST-1D MLP K-fold epoch
 (`scripts/bench kfold`'s task, 5 fold plans repeated to M members) in blocks of B members
-against one block of all M members (the vmapped program genjax compiled before blocks, whose
-bits changed with M), on one CPU device and on the host's cores made devices side by side.
+against one block per device ("all": every member of a device vmapped as one program, as genjax
+compiled before blocks, whose bits changed with the member count), on one CPU device and on the host's cores made devices side by side.
 
     scripts/bench blocks            # or: .venv/bin/python scripts/bench_member_blocks.py
         [--members 1,5,20,60] [--blocks 1,4,8,all] [--devices 1,2] [--output FILE]
@@ -32,7 +32,9 @@ from genjax.train import program
 out = []
 for m, block in {cases!r}:
   config = task_config()
-  config.parallel.member_block = m if block == "all" else int(block)
+  # "all": one block per device, i.e. every member of a device vmapped as one program (before
+  # blocks, the program's bits changed with that count).
+  config.parallel.member_block = -(-m // {devices}) if block == "all" else int(block)
   s = experiment.prepare(config, tempfile.mkdtemp())
   plans = experiment.fold_plans(config, s.splits.train_y)
   plans = [p.__class__(**{{**p.__dict__, "member_id": i}}) for i, p in enumerate((plans * m)[:m])]

@@ -89,14 +89,11 @@ def test_a_fold_in_the_program_equals_the_fold_alone_and_stats_are_selected():
   assert len({len(p.train_idx) for p in plans}) > 1
   _, alone, _ = _train(config, [plans[2]])
   mine = [r for r in together.rows if r["fold"] == 2]
-  for key, atol in (("train_loss_running", 1e-6), ("val_loss", 1e-6),
-                    ("val_accuracy", 2e-3)):   # a float-order tie may flip one argmax
-    np.testing.assert_allclose([r[key] for r in mine], [r[key] for r in alone.rows],
-                               rtol=2e-5, atol=atol, err_msg=key)
+  for key in ("train_loss_running", "val_loss", "val_accuracy"):   # bit for bit (member blocks)
+    assert [r[key] for r in mine] == [r[key] for r in alone.rows], key
   mean = together.selected_params["norm0"]["layer"]["mean"]
   assert mean.shape == (3, 32) and np.abs(mean).max() > 0   # per member, trained
-  np.testing.assert_allclose(mean[2], alone.selected_params["norm0"]["layer"]["mean"][0],
-                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_array_equal(mean[2], alone.selected_params["norm0"]["layer"]["mean"][0])
 
 
 DEVICES = """
@@ -122,8 +119,10 @@ def test_four_devices_equal_one_device():
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   rows = json.loads(out.stdout.strip().splitlines()[-1])
-  for name in ("data", "members"):
-    np.testing.assert_allclose(rows[name], rows["one"], rtol=2e-4, atol=1e-5, err_msg=name)
+  # data parallel sums gradients across devices (float summation order); members side by
+  # side run each device's members as one device would: the same bits.
+  np.testing.assert_allclose(rows["data"], rows["one"], rtol=2e-4, atol=1e-5)
+  assert rows["members"] == rows["one"]
 
 
 ARGS = ["train", "--config=experiments/mnist1d_mlp.py", "--progress=false",

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from genjax import defaults, experiment
+from genjax import defaults, experiment, hparams
 from genjax.errors import ConfigError
 from genjax.train.fit import fit
 from genjax.train.program import build_program
@@ -87,11 +87,17 @@ def test_members_with_their_own_decay_equal_each_run_alone():
   config.ema.decay = max(decays)            # as `hparams.prepare_base` sets a sweep's base
   _, together = _train(config, plans)
   for k, v in enumerate(decays):
-    _, alone = _train(_config(v), [dataclasses.replace(base, member_id=k)])
+    # The decay swept alone (a one-point sweep: traced, as in the program): bit for bit.
+    swept = _config(v)
+    hparams.prepare_base(swept, [{"ema.decay": v}])
+    _, alone = _train(swept, [plans[k]])
+    # `genjax train --config.ema.decay=v` compiles v as a constant: float rounding apart.
+    _, constant = _train(_config(v), [dataclasses.replace(base, member_id=k)])
     for key in ("train_loss_running", "val_loss", "val_accuracy"):
       got = [r[key] for r in together.rows if r["fold"] == k]
-      want = [r[key] for r in alone.rows]
-      np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=f"decay={v} {key}")
+      assert got == [r[key] for r in alone.rows], (f"decay={v} {key}")
+      np.testing.assert_allclose(got, [r[key] for r in constant.rows], rtol=1e-5,
+                                 err_msg=f"decay={v} {key}")
 
 
 @pytest.mark.parametrize("decay", [-0.1, 1.0, 1.5])

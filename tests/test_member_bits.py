@@ -31,14 +31,16 @@ def _config():
   return config
 
 
-def _train(setup, plans, path):
+def _train(setup, plans, path, member_names=None):
   os.makedirs(path)
-  return experiment.train(setup, plans, str(path), resume=False, progress=False)[1]
+  return experiment.train(setup, plans, str(path), resume=False, progress=False,
+                          member_names=member_names)[1]
 
 
 def _rows(fitted, fold):
-  """The rows of the member whose `fold` field is `fold` (all rows when it is None)."""
-  return [r for r in fitted.rows if fold is None or r.get("fold") == fold]
+  """The rows of the member whose `fold` field (or, in a sweep, `member` name) is `fold` (all
+  rows when it is None)."""
+  return [r for r in fitted.rows if fold is None or r.get("member", r.get("fold")) == fold]
 
 
 def _assert_same_member(a, ia, b, ib, fold_a, fold_b):
@@ -68,13 +70,24 @@ def test_a_fold_alone_equals_the_fold_in_its_kfold_run_and_in_a_sweep(tmp_path):
   three = _train(setup, [folds[0], folds[1], folds[3]], tmp_path / "three")
   _assert_same_member(together, 3, three, 2, 3, 3)
   _assert_same_member(together, 0, three, 0, 0, 0)
+  # Inside a 15-member sweep of the L2 strength: the point whose strength is the config's (0)
+  # holds the fold as member 5 + 3; the other points' folds are other members.
+  strengths = [1e-3, 0.0, 1e-2]
+  names = [f"l2={s}/fold{k}" for s in strengths for k in range(5)]
+  swept = _train(setup, _sweep_plans(config, setup, strengths), tmp_path / "sweep", names)
+  # The l2=0.0 point's fold 3 in the sweep is that fold of the point swept alone. (Against the
+  # K-fold run above it differs in the last bits: a swept value is a traced per-member value,
+  # a config's value a compiled constant; README says so.)
+  plan = _sweep_plans(config, setup, [0.0])[3]
+  alone_swept = _train(setup, [plan], tmp_path / "point_alone", ["l2=0.0/fold3"])
+  _assert_same_member(swept, 8, alone_swept, 0, "l2=0.0/fold3", "l2=0.0/fold3")
 
 
 def _sweep_plans(config, setup, strengths):
   folds = kfold.fold_plans(config, setup.splits.train_y)
-  return [MemberPlan(member_id=f.member_id + 100 * p, train_idx=f.train_idx, val_idx=f.val_idx,
-                     hparams={"penalties.l2.strength": s})
-          for p, s in enumerate(strengths) for f in folds]
+  return [MemberPlan(member_id=f.member_id, train_idx=f.train_idx, val_idx=f.val_idx,
+                     hparams={"penalties.l2.strength": s})   # as sweep_run plans a point's folds
+          for s in strengths for f in folds]
 
 
 def test_blocked_map_equals_the_block_alone():

@@ -234,6 +234,11 @@ def test_a_groups_sweep_json_copied_from_another_group_is_refused(tmp_path):
   rows, _ = sweep_launch.collect(str(workdir), groups, _small())
   assert [r["point"] for r in rows] == [{"model.widths": (8,)}, {"model.widths": (4,)}]
   shutil.copy(workdir / "group00" / "sweep.json", workdir / "group01" / "sweep.json")
+  with pytest.raises(ConfigError, match=r"sweep group 1 \(widths=\(4,\)\): .*sweep.json missing "
+                                        "or not as the run wrote it"):   # its digest differs
+    sweep_launch.collect(str(workdir), groups, _small())
+  shutil.rmtree(workdir / "group01")   # the whole group copied: its own record verifies
+  shutil.copytree(workdir / "group00", workdir / "group01")
   with pytest.raises(ConfigError, match=r"sweep group 1 \(widths=\(4,\)\) holds results written "
                                         "for another config than this group's"):
     sweep_launch.collect(str(workdir), groups, _small())

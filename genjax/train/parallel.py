@@ -32,10 +32,10 @@ position. `auto` (0): 1 on CPU (where vmapping more members saves little: BENCHM
 Devices side by side: a program partitioned over several devices (`shard_map`, `pmap`) is
 compiled through other passes than a one-device program, and rounds differently (measured on
 CPU: an SPMD-partitioned epoch moved a member's weights by ~5e-8 against the same blocks on
-one device). So in one process the `members` layout runs the one-device block program on each
-device, on that device's members (`SideBySide`): the same bits on 1, 2 or 8 devices. Multi-host
-runs (one program spanning processes) and the `pmap` backend keep one partitioned program: a
-member's numbers are then those of its device count. The `data` layout sums gradients across
+one device). So the `members` layout runs the one-device block program on each device, on that
+device's members (`SideBySide`; in a multi-host run each process runs its own devices): the same
+bits on 1, 2 or 8 devices, in one process or several. The `pmap` backend keeps one partitioned
+program: a member's numbers are then those of its device count. The `data` layout sums gradients across
 devices: its numbers depend on the device count (float summation order). `member_bits`
 records which holds in the run's results.
 
@@ -280,16 +280,15 @@ def blocked(member_fn: Callable, in_axes: tuple, block: int) -> Callable:
 
 def side_by_side_devices(layout: Layout) -> bool:
   """Whether `place` runs the layout's devices side by side (`SideBySide`): the `members`
-  layout with the shard_map backend in one process."""
-  return (layout.axis == "members" and layout.backend == "shard_map"
-          and distributed.process().count == 1)
+  layout with the shard_map backend (in one process or several: each runs its own devices)."""
+  return layout.axis == "members" and layout.backend == "shard_map"
 
 
 class SideBySide:
-  """jit(fn)(*args) for the `members` layout in one process: the one-device program of
-  `blocked(member_fn)` runs on each device with that device's members (dispatched
-  asynchronously, one call per device), and the outputs are assembled into arrays split on the
-  member axis over the devices. Each device's program is compiled exactly as on one device:
+  """jit(fn)(*args) for the `members` layout: the one-device program of `blocked(member_fn)`
+  runs on each of this process's devices with that device's members (dispatched
+  asynchronously, one call per device), and the outputs are assembled into (global) arrays
+  split on the member axis over every process's devices. Each device's program is compiled exactly as on one device:
   the bits do not depend on the device count (module docstring). `input_shardings` say where
   the arguments are best placed (members split, shared arguments replicated), as a compiled
   program's do."""
@@ -299,6 +298,8 @@ class SideBySide:
     in_axes = tuple(0 if m else None for m in mapped)
     self._fn = jax.jit(blocked(member_fn, in_axes, layout.block), **jit_kwargs)
     self._devices, self._mapped = layout.devices, mapped
+    self._here = [i for i, d in enumerate(layout.devices)
+                  if d.process_index == jax.process_index()]   # this process's devices
     self._split = jax.sharding.NamedSharding(layout.mesh, P("members"))
     self.input_shardings = (tuple(self._split if m else
                                   jax.sharding.NamedSharding(layout.mesh, P())
@@ -322,10 +323,10 @@ class SideBySide:
 
   def __call__(self, *args):
     outs = [self._fn(*[self._local(a, i, m) for a, m in zip(args, self._mapped)])
-            for i in range(len(self._devices))]
+            for i in self._here]
 
     def assemble(*parts):
-      shape = (sum(p.shape[0] for p in parts),) + parts[0].shape[1:]
+      shape = (parts[0].shape[0] * len(self._devices),) + parts[0].shape[1:]
       return jax.make_array_from_single_device_arrays(shape, self._split, list(parts))
     return jax.tree.map(assemble, *outs)
 
