@@ -204,9 +204,9 @@ def test_compare_applies_corrected_test_to_each_point():
     stats.compare(points, "nope", n_train=N_TRAIN, n_val=N_VAL)
 
 
-def test_matches_mlxtend_kfold_paired_t_if_installed():
+def test_matches_mlxtend_kfold_paired_t():
   """mlxtend has no corrected test; its k-fold paired t must equal the naive one (fold scores fed in)."""
-  evaluate = pytest.importorskip("mlxtend.evaluate")
+  from mlxtend import evaluate
   a, b, per_fold = A[0], B[0], 2                 # K = 5 contiguous folds of 2 rows each
 
   class Fixed:
@@ -226,20 +226,16 @@ def test_matches_mlxtend_kfold_paired_t_if_installed():
   assert res["t"] == pytest.approx(t, rel=1e-9) and res["p_value"] == pytest.approx(p, rel=1e-9)
 
 
-def test_matches_correctipy_if_installed():
-  """correctipy's repkfold_ttest (Bouckaert & Frank r×K form; one-sided p) if it imports and runs."""
-  try:
-    from correctipy.statistics import repkfold_ttest
-  except Exception as e:  # not installed, or a release that does not import
-    pytest.skip(f"correctipy unavailable: {e!r}")
-  pd = pytest.importorskip("pandas")
+def test_matches_baycomp_correlated_t():
+  """baycomp's CorrelatedTTest (Corani & Benavoli 2015) scales s² by 1/n + 1/(K − 1), the
+  Nadeau-Bengio factor with n_val/n_train = 1/(K − 1) (here 200/800, K = 5): its posterior
+  Student t has genjax's t statistic and df, and its tail probabilities give genjax's p."""
+  from baycomp.single import CorrelatedTTest
   r, k = A.shape
-  rows = [{"model": m, "values": float(v[i, j]), "k": j + 1, "r": i + 1}
-          for m, v in (("A", A), ("B", B)) for i in range(r) for j in range(k)]
-  try:
-    ref = repkfold_ttest(pd.DataFrame(rows), n1=N_TRAIN, n2=N_VAL, k=k, r=r)
-  except Exception as e:
-    pytest.skip(f"correctipy.repkfold_ttest failed to run: {e!r}")
+  assert N_VAL / N_TRAIN == 1 / (k - 1)
+  mean, var, df = CorrelatedTTest.compute_statistics(B.ravel(), A.ravel(), runs=r)
   res = stats.corrected_resampled_t(A, B, N_TRAIN, N_VAL)
-  assert res["t"] == pytest.approx(float(np.ravel(ref["statistic"])[0]), rel=1e-9)
-  assert res["p_value"] == pytest.approx(2 * float(np.ravel(ref["p_value"])[0]), rel=1e-9)
+  assert res["mean_difference"] == pytest.approx(mean, rel=1e-12)
+  assert res["t"] == pytest.approx(mean / math.sqrt(var), rel=1e-12) and res["df"] == df
+  p_left, p_right = CorrelatedTTest.probs(B.ravel(), A.ravel(), runs=r)
+  assert res["p_value"] == pytest.approx(2 * min(p_left, p_right), rel=1e-9)
