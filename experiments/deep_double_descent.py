@@ -20,7 +20,7 @@ tests/test_resnet.py runs exactly that (114 s on this project's 2-core CPU: ResN
 per width); 1 epoch is a smoke test of the pipeline, not a result (its accuracy is chance).
 """
 
-from genjax import defaults
+from genjax.config import defaults
 
 WIDTHS = (1, 2, 4, 8, 16, 32, 64)
 SMOKE_WIDTHS = (1, 2)

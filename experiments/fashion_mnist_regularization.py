@@ -13,7 +13,7 @@ techniques that differ only in numbers train as one vmapped program of 6 points
 Needs `apt-get install dataset-fashion-mnist`.
 """
 
-from genjax import defaults
+from genjax.config import defaults
 
 AUGMENT = "crop(pad=2,mode=zero)|flip(p=0.5)"
 TECHNIQUES = {

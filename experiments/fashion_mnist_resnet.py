@@ -13,7 +13,7 @@ sets the width.
 Needs `apt-get install dataset-fashion-mnist`.
 """
 
-from genjax import defaults
+from genjax.config import defaults
 
 
 def get_config(arg: str = ""):

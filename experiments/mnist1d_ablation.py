@@ -24,7 +24,7 @@ nested: the tuned MLP's accuracy by nested CV — 5 outer × 5 inner folds, the 
 docs/nested_cv.md.
 """
 
-from genjax import defaults
+from genjax.config import defaults
 
 AUGMENT = "shift(max_shift=4)|slope(max_slope=0.375)|scale(lo=0.8,hi=1.2)|noise(std=0.05)"
 TECHNIQUES = {

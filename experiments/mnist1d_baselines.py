@@ -15,7 +15,7 @@ weights are tested, as in the paper.
 permutation of the 40 positions), where the paper's CNN falls to ~56%.
 """
 
-from genjax import defaults
+from genjax.config import defaults
 
 MODELS = {"logreg": "logreg", "mlp": "mlp", "cnn": "cnn1d"}
 PAPER_TEST_ACCURACY = {"logreg": 0.32, "mlp": 0.68, "cnn": 0.94, "cnn_shuffled": 0.56}

@@ -12,7 +12,7 @@ the sweep runs one process per width, `--parallel_jobs` at a time.
 `scripts/paper_tables double_descent` runs it and writes docs/double_descent.md.
 """
 
-from genjax import defaults
+from genjax.config import defaults
 
 WIDTHS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 

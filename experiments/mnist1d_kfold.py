@@ -9,7 +9,7 @@ training examples for the folds' median selected epoch count.
     genjax train --config=experiments/mnist1d_kfold.py --workdir=runs/mnist1d_kfold
 """
 
-from genjax import defaults
+from genjax.config import defaults
 
 
 def get_config():

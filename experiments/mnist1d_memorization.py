@@ -15,7 +15,7 @@ stays at chance; regularization slows memorization but does not prevent it.
 `scripts/paper_tables memorization` runs all four into docs/memorization.md.
 """
 
-from genjax import defaults
+from genjax.config import defaults
 
 ARGS = ("true", "random", "true_reg", "random_reg")
 

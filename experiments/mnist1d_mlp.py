@@ -9,7 +9,7 @@ weights; the test split is evaluated once, at the end.
     genjax train --config=experiments/mnist1d_mlp.py --workdir=runs/mnist1d_mlp
 """
 
-from genjax import defaults
+from genjax.config import defaults
 
 # MNIST-1D's own augmentations (mnist1d/transform.py): shift, shear (slope), scale, noise.
 AUGMENT = "shift(max_shift=4)|slope(max_slope=0.375)|scale(lo=0.8,hi=1.2)|noise(std=0.05)"

@@ -23,7 +23,7 @@ numbers (none, l2, wd, l1, l1_prox, dropout) train as one vmapped program of
     genjax sweep --config=experiments/mnist1d_regularization.py:cv --workdir=runs/cv_reg --parallel_jobs=2
 """
 
-from genjax import defaults
+from genjax.config import defaults
 
 # MNIST-1D's own augmentations (mnist1d/transform.py): shift, shear (slope), scale, noise.
 AUGMENT = "shift(max_shift=4)|slope(max_slope=0.375)|scale(lo=0.8,hi=1.2)|noise(std=0.05)"

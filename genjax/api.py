@@ -30,7 +30,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax import experiment, holdout, kfold, paths, record, sweep_driver
+from genjax.run import holdout, kfold, setup as experiment
+from genjax.workdir import paths, record
+from genjax.sweeps import driver as sweep_driver
 from genjax.errors import ConfigError
 from genjax.train.members import MemberPlan
 from genjax.train.program import Program, build_program
@@ -41,7 +43,7 @@ def load_config(spec: str | None = None, overrides: list[str] | tuple[str, ...] 
   `overrides` applied as the CLI applies `--config.` flags: the strings without the prefix,
   e.g. "num_epochs=2", "model.widths=(64,64)", "cv.refit=False". ConfigError (one line) for a
   bad file, key or value."""
-  from genjax import config_file, defaults, overrides as overrides_lib
+  from genjax.config import defaults, files as config_file, overrides as overrides_lib
   if isinstance(overrides, str):   # one override, e.g. "num_epochs=2"
     overrides = [overrides]
   if (not isinstance(overrides, (list, tuple))
@@ -63,7 +65,7 @@ def _check_config(config, what: str) -> None:
     raise ConfigError(f"{what}: config must be an ml_collections.ConfigDict, got "
                       f"{type(config).__name__}; build it with genjax.load_config(...) (or "
                       "ml_collections.ConfigDict(d) of a complete config)")
-  from genjax import defaults
+  from genjax.config import defaults
   missing = [k for k in defaults.get_config() if k not in config]
   if missing:
     raise ConfigError(f"{what}: the config has no {', '.join('config.' + k for k in missing)}"
@@ -222,7 +224,7 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
   the best validation mean, and its test metrics: the only test reported unless
   `test_for_all_points`). `launcher` ("local", "submitit_local", "slurm"), `slurm` (the
   `--slurm_*` options by name, e.g. `{"partition": "gpu", "timeout_min": 60}`) and `detach`
-  are the CLI's launch flags (`genjax.sweep_launch`); detached, it returns None while group
+  are the CLI's launch flags (`genjax.sweeps.launch`); detached, it returns None while group
   jobs run (call it again to collect)."""
   if workdir is None:
     raise ConfigError("genjax.sweep needs a workdir (its tables and group processes live there)")
@@ -244,7 +246,7 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
 def _config_from_json(stored: dict):
   """The ConfigDict a run stored (run.json), with tuples and placeholders restored from
   genjax's defaults where the JSON holds lists and nulls."""
-  from genjax import defaults
+  from genjax.config import defaults
 
   def merge(node, values):
     for key, value in values.items():
@@ -290,7 +292,7 @@ def load_run(workdir: str) -> Run:
   rows = []
   path = os.path.join(workdir, "metrics.jsonl")
   if os.path.exists(path):
-    from genjax import report
+    from genjax.report import files as report
     rows = report.read_metrics(path)
   epochs = int(results.get("epochs_run", 0))
   return Run(config=config, results=results, workdir=workdir,

@@ -24,13 +24,13 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from genjax import overrides
+from genjax.config import overrides
 from genjax.errors import ConfigError, Interrupted
 
 COMMANDS = ("train", "sweep")
 
 # The defaults' path, not the module: jax and flax are imported later, once run() has paused the GC.
-_DEFAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "defaults.py")
+_DEFAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config", "defaults.py")
 _CONFIG_HELP = ("Experiment config: a Python file with get_config() (optionally FILE.py:ARG). "
                 "Override any field with --config.a.b=value.")
 _CONFIG = None  # the --config flag: defined by parse_flags once the file is loaded
@@ -96,7 +96,7 @@ _CACHE = flags.DEFINE_string("compilation_cache_dir", None, "Persistent XLA comp
                              "('' = off; default $GENJAX_COMPILATION_CACHE or ~/.cache/genjax/xla).")
 
 
-_WORKDIR_PATH = None   # --workdir, absolute with ~ expanded (genjax.paths.workdir_path)
+_WORKDIR_PATH = None   # --workdir, absolute with ~ expanded (genjax.workdir.paths.workdir_path)
 
 
 def workdir() -> str:
@@ -137,8 +137,8 @@ def split_config_arg(argv: list[str]) -> tuple[str | None, list[str]]:
 
 
 def config_spec() -> str:
-  """The loaded --config value ('FILE.py[:ARG]'; genjax/defaults.py when none was given)."""
-  from genjax import config_file
+  """The loaded --config value ('FILE.py[:ARG]'; genjax/config/defaults.py when none was given)."""
+  from genjax.config import files as config_file
   return config_file.loaded_spec() or _DEFAULTS
 
 
@@ -168,7 +168,7 @@ def _define_config(config, spec: str, argv: list[str]) -> None:
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
     reason = " ".join(str(e).replace("\\n", " ").replace("\\", "").replace("'", "").split())
     raise ConfigError(f"bad config override {' '.join(t for _, t in given)}: {reason}; "
-                      "check it against genjax/defaults.py") from None
+                      "check it against genjax/config/defaults.py") from None
   flags.FLAGS["config"].default_as_str = repr(spec)
   for name in [n for n in flags.FLAGS if n.startswith("config.")]:
     overrides.guard(flags.FLAGS[name], config)
@@ -177,10 +177,10 @@ def _define_config(config, spec: str, argv: list[str]) -> None:
 def parse_flags(argv: list[str]) -> list[str]:
   """absl parsing where every bad flag, config file or override is one line and exit 2.
 
-  The config file is loaded here, once (`genjax.config_file`), then defined as
+  The config file is loaded here, once (`genjax.config.files`), then defined as
   the inline ConfigDict flag --config, so that --config.a.b=v overrides apply.
   """
-  from genjax import config_file
+  from genjax.config import files as config_file
   try:
     argv = [*argv[:1], *flags.FLAGS.read_flags_from_files(argv[1:], force_gnu=False)]
     spec, argv = split_config_arg(argv)
@@ -199,7 +199,7 @@ def parse_flags(argv: list[str]) -> list[str]:
       raise   # not an override's fault: a genjax bug, shown with its traceback
     reason = " ".join(str(e).replace("\\n", " ").replace("\\", "").replace("'", "").split())
     fail(f"bad config override {' '.join(given)}: unknown key or wrong type ({reason}); "
-         "check it against genjax/defaults.py")
+         "check it against genjax/config/defaults.py")
 
 
 def load_config():
@@ -210,12 +210,12 @@ def load_config():
   config = _CONFIG.value
   if _RESOLVED.value is not None:
     config = resolved_config(_RESOLVED.value)
-  from genjax import defaults
+  from genjax.config import defaults
   missing = [k for k in defaults.get_config() if k not in config]
   if missing:
     raise ConfigError(f"--config={config_spec()}: get_config() returned a config without "
                       f"{', '.join('config.' + k for k in missing)}; build it from "
-                      "genjax.defaults.get_config() and change what you need")
+                      "genjax.config.defaults.get_config() and change what you need")
   return config
 
 
@@ -273,14 +273,14 @@ def _main(argv: list[str]) -> None:
   if not _WORKDIR.value:
     raise ConfigError("--workdir is required; e.g. --workdir=runs/my_experiment")
   global _WORKDIR_PATH
-  from genjax import paths
+  from genjax.workdir import paths
   _WORKDIR_PATH = paths.workdir_path(_WORKDIR.value)   # ~ expanded; links and files checked
   if command == "sweep":   # the launch options, checked before anything heavy is imported
-    from genjax import sweep_launch
+    from genjax.sweeps import launch as sweep_launch
     sweep_launch.check(_LAUNCHER.value, _slurm_options(), detach=_DETACH.value,
                        parallel_jobs=_JOBS.value,
                        multihost=_DISTRIBUTED.value or _COORDINATOR.value is not None)
-  from genjax import distributed, runtime
+  from genjax.platform import distributed, runtime
   multiprocess = distributed.validate_flags(_COORDINATOR.value, _NUM_PROCESSES.value,
                                             _PROCESS_ID.value, _DISTRIBUTED.value)
   runtime.use_cpu_devices(runtime.cpu_device_count(
@@ -296,7 +296,8 @@ def _main(argv: list[str]) -> None:
 
 
 def run_command(command: str, config, argv) -> None:
-  from genjax import api, distributed, runtime  # Heavy imports: the flags are good.
+  from genjax import api  # Heavy imports: the flags are good.
+  from genjax.platform import distributed, runtime
   import tensorflow_datasets as tfds
   tfds.display_progress_bar(False)
   runtime.enable_compilation_cache(_CACHE.value)
@@ -306,7 +307,7 @@ def run_command(command: str, config, argv) -> None:
                       progress=_PROGRESS.value)
   if not distributed.is_primary():
     return
-  from genjax import report
+  from genjax.report import files as report
   print(report.results_table(results))
   if "selected_epoch_median" in results:
     selected = f"median selected epoch {results['selected_epoch_median']:g} over folds"
@@ -346,7 +347,7 @@ def stop(status: int, message: str) -> None:
   print(f"genjax: {message}", file=sys.stderr, flush=True)
   devnull = os.open(os.devnull, os.O_WRONLY)
   os.dup2(devnull, 2)
-  from genjax import distributed   # light (no JAX); a multi-host run has initialized it
+  from genjax.platform import distributed   # light (no JAX); a multi-host run has initialized it
   if distributed.process().count > 1:
     distributed.leave(_DISTRIBUTED_TIMEOUT.value)
   os._exit(status)
@@ -395,7 +396,7 @@ def environment_fault(error: BaseException) -> str | None:
 
 def parse_zip_points(text: str) -> list[dict]:
   """--zip_points 'k=v,k=v;k=v' -> [{k: v, ...}, ...] ('' = [{}]); ConfigError if malformed."""
-  from genjax import sweep_grid
+  from genjax.sweeps import points as sweep_grid
   if not text:
     return [{}]
   fix = "write 'KEY=VALUE,KEY=VALUE;KEY=VALUE' (genjax sweep passes it to its group processes)"
@@ -421,7 +422,7 @@ def parse_zip_points(text: str) -> list[dict]:
 
 def sweep_points(argv) -> list[dict]:
   """Points from --zip_points, --sweep/--zip flags, or the config file's get_sweep()."""
-  from genjax import sweep_grid
+  from genjax.sweeps import points as sweep_grid
   if _ZIP_POINTS.value is not None:  # a group process: never expand get_sweep() again
     return parse_zip_points(_ZIP_POINTS.value)
   if _SWEEP.value or _ZIP.value:
@@ -435,7 +436,8 @@ def _slurm_options() -> dict:
 
 
 def run_sweep(config, argv) -> None:
-  from genjax import config_file, sweep_driver
+  from genjax.config import files as config_file
+  from genjax.sweeps import driver as sweep_driver
   spec = config_file.loaded_spec()
   rows = sweep_driver.run(config, workdir(), sweep_points(argv),
                    config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
@@ -443,7 +445,7 @@ def run_sweep(config, argv) -> None:
                    select=_ZIP_POINTS.value is None,   # a group process: its parent selects
                    overwrite=_OVERWRITE.value, progress=_PROGRESS.value,
                    launcher=_LAUNCHER.value, slurm=_slurm_options(), detach=_DETACH.value)
-  from genjax import distributed
+  from genjax.platform import distributed
   if rows is None or not distributed.is_primary():   # detached: the jobs run on
     return
   table = "nested.md" if config.cv.get("outer_folds") else "sweep.md"

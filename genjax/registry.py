@@ -32,6 +32,18 @@ from genjax.errors import ConfigError
 
 T = TypeVar("T")
 _REGISTRIES: weakref.WeakSet = weakref.WeakSet()   # every Registry: what the run identity hashes
+_USER_FILES: dict[str, set[str]] = {}   # config file -> files of the modules its code imported
+
+
+def note_user_files(config_path: str, files: set[str]) -> None:
+  """Records that executing config file `config_path` (absolute) imported `files`
+  (`genjax.config.files` calls it): user code a run's identity covers."""
+  _USER_FILES.setdefault(config_path, set()).update(files)
+
+
+def user_files() -> set[str]:
+  """Every config file executed in this process and the modules its code first imported."""
+  return {f for path, files in _USER_FILES.items() for f in (path, *files)}
 
 
 def definition(obj: Any) -> tuple[str, str] | None:

@@ -28,7 +28,7 @@ import cnn_common as common  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from genjax import experiment  # noqa: E402
+from genjax.run import setup as experiment  # noqa: E402
 from genjax.train import callbacks  # noqa: E402
 from genjax.train.fit import fit  # noqa: E402
 from genjax.train.program import build_program  # noqa: E402

@@ -27,8 +27,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from genjax import kfold, runtime  # noqa: E402
-from genjax import experiment  # noqa: E402
+from genjax.run import kfold  # noqa: E402
+from genjax.platform import runtime
+from genjax.run import setup as experiment  # noqa: E402
 
 
 def task_config():

@@ -51,7 +51,7 @@ ONE_EPOCH = [a if a != "--config.num_epochs=20" else "--config.num_epochs=1" for
 # The reference MLP 40-100-100-10: 40·100+100 + 100·100+100 + 100·10+10 parameters. Used only to
 # size a grid that genjax must refuse (the refusal line itself is what gets reported).
 MLP_PARAMS = 15_210
-ESTIMATE_FRACTION = 0.5   # genjax.member_memory.MEMORY_FRACTION, same use
+ESTIMATE_FRACTION = 0.5   # genjax.sweeps.memory.MEMORY_FRACTION, same use
 RAM_FRACTION = 0.6        # no child may go above this fraction of the RAM (watchdog)
 CALIBRATION = (250, 1000)  # members of the 1-epoch sweeps that measure RSS and time per member
 VERIFY_BUDGET_S = 300     # the verification sweep is sized to finish in about this time

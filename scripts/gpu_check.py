@@ -23,8 +23,9 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from bench_genjax_kfold import task_config  # noqa: E402
 
-from genjax import kfold, runtime  # noqa: E402
-from genjax import experiment  # noqa: E402
+from genjax.run import kfold  # noqa: E402
+from genjax.platform import runtime
+from genjax.run import setup as experiment  # noqa: E402
 
 
 def timed_train(s, plans, epochs):

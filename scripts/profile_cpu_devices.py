@@ -29,7 +29,7 @@ import jax
 jax.config.update("jax_num_cpu_devices", {devices})
 sys.path.insert(0, {scripts!r})
 from bench_genjax_{task} import task_config
-from genjax import experiment
+from genjax.run import setup as experiment
 from genjax.train import program
 from genjax.train.members import MemberPlan
 out = []

@@ -29,7 +29,7 @@ from jax.extend.random import threefry2x32_p
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_genjax_kfold import task_config  # noqa: E402
 
-from genjax import experiment, kfold  # noqa: E402
+from genjax.run import kfold, setup as experiment  # noqa: E402
 from genjax.models import layers  # noqa: E402
 from genjax.train import program  # noqa: E402
 

@@ -18,7 +18,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from genjax import defaults, experiment  # noqa: E402
+from genjax.config import defaults  # noqa: E402
+from genjax.run import setup as experiment
 from genjax.data import datasets  # noqa: E402
 from genjax.train.fit import fit  # noqa: E402
 from genjax.train.program import build_program  # noqa: E402

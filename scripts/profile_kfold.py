@@ -23,8 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import profile_dropout  # noqa: E402
 from bench_genjax_kfold import task_config  # noqa: E402
 
-from genjax import kfold, runtime  # noqa: E402
-from genjax import experiment  # noqa: E402
+from genjax.run import kfold  # noqa: E402
+from genjax.platform import runtime
+from genjax.run import setup as experiment  # noqa: E402
 from genjax.models import layers  # noqa: E402
 
 

@@ -9,7 +9,7 @@ import pytest
 def compilation_cache(tmp_path_factory):
   """A per-session XLA compilation cache (never the user's ~/.cache) for CLI subprocesses and
   for this process: tests that build the same programs compile them once."""
-  from genjax import runtime
+  from genjax.platform import runtime
   path = str(tmp_path_factory.mktemp("xla_cache"))
   os.environ["GENJAX_COMPILATION_CACHE"] = path
   runtime.enable_compilation_cache(path)

@@ -18,8 +18,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_kfold import _config  # noqa: E402
 
-from genjax import kfold  # noqa: E402
-from genjax import experiment  # noqa: E402
+from genjax.run import kfold  # noqa: E402
+from genjax.run import setup as experiment  # noqa: E402
 
 LAYOUTS = {
     "one_device": {"parallel.devices": 1},

@@ -12,7 +12,7 @@ import pytest
 from sklearn import model_selection
 
 import genjax
-from genjax import holdout
+from genjax.run import holdout
 from genjax.data import datasets
 from genjax.errors import ConfigError
 
@@ -110,7 +110,7 @@ def test_load_config_applies_overrides_with_their_types():
   assert config.model.residual is True and config.data.name == "mnist1d"
   # The "config." prefix of the flags is accepted too.
   assert load_config(EXPERIMENT, overrides=["config.num_epochs=7"]).num_epochs == 7
-  assert load_config(None).num_epochs == genjax.defaults.get_config().num_epochs
+  assert load_config(None).num_epochs == genjax.config.defaults.get_config().num_epochs
   # Everything else equals the file's config with the same values assigned.
   assert config.to_dict() == _direct_config().to_dict()
   kfold = load_config(EXPERIMENT, overrides=OVERRIDES + [
@@ -305,7 +305,7 @@ def _check_fit_again_loads(run, workdir, monkeypatch):
     raise AssertionError("a finished run was trained again")
 
   with monkeypatch.context() as mp:
-    mp.setattr(genjax.experiment, "train", no_training)
+    mp.setattr(genjax.run.setup, "train", no_training)
     again = fit(_kfold_config(), str(workdir))
   assert {n: os.stat(workdir / n).st_mtime_ns for n in stamps} == stamps
   assert _files(workdir) == files

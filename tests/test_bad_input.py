@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 
 import genjax
-from genjax import api, defaults, experiment, models, paths
+from genjax import api, models
+from genjax.config import defaults
+from genjax.run import setup as experiment
+from genjax.workdir import paths
 from genjax.data import datasets
 from genjax.errors import ConfigError
 

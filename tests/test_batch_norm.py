@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from genjax import defaults, experiment, models
+from genjax import models
+from genjax.config import defaults
+from genjax.run import setup as experiment
 from genjax.errors import ConfigError
 from genjax.models.batch_norm import BatchNorm
 from genjax.train.fit import fit

@@ -1,5 +1,5 @@
-"""User callbacks (genjax.train.callbacks), registered metrics (genjax.metrics, config.metrics)
-and the table of sweepable keys (genjax.hparams), checked against numpy computations."""
+"""User callbacks (genjax.train.callbacks), registered metrics (genjax.train.metrics, config.metrics)
+and the table of sweepable keys (genjax.train.hparams), checked against numpy computations."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import genjax
-from genjax import hparams, metrics
+from genjax.train import hparams, metrics
 from genjax.data import datasets
 from genjax.errors import ConfigError
 from genjax.train import callbacks
@@ -59,7 +59,7 @@ def mnist1d():
   return datasets.load("mnist1d")
 
 
-# --- numpy references of genjax/metrics.py's definitions ------------------------------------
+# --- numpy references of genjax/train/metrics.py's definitions ------------------------------------
 
 def _softmax(logits):
   z = np.asarray(logits, np.float64)
@@ -161,7 +161,7 @@ def test_a_callback_with_only_some_hooks_is_called_for_those(tmp_path):
 
 
 def test_unknown_callback_is_a_config_error_before_training(tmp_path, monkeypatch):
-  monkeypatch.setattr(genjax.experiment, "train", _no_training)
+  monkeypatch.setattr(genjax.run.setup, "train", _no_training)
   config = _config()
   config.callbacks = "recorder,no_such_callback"
   with callbacks.CALLBACKS.temporary("recorder", Recorder):
@@ -234,7 +234,7 @@ def test_early_stopping_can_monitor_val_ece(mnist1d):
 ])
 def test_bad_metric_settings_are_config_errors_before_training(tmp_path, monkeypatch,
                                                                settings, needles):
-  monkeypatch.setattr(genjax.experiment, "train", _no_training)
+  monkeypatch.setattr(genjax.run.setup, "train", _no_training)
   with pytest.raises(ConfigError) as e:
     fit(_config(**settings), str(tmp_path / "run"))
   message = str(e.value)

@@ -1,4 +1,4 @@
-"""Tests for genjax.checkpoint: round-trips, retention on disk, crash safety, verification."""
+"""Tests for genjax.workdir.checkpoint: round-trips, retention on disk, crash safety, verification."""
 
 import json
 import math
@@ -18,8 +18,8 @@ import orbax.checkpoint as ocp
 import pytest
 from absl import logging as absl_logging
 
-from genjax import checkpoint
-from genjax.checkpoint import Checkpointer, CorruptCheckpointError
+from genjax.workdir import checkpoint
+from genjax.workdir.checkpoint import Checkpointer, CorruptCheckpointError
 from genjax.errors import ConfigError
 
 NAN = float("nan")
@@ -257,7 +257,7 @@ def test_stale_tmp_dirs_and_half_deleted_steps_are_tolerated(tmp_path):
 _CHILD = textwrap.dedent("""
     import sys
     import jax, jax.numpy as jnp
-    from genjax.checkpoint import Checkpointer
+    from genjax.workdir.checkpoint import Checkpointer
 
     def state(e):
       return {"w": jnp.full((1_000_000,), e, jnp.float32),

@@ -1,4 +1,4 @@
-"""Config files (`genjax.config_file`): every failure is one line and exit 2, in the real CLI.
+"""Config files (`genjax.config.files`): every failure is one line and exit 2, in the real CLI.
 
 Each failing case runs `python -m genjax.main` in a subprocess with a config written to
 tmp_path and checks: exit status 2, exactly one stderr line starting `genjax: error:`, the
@@ -65,7 +65,7 @@ def test_syntax_error_names_file_and_line(tmp_path):
 
 def test_name_error_in_get_config_names_file_and_line(tmp_path):
   config = write(tmp_path, "my_config.py", """
-      from genjax import defaults
+      from genjax.config import defaults
 
 
       def get_config():
@@ -118,7 +118,7 @@ def test_exception_in_a_module_beside_the_config_names_that_module(tmp_path):
       """)
   config = write(tmp_path, "my_config.py", """
       import helpers
-      from genjax import defaults
+      from genjax.config import defaults
 
 
       def get_config():
@@ -159,7 +159,7 @@ def test_no_get_config(tmp_path):
 
 def test_get_config_argument_mismatch(tmp_path):
   config = write(tmp_path, "my_config.py", """
-      from genjax import defaults
+      from genjax.config import defaults
 
       def get_config():
         return defaults.get_config()
@@ -210,7 +210,7 @@ def test_sweep_bad_range_arguments(tmp_path, value):
 
 def test_get_sweep_that_raises_names_file_and_line(tmp_path):
   config = write(tmp_path, "my_config.py", """
-      from genjax import defaults
+      from genjax.config import defaults
 
 
       def get_config():
@@ -232,7 +232,7 @@ def test_get_sweep_that_raises_names_file_and_line(tmp_path):
 ])
 def test_get_sweep_with_a_wrong_shape(tmp_path, body, needle):
   config = write(tmp_path, "my_config.py", f"""
-      from genjax import defaults
+      from genjax.config import defaults
 
       def get_config():
         return defaults.get_config()
@@ -255,7 +255,7 @@ def test_malformed_zip_points(tmp_path, points):
 
 PENALTY = """
     import jax.numpy as jnp
-    from genjax import penalties
+    from genjax.optim import penalties
 
 
     @penalties.register("cfgtest_quartic")
@@ -266,7 +266,8 @@ PENALTY = """
 
 CONFIG = """
     import my_penalties  # beside this file: no PYTHONPATH needed
-    from genjax import defaults, penalties
+    from genjax.config import defaults
+    from genjax.optim import penalties
 
 
     @penalties.register("cfgtest_inline")   # defined in the config file itself
@@ -316,7 +317,7 @@ def test_config_with_a_penalty_and_get_sweep_sweeps(tmp_path):
 # ------------------------------------------------------------ in-process ---
 
 def test_load_executes_once_and_keeps_the_path(tmp_path, monkeypatch):
-  from genjax import config_file
+  from genjax.config import files as config_file
   monkeypatch.setattr(sys, "path", list(sys.path))   # load() puts tmp_path first
   from genjax.errors import ConfigError
 
@@ -347,7 +348,7 @@ def test_load_executes_once_and_keeps_the_path(tmp_path, monkeypatch):
 
 
 def test_register_same_function_twice_replaces_other_function_raises():
-  from genjax import penalties
+  from genjax.optim import penalties
 
   source = "def cfgtest_twice(w):\n  return w.sum()\n"
   fns = []

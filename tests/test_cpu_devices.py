@@ -1,4 +1,4 @@
-"""CPU devices: `--cpu_devices` (genjax.runtime) and the CPU rule of `parallel.axis=auto`.
+"""CPU devices: `--cpu_devices` (genjax.platform.runtime) and the CPU rule of `parallel.axis=auto`.
 
 The CLI makes the host CPU one device per usable core (at most 8) before JAX starts, and
 `parallel.resolve` splits the members over them, ⌈M / D⌉ per device on the fewest devices
@@ -105,7 +105,7 @@ import importlib.util, json, tempfile
 import jax
 jax.config.update("jax_num_cpu_devices", 2)
 import numpy as np
-from genjax import experiment
+from genjax.run import setup as experiment
 from genjax.train import program
 spec = importlib.util.spec_from_file_location("cfg", "experiments/mnist1d_kfold.py")
 module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)

@@ -1,4 +1,4 @@
-"""Tests for genjax.early_stopping: Keras 3 / Lightning semantics, jit and vmap."""
+"""Tests for genjax.train.early_stopping: Keras 3 / Lightning semantics, jit and vmap."""
 
 import jax
 import jax.numpy as jnp
@@ -6,8 +6,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from genjax import early_stopping as es_lib
-from genjax.early_stopping import EarlyStopping
+from genjax.train import early_stopping as es_lib
+from genjax.train.early_stopping import EarlyStopping
 from genjax.errors import ConfigError
 
 

@@ -14,7 +14,8 @@ import jax
 import numpy as np
 import pytest
 
-from genjax import defaults, experiment, kfold
+from genjax.config import defaults
+from genjax.run import kfold, setup as experiment
 from genjax.errors import ConfigError
 from genjax.train.fit import fit
 from genjax.train.epoch_loop import resolve as epoch_loop

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from sklearn import model_selection
 
-from genjax import defaults, kfold
-from genjax.data import validation
+from genjax.config import defaults
+from genjax.run import kfold
+from genjax.data import splits as validation
 from genjax.errors import ConfigError
-from genjax import experiment, results as results_lib
+from genjax.run import results as results_lib, setup as experiment
 from genjax.train import fit as fit_lib
 
 
@@ -177,7 +178,7 @@ def test_kfold_run_writes_results_oof_and_plots(tmp_path):
 
 
 def test_each_fold_keeps_its_best_weights_in_its_own_orbax_checkpoint(tmp_path):
-  from genjax import checkpoint
+  from genjax.workdir import checkpoint
   config = _config(**{"num_epochs": 6})
   s = experiment.prepare(config, str(tmp_path))
   plans = kfold.fold_plans(config, s.splits.train_y)

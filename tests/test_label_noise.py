@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from genjax import defaults
+from genjax.config import defaults
 from genjax.data import label_noise
 from genjax.errors import ConfigError
-from genjax import experiment
+from genjax.run import setup as experiment
 
 
 def test_fraction_and_determinism():

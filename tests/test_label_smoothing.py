@@ -11,7 +11,9 @@ import numpy as np
 import optax
 import pytest
 
-from genjax import defaults, experiment, hparams
+from genjax.config import defaults
+from genjax.run import setup as experiment
+from genjax.train import hparams
 from genjax.errors import ConfigError
 from genjax.train.fit import fit
 from genjax.train.program import build_program

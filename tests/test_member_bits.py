@@ -12,8 +12,10 @@ import jax
 import numpy as np
 import pytest
 
-from genjax import defaults, experiment, kfold, sweep_run
-from genjax import results as results_lib
+from genjax.config import defaults
+from genjax.run import kfold, setup as experiment
+from genjax.sweeps import group as sweep_run
+from genjax.run import results as results_lib
 from genjax.train import parallel
 from genjax.train.members import MemberPlan
 

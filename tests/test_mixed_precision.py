@@ -17,7 +17,9 @@ import optax
 import pytest
 from jax.extend import core as jcore
 
-from genjax import defaults, experiment, models
+from genjax import models
+from genjax.config import defaults
+from genjax.run import setup as experiment
 from genjax.errors import ConfigError
 from genjax.models import precision
 from genjax.train.fit import fit

@@ -17,7 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from genjax import distributed, sweep_driver as sweep
+from genjax.platform import distributed
+from genjax.sweeps import driver as sweep
 from genjax.errors import ConfigError
 from genjax.train import parallel
 
@@ -244,7 +245,7 @@ def test_multihost_sweep_runs_one_structural_group(two_processes):
 
 
 def test_only_process_zero_writes(two_processes, tmp_path):
-  from genjax import report
+  from genjax.report import files as report
   report.write_json(str(tmp_path / "r.json"), {"a": 1})
   report.write_metrics(str(tmp_path / "m.jsonl"), [{"epoch": 0}])
   assert not os.listdir(tmp_path)

@@ -13,8 +13,10 @@ import pytest
 from scipy import stats as scipy_stats
 from sklearn import model_selection
 
-from genjax import defaults, experiment, nested_cv, results as results_lib
-from genjax import member_memory, sweep_driver as sweep
+from genjax.config import defaults
+from genjax.run import results as results_lib, setup as experiment
+from genjax.sweeps import nested as nested_cv
+from genjax.sweeps import driver as sweep, memory as member_memory
 from genjax.data import datasets
 from genjax.errors import ConfigError
 from genjax.train.fit import fit

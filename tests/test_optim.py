@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from genjax import optim
-from genjax import penalties
+from genjax.optim import penalties
 from genjax.errors import ConfigError
 
 

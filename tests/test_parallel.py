@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from genjax import defaults
+from genjax.config import defaults
 from genjax.errors import ConfigError
 from genjax.train import parallel
 

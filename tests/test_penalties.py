@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from genjax import optim
-from genjax import penalties
+from genjax.optim import penalties
 from genjax.errors import ConfigError
 
 

@@ -320,7 +320,7 @@ def test_an_edited_sweep_json_is_rebuilt_and_a_cut_sweep_log_refused(tmp_path):
 
 
 def test_a_reader_of_a_finished_run_gets_only_verified_records(train_run, tmp_path):
-  from genjax import record
+  from genjax.workdir import record
   from genjax.errors import ConfigError
   identity, results = record.load_verified(train_run, "results.json")
   assert identity["kind"] == "train" and "test" in results

@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax import defaults, holdout, reduce_on_plateau
+from genjax.config import defaults
+from genjax.run import holdout
+from genjax.optim import reduce_on_plateau
 from genjax.errors import ConfigError
 
 

@@ -118,7 +118,8 @@ def test_temporary_adds_then_removes_or_restores_in_place():
 
 
 def test_every_pluggable_kind_is_a_registry():
-  from genjax import models, optim, penalties
+  from genjax import models, optim
+  from genjax.optim import penalties
   from genjax.data import augment, builders, datasets
 
   expected = {

@@ -10,7 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax import defaults, experiment, models
+from genjax import models
+from genjax.config import defaults
+from genjax.run import setup as experiment
 from genjax.errors import ConfigError
 from genjax.train.fit import fit
 from genjax.train.program import build_program
@@ -121,7 +123,7 @@ def test_a_resnet_needs_images():
 
 def test_the_deep_double_descent_sweep_and_its_smoke_version_are_valid():
   # Both configs and their points; the smoke sweep runs below.
-  from genjax import config_file
+  from genjax.config import files as config_file
   for arg, widths in (("smoke", [1, 2]), ("", [1, 2, 4, 8, 16, 32, 64])):
     spec = "experiments/deep_double_descent.py" + (f":{arg}" if arg else "")
     config, module = config_file.load(spec)
@@ -131,7 +133,7 @@ def test_the_deep_double_descent_sweep_and_its_smoke_version_are_valid():
 
 
 def test_the_fashion_resnet_config_is_valid():
-  from genjax import config_file
+  from genjax.config import files as config_file
   config, _ = config_file.load("experiments/fashion_mnist_resnet.py:k=16")
   defaults.validate(config)
   assert config.model.resnet_width == 16 and config.cv.folds == 5

@@ -21,8 +21,8 @@ import time
 
 import pytest
 
-from genjax import run_identity
-from genjax import workdir as workdir_lib
+from genjax.workdir import identity as run_identity
+from genjax.workdir import claims as workdir_lib
 from genjax.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -164,7 +164,7 @@ def test_sweep_rerun_with_other_values_is_refused_and_overwrite_replaces_it(swee
 
 PENALTY = '''"""A user penalty, registered from a module beside the config file."""
 import jax.numpy as jnp
-from genjax import penalties
+from genjax.optim import penalties
 
 
 @penalties.register("my_cubic")
@@ -174,7 +174,7 @@ def my_cubic(w):
 
 CONFIG = '''"""A config importing my_penalties.py from its own folder."""
 import my_penalties  # noqa: F401  (registers my_cubic)
-from genjax import defaults
+from genjax.config import defaults
 
 
 def get_config():
@@ -405,7 +405,8 @@ def test_rerun_of_a_finished_run_changes_no_file_and_prints_the_stored_results(t
 
 SCRIPT = '''
 import json, sys
-from genjax import defaults, sweep_driver as sweep
+from genjax.config import defaults
+from genjax.sweeps import driver as sweep
 
 config = defaults.get_config()
 config.num_epochs = 2
@@ -509,7 +510,7 @@ def _identity(**changes):
 
 def test_difference_equal_identities_is_none():
   assert run_identity.difference(_identity(), _identity()) is None
-  from genjax import defaults
+  from genjax.config import defaults
   config = defaults.get_config()
   a = run_identity.identity("train", config)
   b = run_identity.identity("train", defaults.get_config())

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from genjax import defaults, experiment, hparams, kfold, sweep_driver as sweep, sweep_run
+from genjax.config import defaults
+from genjax.run import kfold, setup as experiment
+from genjax.train import hparams
+from genjax.sweeps import driver as sweep, group as sweep_run
 from genjax.data import datasets
 from genjax.errors import ConfigError
 

@@ -1,4 +1,4 @@
-"""genjax.stats against independent computations on fixed numbers."""
+"""genjax.sweeps.stats against independent computations on fixed numbers."""
 
 import json
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from genjax import stats
+from genjax.sweeps import stats
 
 # 3 seeds × 5 folds of validation accuracies (fixed numbers); 5-fold CV of 1000 examples.
 A = np.array([[0.912, 0.905, 0.921, 0.899, 0.915],
@@ -21,7 +21,7 @@ N_TRAIN, N_VAL = 800, 200
 
 
 # scikit-learn example "Statistical comparison of models using grid search", coded from its
-# formulas (its p is right-tailed; doubled here for the two-sided p of genjax.stats).
+# formulas (its p is right-tailed; doubled here for the two-sided p of genjax.sweeps.stats).
 def corrected_std(differences, n_train, n_test):
   kr = len(differences)
   corrected_var = np.var(differences, ddof=1) * (1 / kr + n_test / n_train)

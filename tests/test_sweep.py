@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from genjax import defaults, holdout, member_memory, sweep_driver as sweep, sweep_run
+from genjax.config import defaults
+from genjax.run import holdout
+from genjax.sweeps import driver as sweep, group as sweep_run, memory as member_memory
 from genjax.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

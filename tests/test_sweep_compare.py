@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from genjax import defaults, sweep_driver as sweep
+from genjax.config import defaults
+from genjax.sweeps import driver as sweep
 from genjax.errors import ConfigError
 
 

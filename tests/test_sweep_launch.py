@@ -1,4 +1,4 @@
-"""Structural sweeps through launchers (genjax/sweep_launch.py), with real subprocesses.
+"""Structural sweeps through launchers (genjax/sweeps/launch.py), with real subprocesses.
 
 The reference is the same sweep through `--launcher=local` (today's Popen path); submitit's
 local executor must give the same tables, resume a killed group and collect a detached
@@ -124,7 +124,7 @@ def test_a_killed_local_group_is_one_line_naming_the_signal(tmp_path):
 
 
 def test_collecting_refuses_a_group_holding_other_points(reference):
-  from genjax import sweep_launch
+  from genjax.sweeps import launch as sweep_launch
   from genjax.errors import ConfigError
   groups = [({"model.widths": (8,)}, [{"model.dropout": 0.0}, {"model.dropout": 0.2}]),
             ({"model.widths": (16,)}, [{"model.dropout": 0.0}, {"model.dropout": 0.3}])]
@@ -138,7 +138,7 @@ def test_collecting_refuses_a_group_holding_other_points(reference):
 
 def test_overwrite_removes_nothing_while_a_group_still_runs(tmp_path, reference):
   import shutil
-  from genjax import workdir as wd
+  from genjax.workdir import claims as wd
   from genjax.errors import ConfigError
   copy = str(tmp_path / "copy")
   shutil.copytree(reference, copy)
@@ -359,7 +359,7 @@ def test_launch_flags_are_refused_by_genjax_train(tmp_path):
 
 
 def test_check_refuses_options_of_the_python_api():
-  from genjax import sweep_launch
+  from genjax.sweeps import launch as sweep_launch
   from genjax.errors import ConfigError
   with pytest.raises(ConfigError, match="unknown SLURM option"):
     sweep_launch.check("slurm", {"timeout_min": 5, "gpus": 2})

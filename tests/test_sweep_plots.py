@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
-from genjax import report
+from genjax.report import files as report
 
 plt = report._pyplot()
 from matplotlib.colors import to_rgba  # noqa: E402  (after the Agg backend is chosen)

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from genjax import defaults, holdout, sweep_driver as sweep, sweep_grid
+from genjax.config import defaults
+from genjax.run import holdout
+from genjax.sweeps import driver as sweep, points as sweep_grid
 from genjax.errors import ConfigError
 
 

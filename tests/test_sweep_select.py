@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from genjax import defaults, kfold, sweep_driver as sweep
+from genjax.config import defaults
+from genjax.run import kfold
+from genjax.sweeps import driver as sweep
 
 
 def _small(refit=True):

@@ -13,7 +13,9 @@ import sys
 
 import pytest
 
-from genjax import api, defaults, sweep_driver, sweep_grid
+from genjax import api
+from genjax.config import defaults
+from genjax.sweeps import driver as sweep_driver, points as sweep_grid
 from genjax.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(api.__file__)))
@@ -203,7 +205,7 @@ def test_named_points_with_their_own_keys_in_nested_cv(tmp_path):
 
 
 def test_a_group_whose_points_would_not_read_back_is_refused_before_it_starts():
-  from genjax import sweep_launch
+  from genjax.sweeps import launch as sweep_launch
   assert sweep_launch._zip_points([{"seed": 0, "model.dropout": 0.2}, {"model.dropout": 0.0,
                                                                         "seed": 1}]) == \
       "model.dropout=0.2,seed=0;model.dropout=0.0,seed=1"
@@ -226,7 +228,7 @@ def test_values_that_print_alike_get_distinct_names(tmp_path):
 def test_a_groups_sweep_json_copied_from_another_group_is_refused(tmp_path):
   """What the parent collects (a finished group job is never run again, so its sweep.json is
   all there is) must be this group's: the same points and this group's config."""
-  from genjax import sweep_launch
+  from genjax.sweeps import launch as sweep_launch
   workdir = tmp_path / "sw"
   points = [{"model.widths": (8,)}, {"model.widths": (4,)}]   # both groups: one point, {}
   _run(_small(), workdir, points, parallel_jobs=2)

@@ -11,7 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from genjax import defaults, holdout, models, optim, penalties, results
+from genjax import models, optim
+from genjax.config import defaults
+from genjax.run import holdout, results
+from genjax.optim import penalties
 from logreg_steps import logreg_steps
 
 

@@ -1,11 +1,11 @@
-"""Tests for genjax.data.validation."""
+"""Tests for genjax.data.splits."""
 
 import math
 
 import numpy as np
 import pytest
 
-from genjax.data import validation
+from genjax.data import splits as validation
 from genjax.errors import ConfigError
 
 

@@ -4,6 +4,6 @@ from genjax.data import builders  # Registers the offline TFDS builders.
 from genjax.data.datasets import ArraySplits
 from genjax.data.datasets import load
 from genjax.data.datasets import OFFLINE_DATASETS
-from genjax.data.validation import holdout_split
+from genjax.data.splits import holdout_split
 
 __all__ = ["ArraySplits", "OFFLINE_DATASETS", "builders", "holdout_split", "load"]

@@ -8,7 +8,7 @@ load is a single file read. Any other name is read with
 prepared there in a random-access format (array_record), which needs
 TensorFlow (`pip install 'genjax[tf]'`). Nothing here touches the network.
 
-In a multi-host run (`genjax.distributed`) each process reads only its rows
+In a multi-host run (`genjax.platform.distributed`) each process reads only its rows
 of each split from the data source and the rows are all-gathered, so every
 process ends with the arrays a single process loads (the cache is not used).
 """
@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from genjax import distributed, paths
+from genjax.platform import distributed
+from genjax.workdir import paths
 from genjax.data import builders
 from genjax.data.builders import fashion_mnist_local
 from genjax.data.builders import mnist1d

@@ -26,7 +26,7 @@ A user callback is a class registered in the user's config module and enabled by
     config.callbacks = "print_val"                   # comma-separated names
 
 It is constructed as `cls(config, workdir)` (`workdir` None for in-memory runs) and runs
-after the built-ins, on every process (check `genjax.distributed.is_primary()` to write).
+after the built-ins, on every process (check `genjax.platform.distributed.is_primary()` to write).
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from genjax import checkpoint, distributed, report
+from genjax.workdir import checkpoint
+from genjax.platform import distributed
+from genjax.report import files as report
 from genjax.errors import ConfigError
 from genjax.registry import Registry
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import jax
 import numpy as np
 
-from genjax import distributed
+from genjax.platform import distributed
 from genjax.errors import Interrupted
 from genjax.train.program import Program, RunState
 

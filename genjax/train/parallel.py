@@ -42,7 +42,7 @@ records which holds in the run's results.
 Backends: `shard_map` over a 1-D device mesh (JAX's successor of `pmap`), or
 `pmap` itself, which runs the same per-device function and gives the same numbers.
 
-Multi-host (`genjax.distributed`): the mesh holds every process's devices,
+Multi-host (`genjax.platform.distributed`): the mesh holds every process's devices,
 `parallel.devices` counts devices across all processes and takes the same
 number from each; only the `shard_map` backend spans processes.
 """
@@ -58,7 +58,7 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 
-from genjax import distributed
+from genjax.platform import distributed
 from genjax.errors import ConfigError
 
 BACKENDS = ("shard_map", "pmap")

@@ -39,7 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from genjax import early_stopping, hparams, optim, penalties, reduce_on_plateau
+from genjax import optim
+from genjax.train import early_stopping, hparams
+from genjax.optim import penalties, reduce_on_plateau
 from genjax.data import augment
 from genjax.train import epoch_loop as epoch_loops
 from genjax.train import parallel
@@ -58,7 +60,7 @@ class RunState:
   train: TrainState
   monitor: Any        # EarlyStopping state
   best_params: Any    # params at each member's best epoch so far (on device)
-  plateau: Any = None  # reduce-on-plateau state (`genjax.reduce_on_plateau`), or None: off
+  plateau: Any = None  # reduce-on-plateau state (`genjax.optim.reduce_on_plateau`), or None: off
 
 
 @dataclasses.dataclass
@@ -222,7 +224,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
                   epoch_limits: list[int] | None = None) -> Program:
   """Compiles (lazily) the training of `plans` on `setup`'s data and model.
 
-  `setup` is a `genjax.experiment.Setup` (config, data, model, early stopping, metrics).
+  `setup` is a `genjax.run.setup.Setup` (config, data, model, early stopping, metrics).
   `member_names` (sweeps: "point/foldK") also label each metric row; by default members are
   "fold<id>" (several) or "run" (one).
   `use_early_stopping=False` trains every member for the epochs `fit` is given (a refit),

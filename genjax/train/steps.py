@@ -107,7 +107,7 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
   pass's, not the optimizer's), or None. All are closed over (static).
   With `axis_name`, the functions must run under a `shard_map`/`pmap` whose axis
   `axis_name` has `num_shards` devices; `batch_size` must divide by it. `extra_metrics`
-  (`genjax.metrics.Metric`s) are added to what `evaluate` returns.
+  (`genjax.train.metrics.Metric`s) are added to what `evaluate` returns.
   """
   if batch_size % num_shards:
     raise ValueError(f"batch_size {batch_size} is not divisible by {num_shards} devices")

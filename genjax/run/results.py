@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax import early_stopping, metrics, penalties
+from genjax.train import early_stopping, metrics
+from genjax.optim import penalties
 
 
 def evaluate_members(program, fitted, split: str) -> dict[str, np.ndarray]:

@@ -1,6 +1,6 @@
 """Launchers: where a structural sweep's groups run — processes here, or jobs through submitit.
 
-Every structural group (`genjax.sweep_driver`) runs the same command line,
+Every structural group (`genjax.sweeps.driver`) runs the same command line,
 
     python -m genjax.main sweep [--config=FILE] --resolved_config=WORKDIR/groupNN.config \\
         --workdir=WORKDIR/groupNN --progress=false --zip_points=... [--distributed]
@@ -14,7 +14,7 @@ LAUNCHERS:
   (default 1), logs in groupNN.log; the groups die with the sweep process, and a failed group
   stops the others.
 * `submitit_local`: submitit's local executor — the cluster path on this machine (jobs,
-  launch.json, resubmission, `detach`: `genjax.sweep_jobs`), to check a cluster sweep before
+  launch.json, resubmission, `detach`: `genjax.sweeps.cluster`), to check a cluster sweep before
   submitting it.
 * `slurm`: submitit's SLURM executor — one job per group, as one job array (`parallel_jobs`
   is the array's limit, default all), resources from `slurm` (`--slurm_*`). A group of
@@ -36,9 +36,9 @@ import sys
 import time
 import warnings
 
-from genjax import record
+from genjax.workdir import record
 from genjax.errors import ConfigError
-from genjax.sweep_grid import apply_point, point_name
+from genjax.sweeps.points import apply_point, point_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +206,7 @@ def _typed(points: list[dict]) -> list:
 def read_zip_points(text: str) -> list[dict]:
   """The points of a --zip_points text as `genjax.main.parse_zip_points` reads them (the
   round trip `_zip_points` checks)."""
-  from genjax.sweep_grid import parse_values
+  from genjax.sweeps.points import parse_values
   points = []
   for point in text.split(";"):
     values = {}
@@ -277,7 +277,7 @@ def collect(workdir: str, groups: list, config=None) -> tuple[list[dict], list[d
   Each group's sweep.json must hold this group's points and, given `config` (the sweep's),
   have been written for this group's config (`sweep_run.config_fingerprint`): a sweep.json
   of an earlier run or of another group (copied over it) is refused in one line."""
-  from genjax import sweep_run
+  from genjax.sweeps import group as sweep_run
   rows, members = [], []
   for i, (structural, numeric) in enumerate(groups):
     path = os.path.join(group_dir(workdir, i), "sweep.json")

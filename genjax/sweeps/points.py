@@ -1,10 +1,10 @@
 """Sweep points: parsing `--sweep` / `--zip` axes and `get_sweep()`, applying a point to a
-config, and splitting points into structural groups of numeric points (`genjax.hparams`).
+config, and splitting points into structural groups of numeric points (`genjax.train.hparams`).
 
 Values are comma lists of Python literals, or `logspace(a,b,n)` (10^a..10^b),
 `linspace(a,b,n)`, `range(a,b[,step])`. Pure: nothing here trains or writes.
 
-What a sweep spec means (`genjax.sweep_driver.run` applies these rules):
+What a sweep spec means (`genjax.sweeps.driver.run` applies these rules):
 
 * `--sweep` / `--zip` axes on a config file with `get_sweep()` multiply its points, as seeds
   would: every get_sweep point × every flag combination (`combine`). A flag's key may not be
@@ -27,7 +27,7 @@ import re
 
 import numpy as np
 
-from genjax import hparams
+from genjax.train import hparams
 from genjax.errors import ConfigError
 
 _RANGE = re.compile(r"^(logspace|linspace|range)\((.*)\)$")
@@ -137,11 +137,11 @@ def config_sweep(config_path: str) -> list[dict] | None:
   """The points of `get_sweep([arg])` in config file `config_path` ('FILE.py[:ARG]'),
   or None when it has none.
 
-  The file is the module `genjax.config_file` already executed for --config (never
+  The file is the module `genjax.config.files` already executed for --config (never
   executed twice); a get_sweep that raises, or returns anything but a list of
   {key: value} points, is a one-line ConfigError.
   """
-  from genjax import config_file
+  from genjax.config import files as config_file
   module = config_file.module_for(config_path)
   if not hasattr(module, "get_sweep"):
     return None
@@ -281,7 +281,7 @@ def complete(config, points: list[dict]) -> list[dict]:
 
 
 def is_numeric(key: str) -> bool:
-  """Whether sweep key `key` can vary across the members of one program (`genjax.hparams`)."""
+  """Whether sweep key `key` can vary across the members of one program (`genjax.train.hparams`)."""
   return hparams.is_numeric(key)
 
 
@@ -304,7 +304,7 @@ def apply_point(config, point: dict):
   for key in augment_keys:
     if "data" not in config or "augment" not in config.data:
       raise ConfigError(f"sweep key '{key}' is not in the config; check it against "
-                        "genjax/defaults.py")
+                        "genjax/config/defaults.py")
   for key, value in point.items():
     if key in augment_keys:
       continue
@@ -313,11 +313,11 @@ def apply_point(config, point: dict):
     for part in parts[:-1]:
       if part not in node:
         raise ConfigError(f"sweep key '{key}' is not in the config; check it against "
-                          "genjax/defaults.py")
+                          "genjax/config/defaults.py")
       node = node[part]
     if parts[-1] not in node:
       raise ConfigError(f"sweep key '{key}' is not in the config; check it against "
-                        "genjax/defaults.py")
+                        "genjax/config/defaults.py")
     old = node[parts[-1]]
     if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
       value = float(value)

@@ -5,7 +5,7 @@
     results.json         final validation/test metrics and run facts
     learning_curves.png  train vs validation loss and accuracy
 
-In a multi-host run only process 0 writes (`genjax.distributed.is_primary`);
+In a multi-host run only process 0 writes (`genjax.platform.distributed.is_primary`);
 the writers here are no-ops on the other processes.
 """
 
@@ -18,7 +18,7 @@ import math
 import os
 from typing import Iterable
 
-from genjax import distributed
+from genjax.platform import distributed
 
 
 def primary_only(write):

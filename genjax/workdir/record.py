@@ -33,7 +33,7 @@ import os
 import re
 
 from genjax.errors import ConfigError
-from genjax.run_identity import CONFIG, IDENTITY, LOCK, MANIFEST, _NAME
+from genjax.workdir.identity import CONFIG, IDENTITY, LOCK, MANIFEST, _NAME
 
 _SALT = b"genjax manifest 1\0"
 DIR = "dir"   # the digest recorded for a directory (checkpoints verify their own content)

@@ -46,7 +46,8 @@ class Sweepable:
 
 
 def _penalty_where(m: re.Match) -> tuple[str, str]:
-  from genjax import optim, penalties
+  from genjax import optim
+  from genjax.optim import penalties
   if penalties.get(m[1]).kind == "loss":
     return "loss", m[1]
   return "optimizer", optim.hyperparam_name(m[1])
@@ -55,7 +56,7 @@ def _penalty_where(m: re.Match) -> tuple[str, str]:
 def _penalty_prepare(base, key: str, values: list) -> None:
   """A transform penalty (weight_decay, l1_prox) is built into the optimizer chain only when
   its strength is > 0: the group's base gets the largest swept value."""
-  from genjax import penalties
+  from genjax.optim import penalties
   name = key.split(".")[1]
   if penalties.get(name).kind != "loss" and max(values) > 0:
     base.penalties[name].strength = float(max(values))

@@ -35,7 +35,7 @@ WEIGHT_MONITORS = ("weight_l2_norm", "weight_l1_norm", "weight_sparsity")
 def monitorable(name: str) -> bool:
   """Whether `name` is a metric an epoch can log: loss/accuracy, a weight statistic, or
   `val_<output>` of a registered metric (which must then be in config.metrics)."""
-  from genjax import metrics
+  from genjax.train import metrics
   return name in KNOWN_MONITORS or name in WEIGHT_MONITORS or metrics.monitorable(name)
 MODES = ("auto", "min", "max")
 
@@ -170,7 +170,7 @@ class EarlyStopping:
       raise ConfigError(
           f"early_stopping.monitor={self.monitor!r} is unknown; use one of "
           f"{', '.join(KNOWN_MONITORS)}, {', '.join(WEIGHT_MONITORS)} or val_<metric> of a "
-          "metric in config.metrics (genjax.metrics).")
+          "metric in config.metrics (genjax.train.metrics).")
     if self.mode not in MODES:
       raise ConfigError(
           f"early_stopping.mode={self.mode!r} is unknown; use one of "

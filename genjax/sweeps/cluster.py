@@ -21,11 +21,12 @@ import socket
 import sys
 import time
 
-from genjax import record, sweep_launch
-from genjax import workdir as wd
+from genjax.workdir import record
+from genjax.sweeps import launch as sweep_launch
+from genjax.workdir import claims as wd
 from genjax.errors import ConfigError
-from genjax.sweep_grid import point_name
-from genjax.sweep_launch import Launch, collect, group_dir, last_error
+from genjax.sweeps.points import point_name
+from genjax.sweeps.launch import Launch, collect, group_dir, last_error
 
 LAUNCH, FOLDER = "launch.json", "submitit"
 OUTPUTS = (LAUNCH, FOLDER)

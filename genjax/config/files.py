@@ -9,7 +9,7 @@ module (registered in `sys.modules` under a name derived from its path; later
 `load` / `module_for` calls reuse it, so a penalty it registers is registered
 once), calls `get_config()` or `get_config(ARG)` and requires an
 `ml_collections.ConfigDict` back. Files inside the genjax package (the default,
-`genjax/defaults.py`) are imported as the package modules they are.
+`genjax/config/defaults.py`) are imported as the package modules they are.
 
 Every failure raises `ConfigError` with one line. An exception raised inside
 the config file, or inside a module beside it that it imports, reads
@@ -32,25 +32,25 @@ import traceback
 import types
 from typing import Any, Callable
 
+from genjax import registry
 from genjax.errors import ConfigError
 
 EXAMPLE = "experiments/mnist1d_mlp.py"
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # genjax/
 
 _MODULES: dict[str, types.ModuleType] = {}   # absolute path -> its executed module
 _LOADED: dict[str, Any] = {"path": None, "spec": None, "arg": None}
-_IMPORTED: dict[str, set[str]] = {}   # config file -> files of the modules its code imported
 
 
 def user_files() -> set[str]:
   """Every config file executed in this process (outside genjax) and the files of the modules
   first imported while its code ran (`import my_penalties` beside it): part of a run's
-  identity (`genjax.run_identity.user_modules`)."""
-  return {f for path, files in _IMPORTED.items() for f in (path, *files)}
+  identity (`genjax.registry.user_files`, read by `genjax.workdir.identity.user_modules`)."""
+  return registry.user_files()
 
 
 class _Imports:
-  """Records in `_IMPORTED[abspath]` the modules first imported inside the block."""
+  """Records (`registry.note_user_files`) the modules first imported inside the block."""
 
   def __init__(self, abspath: str):
     self.abspath = abspath
@@ -59,11 +59,12 @@ class _Imports:
     self.before = set(sys.modules)
 
   def __exit__(self, *exc):
-    files = _IMPORTED.setdefault(self.abspath, set())
+    files = set()
     for name in set(sys.modules) - self.before:
       path = getattr(sys.modules.get(name), "__file__", None)
       if isinstance(path, str) and path.endswith(".py"):
         files.add(os.path.realpath(path))
+    registry.note_user_files(self.abspath, files)
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -120,7 +121,7 @@ def load(spec: str):
   if not isinstance(config, ml_collections.ConfigDict):
     what = "None" if config is None else f"a {type(config).__name__}"
     fix = ("did you forget `return config`?" if config is None else
-           "return an ml_collections.ConfigDict, e.g. start from genjax.defaults.get_config()"
+           "return an ml_collections.ConfigDict, e.g. start from genjax.config.defaults.get_config()"
            + (" or wrap it: ml_collections.ConfigDict(d)" if isinstance(config, dict) else ""))
     raise ConfigError(f"{name}: get_config() returned {what}, not an "
                       f"ml_collections.ConfigDict; {fix}")
@@ -148,7 +149,7 @@ def module_for(spec: str) -> types.ModuleType:
     raise ConfigError(f"cannot load --config={spec}: {path} is not a Python file; a config "
                       f"is a .py file defining get_config(), e.g. {EXAMPLE}")
   package_module = _package_module(abspath)
-  if package_module:  # genjax/defaults.py: the package's own module, never a second copy
+  if package_module:  # genjax/config/defaults.py: the package's own module, never a second copy
     module = call(importlib.import_module, package_module, path=abspath)
   else:
     with _Imports(os.path.realpath(abspath)):
@@ -202,7 +203,7 @@ def _label(abspath: str, base: str | None = None) -> str:
 
 
 def _package_module(abspath: str) -> str | None:
-  """'genjax.defaults' for a file inside the genjax package, else None."""
+  """'genjax.config.defaults' for a file inside the genjax package, else None."""
   if os.path.dirname(abspath) != _PACKAGE_DIR and not abspath.startswith(_PACKAGE_DIR + os.sep):
     return None
   rel = os.path.relpath(abspath, os.path.dirname(_PACKAGE_DIR))[:-3]

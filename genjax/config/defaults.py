@@ -14,9 +14,12 @@ import os
 import ml_collections
 from ml_collections import config_dict
 
-from genjax import (checkpoint, early_stopping, metrics, models, optim, paths, penalties,
-                    reduce_on_plateau, workdir)
-from genjax.data import augment, standardize, validation
+from genjax import models, optim
+from genjax.workdir import checkpoint, claims as workdir, paths
+from genjax.train import early_stopping, metrics
+from genjax.optim import penalties, reduce_on_plateau
+from genjax.data import augment, standardize
+from genjax.data import splits as validation
 from genjax.errors import ConfigError
 from genjax.models import precision
 from genjax.train import callbacks, parallel
@@ -45,7 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
       "shuffle": True,            # seeded by data.split_seed (default: config.seed)
       "groups": "",               # group_kfold: .npy file, one group id per training example
       "refit": False,             # also retrain on the whole training split, test it once
-      "outer_folds": 0,           # > 1: nested CV in `genjax sweep` (genjax/nested_cv.py); 0: off
+      "outer_folds": 0,           # > 1: nested CV in `genjax sweep` (genjax/sweeps/nested.py); 0: off
   })
   config.model = models.default_config()
   config.optimizer = optim.default_config()
@@ -62,7 +65,7 @@ def get_config() -> ml_collections.ConfigDict:
       "decay": 0.0,
   })
   # Each member's learning rate × factor after `patience` epochs without improvement of its
-  # early_stopping.monitor (optax.contrib.reduce_on_plateau; genjax/reduce_on_plateau.py).
+  # early_stopping.monitor (optax.contrib.reduce_on_plateau; genjax/optim/reduce_on_plateau.py).
   config.reduce_on_plateau = reduce_on_plateau.default_config()
   config.early_stopping = early_stopping.default_config()
   config.checkpoint = checkpoint.default_config()
@@ -79,7 +82,7 @@ def get_config() -> ml_collections.ConfigDict:
   # allow_emulated_bfloat16.
   config.precision = "float32"
   config.allow_emulated_bfloat16 = False
-  config.metrics = ""             # extra evaluation metrics, e.g. "top5_accuracy,ece" (genjax.metrics)
+  config.metrics = ""             # extra evaluation metrics, e.g. "top5_accuracy,ece" (genjax.train.metrics)
   config.callbacks = ""           # registered user callbacks, e.g. "my_logger" (genjax.train.callbacks)
   return config
 
@@ -97,7 +100,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Checks names, ranges and keys; raises ConfigError on the first problem."""
   unknown = list(_unknown_keys(config, get_config()))
   if unknown:
-    raise ConfigError(f"unknown config key '{unknown[0]}'; see genjax/defaults.py for the "
+    raise ConfigError(f"unknown config key '{unknown[0]}'; see genjax/config/defaults.py for the "
                       "available keys (check the spelling)")
   for name, value in (("seed", config.seed), ("data.split_seed", config.data.get("split_seed"))):
     if value is None and name != "seed":

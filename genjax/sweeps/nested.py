@@ -43,11 +43,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax import defaults, experiment, hparams, penalties, report, results as results_lib
-from genjax import member_memory, run_identity, stats, sweep_run, workdir as wd
-from genjax.data import augment, validation
+from genjax.config import defaults
+from genjax.run import results as results_lib, setup as experiment
+from genjax.train import hparams
+from genjax.optim import penalties
+from genjax.report import files as report
+from genjax.sweeps import group as sweep_run, memory as member_memory, stats
+from genjax.workdir import claims as wd, identity as run_identity
+from genjax.data import augment
+from genjax.data import splits as validation
 from genjax.errors import ConfigError
-from genjax.sweep_grid import apply_point, label, without_seed
+from genjax.sweeps.points import apply_point, label, without_seed
 from genjax.train import parallel
 from genjax.train.fit import fit
 from genjax.train.members import MemberPlan

@@ -16,12 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from genjax import defaults, experiment, hparams, penalties, report, results as results_lib
-from genjax import run_identity, workdir as wd
+from genjax.config import defaults
+from genjax.run import results as results_lib, setup as experiment
+from genjax.train import hparams
+from genjax.optim import penalties
+from genjax.report import files as report
+from genjax.workdir import claims as wd, identity as run_identity
 from genjax.data import augment, label_noise
 from genjax.errors import ConfigError
-from genjax import member_memory, sweep_compare, sweep_select
-from genjax.sweep_grid import (apply_point, distinct_names, label, point_name, value_texts,
+from genjax.sweeps import compare as sweep_compare, memory as member_memory, select as sweep_select
+from genjax.sweeps.points import (apply_point, distinct_names, label, point_name, value_texts,
                                without_seed)
 from genjax.train.members import MemberPlan
 

@@ -13,7 +13,9 @@ import time
 import jax
 import jax.numpy as jnp
 
-from genjax import experiment, report, results as results_lib, run_identity, workdir as wd
+from genjax.run import results as results_lib, setup as experiment
+from genjax.report import files as report
+from genjax.workdir import claims as wd, identity as run_identity
 
 OUTPUTS = ("metrics.jsonl", "results.json", "learning_curves.png", "tensorboard",
            experiment.SELECTED)

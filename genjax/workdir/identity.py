@@ -12,7 +12,7 @@ hash of every user module loaded from outside the Python installation (the
 config file and whatever it imports: a penalty in `my_penalties.py`, ...).
 A rerun resumes only when its identity equals the stored one (`difference` says, in a few
 words, what differs). `provenance` records what produced a result (versions, commit,
-devices). The workdir policy built on it (lock, manifest, claim) is `genjax.workdir`.
+devices). The workdir policy built on it (lock, manifest, claim) is `genjax.workdir.claims`.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _installation_dirs() -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1)
 def genjax_source_hash() -> str:
   """sha256 over genjax's own .py files (relative path and content), in sorted order."""
-  root = os.path.dirname(os.path.abspath(__file__))
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # genjax/
   h = hashlib.sha256()
   for dirpath, dirnames, filenames in os.walk(root):
     dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
@@ -79,12 +79,12 @@ def genjax_source_hash() -> str:
 def user_modules() -> dict[str, str]:
   """{path: sha256} of the user code a run's numbers depend on, outside the Python
   installation and genjax: the config files loaded and the modules their code imported
-  (`genjax.config_file.user_files`), the files defining every registered model, penalty,
+  (`genjax.config.files.user_files`), the files defining every registered model, penalty,
   metric, ... (`genjax.registry.definition_files`), and the user modules those reference
   (their globals), transitively. Not the script that calls genjax (`__main__`), unless it
   defines such code itself."""
-  from genjax import config_file, registry
-  genjax_dir = os.path.dirname(os.path.realpath(__file__)) + os.sep
+  from genjax import registry
+  genjax_dir = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep
   skip = _installation_dirs() + (genjax_dir,)
   by_file = {}
   for module in list(sys.modules.values()):
@@ -92,7 +92,7 @@ def user_modules() -> dict[str, str]:
     if (isinstance(path, str) and path.endswith(".py")
         and not os.path.abspath(path).startswith(skip)):
       by_file.setdefault(os.path.realpath(path), module)
-  todo = sorted(config_file.user_files() | registry.definition_files())
+  todo = sorted(registry.user_files() | registry.definition_files())
   out = {}
   while todo:
     path = os.path.realpath(todo.pop())

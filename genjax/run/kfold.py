@@ -21,7 +21,9 @@ import time
 import jax
 import numpy as np
 
-from genjax import experiment, report, results as results_lib, run_identity, workdir as wd
+from genjax.run import results as results_lib, setup as experiment
+from genjax.report import files as report
+from genjax.workdir import claims as wd, identity as run_identity
 from genjax.errors import ConfigError
 from genjax.train import parallel
 

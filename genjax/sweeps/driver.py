@@ -14,7 +14,7 @@ combination; a flag key may not be a get_sweep key). A point lists only its own 
 sets takes the config's value (`sweep_grid.complete`). A grid of over
 `sweep_grid.MAX_POINTS` points is refused before it is built.
 
-Numeric axes (the keys of `genjax.hparams.TABLE`: learning rate, weight decay, penalty
+Numeric axes (the keys of `genjax.train.hparams.TABLE`: learning rate, weight decay, penalty
 strengths, dropout rate, label-noise fraction, augmentation parameters
 `data.augment.OP.PARAM`) become members of one
 compiled program — every point × every fold — with the value passed as a
@@ -22,7 +22,7 @@ per-member array (per-member labels for label noise): one compile for the whole
 grid. Every point uses the same keys per fold as `genjax train` would, so a
 point inside the sweep trains exactly as the point alone. Other (structural)
 axes — model, width, optimizer, dataset... — run as separate `genjax sweep`
-processes, each vmapped inside, started by a launcher (`genjax.sweep_launch`):
+processes, each vmapped inside, started by a launcher (`genjax.sweeps.launch`):
 `--launcher=local` (default) runs them here, up to `--parallel_jobs` at a time;
 `--launcher=submitit_local` runs them as submitit jobs on this machine (the cluster path,
 to check a cluster sweep) and `--launcher=slurm` as one SLURM job each (`--slurm_*`
@@ -40,12 +40,14 @@ from __future__ import annotations
 
 import time
 
-from genjax import distributed, nested_cv, run_identity, sweep_compare, sweep_jobs, sweep_launch
-from genjax import sweep_run, sweep_select
-from genjax import workdir as wd
+from genjax.platform import distributed
+from genjax.sweeps import cluster as sweep_jobs, compare as sweep_compare, launch as sweep_launch, nested as nested_cv
+from genjax.workdir import identity as run_identity
+from genjax.sweeps import group as sweep_run, select as sweep_select
+from genjax.workdir import claims as wd
 from genjax.errors import ConfigError
-from genjax import sweep_grid
-from genjax.sweep_grid import (_plain, apply_point, check_unique, config_sweep,  # noqa: F401
+from genjax.sweeps import points as sweep_grid
+from genjax.sweeps.points import (_plain, apply_point, check_unique, config_sweep,  # noqa: F401
                                grid, is_numeric, label, named, parse_values, point_name, split,
                                without_seed)
 
@@ -154,7 +156,7 @@ def _run_groups(launch, config, groups, workdir, config_file):
 
 def _nested(config, workdir, groups, recorded, labels, *, baseline, test_for_all_points,
             overwrite, progress):
-  """Nested CV (`genjax.nested_cv`) of one structural group's points."""
+  """Nested CV (`genjax.sweeps.nested`) of one structural group's points."""
   if len(groups) > 1:
     raise ConfigError(f"nested CV (cv.outer_folds) selects among the numeric points of one "
                       f"program; this sweep has {len(groups)} structural groups "

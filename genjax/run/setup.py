@@ -20,9 +20,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax import checkpoint, defaults, distributed, early_stopping, metrics, models, penalties
-from genjax import results as results_lib, workdir as workdir_lib
-from genjax.data import datasets, label_noise, validation
+from genjax import models
+from genjax.workdir import checkpoint
+from genjax.config import defaults
+from genjax.platform import distributed
+from genjax.train import early_stopping, metrics
+from genjax.optim import penalties
+from genjax.run import results as results_lib
+from genjax.workdir import claims as workdir_lib
+from genjax.data import datasets, label_noise
+from genjax.data import splits as validation
 from genjax.errors import ConfigError
 from genjax.models import precision as precision_lib
 from genjax.train import callbacks as callbacks_lib
@@ -40,7 +47,7 @@ class Setup:
   model: models.Model
   es: early_stopping.EarlyStopping | None   # None: early stopping off
   monitor: early_stopping.EarlyStopping     # what is tracked (never stops when es is None)
-  metrics: tuple                            # config.metrics (genjax.metrics.Metric)
+  metrics: tuple                            # config.metrics (genjax.train.metrics.Metric)
   x_train: jax.Array
   y_train: jax.Array
 

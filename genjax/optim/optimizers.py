@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from genjax import penalties
+from genjax.optim import penalties
 from genjax.errors import ConfigError
 from genjax.registry import Registry
 
@@ -296,7 +296,7 @@ def make_optimizer(opt_cfg, penalties_cfg, params, *, steps_per_epoch: int,
   `params` (one member's) fixes the structure of the masks: kernels only for
   adamw's decay, each penalty's `mask` regex for penalty transforms. `lr_scale`: the
   learning rate is also multiplied by the injected hyperparameter `lr_scale` (initially 1;
-  reduce-on-plateau sets it per member, `genjax.reduce_on_plateau`).
+  reduce-on-plateau sets it per member, `genjax.optim.reduce_on_plateau`).
   """
   validate_config(opt_cfg, num_epochs)
   penalties.validate_config(penalties_cfg, params)

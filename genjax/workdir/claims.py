@@ -6,7 +6,7 @@
   this run's identity), start fresh (empty workdir, or `overwrite`), or refuse in one line
   saying what differs. `workdir=None` (an in-memory run) claims nothing.
 * `manifest.json` lists every name the run may write (relative, inside the workdir), sealed
-  (`genjax.record`); `--overwrite` removes exactly those (`remove_outputs`), never another
+  (`genjax.workdir.record`); `--overwrite` removes exactly those (`remove_outputs`), never another
   file, and never on the word of a manifest whose seal does not match (an entry added by hand).
 * A workdir inside another run's outputs is refused (`check_workdir`), as is a workdir that
   holds genjax's outputs without their run.json; an edited run.json is refused, an edited
@@ -30,10 +30,11 @@ import shutil
 import socket
 import time
 
-from genjax import distributed, record
+from genjax.platform import distributed
+from genjax.workdir import record
 from genjax.errors import ConfigError
-from genjax.run_identity import CONFIG, IDENTITY, LOCK, MANIFEST, RESERVED, _NAME, _GROUP
-from genjax.run_identity import difference, identity
+from genjax.workdir.identity import CONFIG, IDENTITY, LOCK, MANIFEST, RESERVED, _NAME, _GROUP
+from genjax.workdir.identity import difference, identity
 
 def check_output_name(setting: str, name) -> None:
   """A path-valued setting must be a plain name inside the workdir, not one of genjax's."""

@@ -15,8 +15,9 @@ import os
 
 import numpy as np
 
-from genjax import experiment, report
-from genjax.sweep_grid import apply_point, without_seed
+from genjax.run import setup as experiment
+from genjax.report import files as report
+from genjax.sweeps.points import apply_point, without_seed
 
 SELECTED = "selected.json"
 OUTPUTS = (SELECTED, "metrics_refit.jsonl")

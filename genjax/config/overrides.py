@@ -25,12 +25,12 @@ def check_key(config, path: str, text: str) -> None:
       except Exception:  # pylint: disable=broad-except
         raise ConfigError(f"bad config override {text}: {where} is a {type(node).__name__}, "
                           f"not a sub-config, so it has no field '{part}'; check the key "
-                          "against genjax/defaults.py") from None
+                          "against genjax/config/defaults.py") from None
     if part not in node:
       close = difflib.get_close_matches(part, [str(k) for k in node.keys()], n=1)
       hint = f" (Did you mean '{close[0]}'?)" if close else ""
       raise ConfigError(f"bad config override {text}: {where} has no key '{part}'{hint}; "
-                        "check the key against genjax/defaults.py")
+                        "check the key against genjax/config/defaults.py")
     node = node[part]
 
 
@@ -125,5 +125,5 @@ def apply(config, overrides) -> object:
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
     reason = " ".join(str(e).replace("\\n", " ").split())
     raise ConfigError(f"bad config override {' '.join(a for _, a in given)}: {reason}; check "
-                      "it against genjax/defaults.py") from None
+                      "it against genjax/config/defaults.py") from None
   return holder.value

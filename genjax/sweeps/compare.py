@@ -8,7 +8,7 @@ epoch, stop reason, and that member's own test metrics. They are written as
 `comparisons(members, baseline)` groups members by point (seeds and folds are the
 repetitions), pairs each point's members with the baseline's over the same (seed, fold), and
 tests the difference of validation accuracy with the corrected resampled t-test
-(`genjax.stats.corrected_resampled_t`, n_val/n_train of the folds); with ≥ 2 seeds it adds a
+(`genjax.sweeps.stats.corrected_resampled_t`, n_val/n_train of the folds); with ≥ 2 seeds it adds a
 bootstrap CI over seeds of the test-accuracy difference. Written as `sweep_compare.md` /
 `.csv`, the test named in a footnote. `over_seeds` turns sweep rows into table rows with
 seeds as repetitions (sweep.md, .csv, .tex and the plots), not a plotted hyperparameter.
@@ -21,9 +21,11 @@ import os
 
 import numpy as np
 
-from genjax import hparams, report, stats
+from genjax.train import hparams
+from genjax.report import files as report
+from genjax.sweeps import stats
 from genjax.errors import ConfigError
-from genjax.sweep_grid import point_name, without_seed
+from genjax.sweeps.points import point_name, without_seed
 
 TEST_CAPTION = "test shown for all points: not for selection"
 MEMBER_COLUMNS = ("point", "seed", "fold", "train_size", "val_size", "val_loss", "val_accuracy",

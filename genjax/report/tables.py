@@ -1,4 +1,4 @@
-"""Markdown tables from finished runs: `python -m genjax.tables TITLE RUNS_DIR NAME...`.
+"""Markdown tables from finished runs: `python -m genjax.report.tables TITLE RUNS_DIR NAME...`.
 
 Each NAME is a workdir under RUNS_DIR holding results.json and metrics.jsonl,
 optionally `NAME=REF` with a reference test accuracy (e.g. a paper's) to print beside it;
@@ -52,7 +52,7 @@ def markdown(title: str, runs_dir: str, names: list[str]) -> str:
 
 def main(argv: list[str]) -> int:
   if len(argv) < 4:
-    print("usage: python -m genjax.tables TITLE RUNS_DIR NAME...", file=sys.stderr)
+    print("usage: python -m genjax.report.tables TITLE RUNS_DIR NAME...", file=sys.stderr)
     return 2
   title, runs_dir, names = argv[1], argv[2], argv[3:]
   missing = [n for n in (m.split("=")[0] for m in names)

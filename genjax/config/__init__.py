@@ -1,0 +1,1 @@
+"""Configuration: defaults (get_config, validate), config files, overrides."""

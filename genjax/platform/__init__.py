@@ -1,0 +1,1 @@
+"""The machine: JAX runtime set-up and multi-process (jax.distributed) runs."""

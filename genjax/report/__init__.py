@@ -1,0 +1,1 @@
+"""What a run writes: files (JSON, plots, TensorBoard) and tables."""

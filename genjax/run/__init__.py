@@ -1,0 +1,1 @@
+"""One config -> one workdir: set-up, the hold-out and K-fold drivers, results."""

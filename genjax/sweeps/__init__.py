@@ -1,0 +1,1 @@
+"""Sweeps: points, groups, launchers, selection, comparisons, nested CV."""

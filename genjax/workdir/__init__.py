@@ -1,0 +1,1 @@
+"""A run's directory: claim and lock, identity, verified records, checkpoints, paths."""
