@@ -6,19 +6,19 @@ import jax.numpy as jnp
 import optax
 
 from genjax import models
-from genjax.train.steps import Plan, TrainState, make_step_fns
+from genjax.train.steps import Plan, Steps, TrainState
 
 
 def logreg_steps(n: int, d: int, c: int, *, batch_size: int, tx=None, ema: bool = False,
                  **step_options):
-  """(fns, state, plan): `make_step_fns` of a logreg on d features and c classes, its initial
+  """(fns, state, plan): `Steps` of a logreg on d features and c classes, its initial
   state (`tx` defaults to sgd(0.1); `ema`: the average starts at the weights) and a plan of all
-  n examples unstandardized. `step_options` go to `make_step_fns` (targets_fn, lr_fn, ema_fn)."""
+  n examples unstandardized. `step_options` go to `Steps` (targets_fn, lr_fn, ema_fn)."""
   cfg = models.default_config()
   cfg.name = "logreg"
   model = models.create(cfg, (d,), c)
   tx = tx or optax.sgd(0.1)
-  fns = make_step_fns(
+  fns = Steps(
       apply_fn=lambda p, x, train, rng, hparams: model.apply(p, x, train=train, rng=rng),
       tx=tx, penalty_fn=lambda p, s, h: 0.0, augmenter=None, num_classes=c,
       batch_size=batch_size, eval_batch_size=n, **step_options)

@@ -28,9 +28,9 @@ def test_the_average_follows_its_recursion_step_by_step():
       n, d, c, batch_size=10, tx=optax.adam(0.05), ema=True,
       ema_fn=lambda e, p, h: optax.incremental_update(p, e, step_size=1 - decay))
   params = state.params
-  idx, w, example_key = fns["epoch_batches"](plan, 0)
+  idx, w, example_key = fns.epoch_batches(plan, 0)
   average = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
-  step = jax.jit(fns["train_step"])
+  step = jax.jit(fns.train_step)
   for b in range(4):
     frozen = b == 2                      # a frozen step changes neither θ nor θ̄
     state, _ = step(state, plan, x, y, idx[b], w[b], example_key, frozen)

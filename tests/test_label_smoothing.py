@@ -30,7 +30,7 @@ def test_a_step_follows_the_smoothed_cross_entropy_gradient(alpha):
                                   targets_fn=lambda ys, h: optax.smooth_labels(ys, alpha))
   params = state.params
   idx = jnp.arange(n, dtype=jnp.int32)[None]
-  new, _ = jax.jit(fns["train_step"])(state, plan, x, y, idx[0], jnp.ones(n), plan.key, False)
+  new, _ = jax.jit(fns.train_step)(state, plan, x, y, idx[0], jnp.ones(n), plan.key, False)
 
   w, b = np.asarray(params["head"]["kernel"], np.float64), np.asarray(params["head"]["bias"])
   z = x @ w + b

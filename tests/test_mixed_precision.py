@@ -24,7 +24,7 @@ from genjax.errors import ConfigError
 from genjax.models import precision
 from genjax.train.fit import fit
 from genjax.train.program import build_program
-from genjax.train.steps import Plan, TrainState, make_step_fns
+from genjax.train.steps import Plan, Steps, TrainState
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRODUCTS = ("dot_general", "conv_general_dilated")
@@ -106,7 +106,7 @@ def test_an_update_below_bfloat16_resolution_survives_in_the_float32_weights():
   x = rng.normal(size=(n, d)).astype(np.float32)
   y = rng.integers(0, c, n).astype(np.int32)
   tx = optax.sgd(lr)
-  fns = make_step_fns(
+  fns = Steps(
       apply_fn=lambda p, x, train, rng, hparams: model.apply(p, x, train=train, rng=rng),
       tx=tx, penalty_fn=lambda p, s, h: 0.0, augmenter=None, num_classes=c, batch_size=n,
       eval_batch_size=n)
@@ -114,8 +114,8 @@ def test_an_update_below_bfloat16_resolution_survives_in_the_float32_weights():
   state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
   plan = Plan(train_idx=jnp.arange(n), train_weight=jnp.ones(n), val_idx=jnp.arange(n),
               val_weight=jnp.ones(n), mean=jnp.zeros(d), std=jnp.ones(d), key=jax.random.key(1))
-  idx, w, key = fns["epoch_batches"](plan, 0)
-  new, _ = jax.jit(fns["train_step"])(state, plan, x, y, idx[0], w[0], key, False)
+  idx, w, key = fns.epoch_batches(plan, 0)
+  new, _ = jax.jit(fns.train_step)(state, plan, x, y, idx[0], w[0], key, False)
   kernel, new_kernel = np.asarray(params["head"]["kernel"]), np.asarray(new.params["head"]["kernel"])
   assert new_kernel.dtype == np.float32
   # The step's gradient, from bfloat16 logits: X^T (softmax(z) − onehot(y)) / n.

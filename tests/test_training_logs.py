@@ -42,10 +42,10 @@ def test_grad_norm_and_learning_rate_follow_their_formulas():
   lr_fn = optim.learning_rate_fn(opt_cfg, steps_per_epoch=steps_per_epoch, num_epochs=epochs)
   fns, state, plan = logreg_steps(n, d, c, batch_size=n // 2, lr_fn=lr_fn, tx=tx)
   total = steps_per_epoch * epochs
-  step = jax.jit(fns["train_step"])
+  step = jax.jit(fns.train_step)
   for epoch in range(epochs):
-    idx, w, example_key = fns["epoch_batches"](plan, epoch)
-    sums, norms = fns["train_zero"](), []
+    idx, w, example_key = fns.epoch_batches(plan, epoch)
+    sums, norms = fns.train_zero(), []
     for b in range(steps_per_epoch):
       params = jax.device_get(state.params["head"])
       norms.append(_logreg_grad_norm(np.asarray(params["kernel"], np.float64),
@@ -53,7 +53,7 @@ def test_grad_norm_and_learning_rate_follow_their_formulas():
                                      x[np.asarray(idx[b])], y[np.asarray(idx[b])], c))
       state, batch = step(state, plan, x, y, idx[b], w[b], example_key, False)
       sums = jax.tree.map(jnp.add, sums, batch)
-    logs = fns["running_means"](*sums)
+    logs = fns.running_means(*sums)
     rates = [0.2 * 0.5 * (1 + math.cos(math.pi * t / total))
              for t in range(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch)]
     np.testing.assert_allclose(float(logs["learning_rate"]), np.mean(rates), rtol=1e-6)
@@ -64,9 +64,9 @@ def test_a_frozen_member_logs_no_steps():
   fns, state, plan = logreg_steps(20, 4, 2, batch_size=10, lr_fn=lambda s, t: jnp.float32(0.1))
   x = jnp.ones((20, 4))
   y = jnp.zeros(20, jnp.int32)
-  idx, w, example_key = fns["epoch_batches"](plan, 0)
-  _, sums = fns["train_step"](state, plan, x, y, idx[0], w[0], example_key, True)
-  logs = fns["running_means"](*sums)
+  idx, w, example_key = fns.epoch_batches(plan, 0)
+  _, sums = fns.train_step(state, plan, x, y, idx[0], w[0], example_key, True)
+  logs = fns.running_means(*sums)
   assert float(sums[-1]) == 0.0 and float(logs["train_grad_norm"]) == 0.0
 
 

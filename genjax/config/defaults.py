@@ -113,6 +113,32 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not isinstance(value, int) or value <= 0:
       raise ConfigError(f"{name} must be a positive integer, got {value!r}; "
                         f"e.g. --config.{name}={get_config()[name]}")
+  _check_values(config)
+  _check_cv(config)
+  models.validate_config(config.model)
+  models.check_settings_used(config.model)
+  optim.validate_config(config.optimizer, num_epochs=config.num_epochs)
+  penalties.validate_config(config.penalties)
+  early_stopping.from_config(config.early_stopping)   # raises on bad settings
+  reduce_on_plateau.validate_config(config.reduce_on_plateau)
+  checkpoint.validate_config(config.checkpoint)
+  workdir.check_output_name("checkpoint.subdir", config.checkpoint.subdir)
+  data_dir = config.data.data_dir
+  if data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    raise ConfigError(f"data.data_dir='{data_dir}' is a file, not a directory; pass TFDS's data "
+                      "directory, or '' for the default (~/tensorflow_datasets or $TFDS_DATA_DIR)")
+  if data_dir:
+    paths.data_dir_path(data_dir, "data.data_dir")
+  else:
+    paths.data_dir_path(os.environ.get("TFDS_DATA_DIR"), "$TFDS_DATA_DIR")
+  parallel.validate_config(config.parallel)
+  metrics.parse(config.metrics)
+  callbacks.validate(config)
+
+
+
+def _check_values(config) -> None:
+  """Fractions, rates and option names of the top-level and data/loss/ema settings."""
   fraction = config.data.validation_fraction
   if not 0.0 < float(fraction) < 1.0:
     raise ConfigError(f"data.validation_fraction must be in (0, 1), got {fraction}; "
@@ -142,6 +168,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
                       f"{config.allow_emulated_bfloat16!r}")
   if config.get("epoch_loop", "auto") not in ("auto", "scan", "steps"):
     raise ConfigError(f"unknown epoch_loop {config.epoch_loop!r}; choose auto, scan or steps")
+
+def _check_cv(config) -> None:
+  """cv.outer_folds, and cv settings the chosen cv.method would never read."""
   outer = config.cv.get("outer_folds", 0)
   if isinstance(outer, bool) or not isinstance(outer, int) or outer < 0 or outer == 1:
     raise ConfigError(f"cv.outer_folds must be 0 (no nested CV) or an integer >= 2, got "
@@ -150,8 +179,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError("cv.outer_folds (nested cross-validation) needs inner folds, but "
                       "cv.method=none is a hold-out split; set --config.cv.method="
                       "stratified_kfold (or kfold), or cv.outer_folds=0")
-  models.validate_config(config.model)
-  models.check_settings_used(config.model)
   if config.cv.groups and config.cv.method != "group_kfold":
     raise ConfigError(f"cv.groups={config.cv.groups!r} is only read by cv.method=group_kfold, "
                       f"not cv.method={config.cv.method}: it would change nothing; set "
@@ -161,24 +188,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
                       f"methods, not cv.method={config.cv.method}: it would change nothing; "
                       "set --config.cv.method=repeated_stratified_kfold (or repeated_kfold), "
                       "or remove cv.repeats")
-  optim.validate_config(config.optimizer, num_epochs=config.num_epochs)
-  penalties.validate_config(config.penalties)
-  early_stopping.from_config(config.early_stopping)   # raises on bad settings
-  reduce_on_plateau.validate_config(config.reduce_on_plateau)
-  checkpoint.validate_config(config.checkpoint)
-  workdir.check_output_name("checkpoint.subdir", config.checkpoint.subdir)
-  data_dir = config.data.data_dir
-  if data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
-    raise ConfigError(f"data.data_dir='{data_dir}' is a file, not a directory; pass TFDS's data "
-                      "directory, or '' for the default (~/tensorflow_datasets or $TFDS_DATA_DIR)")
-  if data_dir:
-    paths.data_dir_path(data_dir, "data.data_dir")
-  else:
-    paths.data_dir_path(os.environ.get("TFDS_DATA_DIR"), "$TFDS_DATA_DIR")
-  parallel.validate_config(config.parallel)
-  metrics.parse(config.metrics)
-  callbacks.validate(config)
-
 
 def validate_against_data(config, splits, num_train: int) -> None:
   """Checks that need the dataset: batch vs split size, augmentation vs input kind."""

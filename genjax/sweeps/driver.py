@@ -80,24 +80,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
   Points that print alike get names with more digits (`sweep_grid.distinct_labels`).
   """
   launch = sweep_launch.check(launcher, slurm, detach=detach, parallel_jobs=parallel_jobs)
-  flags = isinstance(points, sweep_grid.Grid)
-  points = sweep_grid.check_points(points)
-  if flags and config_file:
-    from_file = config_sweep(config_file)
-    if from_file:
-      points = sweep_grid.combine(from_file, points)
-  if not points:
-    raise ConfigError("the sweep has no points; pass --sweep=KEY=VALUES or define get_sweep()")
-  if len(points) > sweep_grid.MAX_POINTS:
-    raise sweep_grid._too_many("the sweep", len(points))
-  recorded = sweep_grid.complete(config, [{k: _plain(v) for k, v in p.items()} for p in points])
-  points, labels = named(recorded)
-  check_unique(points)
-  for p in points:
-    apply_point(config, p)        # every key and type checked before anything runs
-  labels = sweep_grid.distinct_labels(points, labels)
-  sweep_compare.check_baseline(baseline, list(dict.fromkeys(label(p, labels) for p in points)))
-  groups = split(points)
+  recorded, labels, groups = _resolve(config, points, config_file, baseline)
   sweep_launch.check_sweep(launch, config, groups)
   if "cv" in config and config.cv.get("outer_folds"):
     return _nested(config, workdir, groups, recorded, labels, baseline=baseline,
@@ -120,6 +103,39 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
                                structural=structural, overwrite=overwrite, progress=progress,
                                points=recorded, baseline=baseline, select=select,
                                labels=labels, test_for_all_points=test_for_all_points)
+  return _run_structural(config, workdir, groups, recorded, labels, launch, config_file,
+                         overwrite=overwrite, baseline=baseline,
+                         test_for_all_points=test_for_all_points)
+
+
+def _resolve(config, points, config_file, baseline):
+  """(recorded points, labels, groups): the points checked, completed from the config (a
+  `--sweep`/`--zip` grid multiplies a config file's get_sweep()), named, every key applied
+  to the config once, split into structural groups."""
+  flags = isinstance(points, sweep_grid.Grid)
+  points = sweep_grid.check_points(points)
+  if flags and config_file:
+    from_file = config_sweep(config_file)
+    if from_file:
+      points = sweep_grid.combine(from_file, points)
+  if not points:
+    raise ConfigError("the sweep has no points; pass --sweep=KEY=VALUES or define get_sweep()")
+  if len(points) > sweep_grid.MAX_POINTS:
+    raise sweep_grid._too_many("the sweep", len(points))
+  recorded = sweep_grid.complete(config, [{k: _plain(v) for k, v in p.items()} for p in points])
+  points, labels = named(recorded)
+  check_unique(points)
+  for p in points:
+    apply_point(config, p)        # every key and type checked before anything runs
+  labels = sweep_grid.distinct_labels(points, labels)
+  sweep_compare.check_baseline(baseline, list(dict.fromkeys(label(p, labels) for p in points)))
+  return recorded, labels, split(points)
+
+
+def _run_structural(config, workdir, groups, recorded, labels, launch, config_file, *,
+                    overwrite, baseline, test_for_all_points):
+  """Several structural groups (or one as a cluster job): each group planned and checked
+  before any runs, then run through the launcher and collected into the sweep's tables."""
   for i, (structural, numeric) in enumerate(groups):   # every group checked before any runs
     sweep_launch.resolved_text(apply_point(config, structural))
     sweep_run.plan_group(apply_point(config, structural), sweep_launch.group_dir(workdir, i),

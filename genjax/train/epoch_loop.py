@@ -67,27 +67,27 @@ def stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int,
   """run_epoch(state, plan, x, y, epoch) as a host loop: the epoch's batches, one compiled
   (member-mapped, placed) training step per batch, one evaluation step per validation
   batch, then `member_finish`. Every call is dispatched asynchronously. `fns` are
-  `genjax.train.steps.make_step_fns`'s; `unroll`: the steps place members side by side
+  `genjax.train.steps.Steps`'s; `unroll`: the steps place members side by side
   (`parallel.side_by_side`) instead of vmapping them. `weights(train)` are the weights
   evaluated."""
 
   def begin(rs, mp, epoch):
-    idx, w, example_key = fns["epoch_batches"](mp, epoch)
-    vidx, vw = fns["eval_batches"](mp.val_idx, mp.val_weight)
-    return idx, w, example_key, vidx, vw, fns["train_zero"](), fns["eval_zero"]()
+    idx, w, example_key = fns.epoch_batches(mp, epoch)
+    vidx, vw = fns.eval_batches(mp.val_idx, mp.val_weight)
+    return idx, w, example_key, vidx, vw, fns.train_zero(), fns.eval_zero()
 
   def step(train, mp, x, y, idx, w, example_key, frozen, sums, b):
     y = y if mp.labels is None else mp.labels
-    train, batch = fns["train_step"](train, mp, x, y, idx[b], w[b], example_key, frozen)
+    train, batch = fns.train_step(train, mp, x, y, idx[b], w[b], example_key, frozen)
     return train, jax.tree.map(jnp.add, sums, batch)
 
   def eval_step(params, mp, x, y, vidx, vw, totals, b):
     y = y if mp.labels is None else mp.labels
-    return jax.tree.map(jnp.add, totals, fns["eval_sums"](params, mp, x, y, vidx[b], vw[b]))
+    return jax.tree.map(jnp.add, totals, fns.eval_sums(params, mp, x, y, vidx[b], vw[b]))
 
   def end(rs, mp, train, sums, totals, epoch):
-    return member_finish(rs, mp, train, fns["running_means"](*sums),
-                         fns["eval_finalize"](totals), epoch)
+    return member_finish(rs, mp, train, fns.running_means(*sums),
+                         fns.eval_finalize(totals), epoch)
 
   begin = parallel.place(begin, layout, (True, True, False))
   step = parallel.place(step, layout, (True, True, False, False) + (True,) * 5 + (False,),
@@ -97,7 +97,7 @@ def stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int,
   end = parallel.place(end, layout, (True, True, True, True, True, False))
   num_batches = -(-plan.train_idx.shape[1] // batch_size)
   val = jax.ShapeDtypeStruct(plan.val_idx.shape[1:], jnp.int32)
-  num_val_batches = jax.eval_shape(fns["eval_batches"], val, val)[0].shape[0]
+  num_val_batches = jax.eval_shape(fns.eval_batches, val, val)[0].shape[0]
 
   def run_epoch(rs, mp, x, y, epoch):
     idx, w, example_key, vidx, vw, sums, totals = begin(rs, mp, epoch)

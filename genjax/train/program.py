@@ -46,7 +46,7 @@ from genjax.data import augment
 from genjax.train import epoch_loop as epoch_loops
 from genjax.train import parallel
 from genjax.train.members import MemberPlan, init_keys, pad_members, stack_plans
-from genjax.train.steps import Plan, TrainState, make_step_fns
+from genjax.train.steps import Plan, Steps, TrainState
 
 # The initial state runs once: compiled for compile speed (LLVM -O1 cuts its compile time from
 # ~1.3 s to ~0.5 s on the K-fold benchmark, same bits). The epoch program keeps XLA's default:
@@ -259,8 +259,8 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   use_ema = float(config.get("ema", {}).get("decay", 0.0)) > 0
   weights = lambda train: train.ema if use_ema else train.params  # noqa: E731 (Program.weights)
   fns = _step_fn_args(setup, routes, tx, steps_per_epoch, use_ema)
-  plain = make_step_fns(**fns)   # evaluate, predict for callers, outside any device mapping
-  sharded = (make_step_fns(**fns, axis_name=parallel.DATA_AXIS, num_shards=layout.num_devices)
+  plain = Steps(**fns)   # evaluate, predict for callers, outside any device mapping
+  sharded = (Steps(**fns, axis_name=parallel.DATA_AXIS, num_shards=layout.num_devices)
              if layout.axis == "data" else plain)
   loop = epoch_loops.resolve(config.get("epoch_loop", "auto"), template, layout.axis,
                              setup.model.conv)
@@ -270,9 +270,9 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   def member_epoch(rs: RunState, member_plan: Plan, x, y, epoch):
     frozen = rs.monitor.should_stop
     y = y if member_plan.labels is None else member_plan.labels
-    train, train_metrics = sharded["train_epoch"](rs.train, member_plan, x, y, epoch, frozen)
-    val = sharded["evaluate"](weights(train), member_plan, x, y, member_plan.val_idx,
-                              member_plan.val_weight)
+    train, train_metrics = sharded.train_epoch(rs.train, member_plan, x, y, epoch, frozen)
+    val = sharded.evaluate(weights(train), member_plan, x, y, member_plan.val_idx,
+                           member_plan.val_weight)
     return member_finish(rs, member_plan, train, train_metrics, val, epoch)
 
   members = epoch_loops.member_layout(loop, m + layout.padding)
@@ -287,7 +287,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   return Program(plans=list(plans), plan=plan, member_names=list(names),
                  named_members=member_names is not None,
                  early_stopping=es, monitor=monitor_es, x_train=setup.x_train,
-                 y_train=setup.y_train, evaluate=plain["evaluate"], predict=plain["predict"],
+                 y_train=setup.y_train, evaluate=plain.evaluate, predict=plain.predict,
                  _init_state=_init_state_fn(setup.model, tx, monitor_es, routes["optimizer"],
                                             use_ema, rop_cfg if plateau else None, layout),
                  _run_epoch=run_epoch, epoch_loop=loop, member_layout=members,
@@ -299,7 +299,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
 
 
 def _step_fn_args(setup, routes: dict, tx, steps_per_epoch: int, use_ema: bool) -> dict:
-  """`make_step_fns`'s arguments: the model, loss, penalty, augmentation and targets of one
+  """`Steps`' arguments: the model, loss, penalty, augmentation and targets of one
   member, each taking the member's swept values from its `hparams` (`routes`)."""
   config, template = setup.config, setup.model.param_shapes
   penalty_fn = penalties.penalty_loss_fn(config.penalties, template)

@@ -24,6 +24,7 @@ Contracts (one *member* = one model being trained; later drivers vmap over membe
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import flax.struct
@@ -81,14 +82,9 @@ def _weighted_sums(logits, y_soft, labels, w):
   return jnp.sum(w * ce), jnp.sum(w * correct), jnp.sum(w)
 
 
-def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
-                   penalty_fn: Callable, augmenter: Callable | None, num_classes: int,
-                   batch_size: int, eval_batch_size: int, axis_name: str | None = None,
-                   num_shards: int = 1, extra_metrics: tuple = (),
-                   targets_fn: Callable | None = None, lr_fn: Callable | None = None,
-                   ema_fn: Callable | None = None, train_apply_fn: Callable | None = None,
-                   stat_mask: Any = None):
-  """Builds pure `train_epoch(state, plan, x, y, epoch, frozen)`, `evaluate(params, ...)`,
+@dataclasses.dataclass(frozen=True, eq=False)   # eq=False: hashed by identity (jit)
+class Steps:
+  """Pure `train_epoch(state, plan, x, y, epoch, frozen)`, `evaluate(params, ...)`,
   `predict`, and the pieces they are made of, for a host loop over batches:
   `epoch_batches(plan, epoch)` -> (idx, w, example_key); `train_step(state, plan, x, y, idx,
   w, example_key, frozen)` -> (state, sums); `train_zero()`; `running_means(*sums)` (sums added
@@ -109,172 +105,190 @@ def make_step_fns(*, apply_fn: Callable, tx: optax.GradientTransformation,
   `axis_name` has `num_shards` devices; `batch_size` must divide by it. `extra_metrics`
   (`genjax.train.metrics.Metric`s) are added to what `evaluate` returns.
   """
-  if batch_size % num_shards:
-    raise ValueError(f"batch_size {batch_size} is not divisible by {num_shards} devices")
-  eval_batch_size = -(-eval_batch_size // num_shards) * num_shards
+  apply_fn: Callable
+  tx: optax.GradientTransformation
+  penalty_fn: Callable
+  augmenter: Callable | None
+  num_classes: int
+  batch_size: int
+  eval_batch_size: int
+  axis_name: str | None = None
+  num_shards: int = 1
+  extra_metrics: tuple = ()
+  targets_fn: Callable | None = None
+  lr_fn: Callable | None = None
+  ema_fn: Callable | None = None
+  train_apply_fn: Callable | None = None
+  stat_mask: Any = None
 
-  def psum(x):
-    return jax.lax.psum(x, axis_name) if axis_name else x
+  def __post_init__(self):
+    if self.batch_size % self.num_shards:
+      raise ValueError(f"batch_size {self.batch_size} is not divisible by {self.num_shards} "
+                       "devices")
+    object.__setattr__(self, "eval_batch_size",   # whole shards
+                       -(-self.eval_batch_size // self.num_shards) * self.num_shards)
 
-  def local(batch):
+  def _psum(self, x):
+    return jax.lax.psum(x, self.axis_name) if self.axis_name else x
+
+  def _local(self, batch):
     """This device's slice of a global batch (the whole batch on one device)."""
-    if not axis_name:
+    if not self.axis_name:
       return batch
-    size = batch.shape[0] // num_shards
-    return jax.lax.dynamic_slice_in_dim(batch, jax.lax.axis_index(axis_name) * size, size)
+    size = batch.shape[0] // self.num_shards
+    return jax.lax.dynamic_slice_in_dim(batch, jax.lax.axis_index(self.axis_name) * size, size)
 
-  def standardize(x, plan):
+  def _standardize(self, x, plan):
     return (x - plan.mean) / plan.std
 
-  def loss_fn(params, step, x, labels, w, keys, total, hparams):
+  def _loss_fn(self, params, step, x, labels, w, keys, total, hparams):
     """Σ_local w·ℓ / max(total, 1) + R(θ, t) / D; `total` is the global Σ w."""
-    y_soft = jax.nn.one_hot(labels, num_classes)
-    if augmenter is not None:
+    y_soft = jax.nn.one_hot(labels, self.num_classes)
+    if self.augmenter is not None:
       aug_keys = jax.vmap(lambda k: jax.random.fold_in(k, _AUGMENT))(keys)
-      x, y_soft = augmenter(aug_keys, x, y_soft, hparams)
-    if targets_fn is not None:
-      y_soft = targets_fn(y_soft, hparams)
+      x, y_soft = self.augmenter(aug_keys, x, y_soft, hparams)
+    if self.targets_fn is not None:
+      y_soft = self.targets_fn(y_soft, hparams)
     drop_keys = jax.vmap(lambda k: jax.random.fold_in(k, _DROPOUT))(keys)
-    if train_apply_fn is None:
-      logits, new_vars = apply_fn(params, x, train=True, rng=drop_keys, hparams=hparams), None
+    if self.train_apply_fn is None:
+      logits = self.apply_fn(params, x, train=True, rng=drop_keys, hparams=hparams)
+      new_vars = None
     else:   # batch statistics of this batch's real examples, over all devices
-      logits, new_vars = train_apply_fn(params, x, rng=drop_keys, hparams=hparams, weight=w,
-                                        axis_name=axis_name)
+      logits, new_vars = self.train_apply_fn(params, x, rng=drop_keys, hparams=hparams,
+                                             weight=w, axis_name=self.axis_name)
     loss_sum, correct_sum, count = _weighted_sums(logits, y_soft, labels, w)
-    loss = loss_sum / jnp.maximum(total, 1.0) + penalty_fn(params, step, hparams) / num_shards
+    penalty = self.penalty_fn(params, step, hparams) / self.num_shards
+    loss = loss_sum / jnp.maximum(total, 1.0) + penalty
     return loss, ((loss_sum, correct_sum, count), new_vars)
 
-  grad_fn = jax.grad(loss_fn, has_aux=True)
-
-  def train_step(state: TrainState, plan: Plan, x_all, y_all, idx, w, example_key, frozen):
+  def train_step(self, state: TrainState, plan: Plan, x_all, y_all, idx, w, example_key,
+                 frozen):
     """One optimizer step on the batch `idx` (weights `w`); a no-op when inactive."""
     total = jnp.sum(w)
-    idx, w = local(idx), local(w)
-    x = standardize(x_all[idx].astype(jnp.float32), plan)
+    idx, w = self._local(idx), self._local(w)
+    x = self._standardize(x_all[idx].astype(jnp.float32), plan)
     keys = jax.vmap(lambda i: jax.random.fold_in(example_key, i))(idx)
+    grad_fn = jax.grad(self._loss_fn, has_aux=True)
     grads, (sums, new_vars) = grad_fn(state.params, state.step, x, y_all[idx], w, keys, total,
                                       plan.hparams)
-    grads, sums = psum((grads, sums))
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    grads, sums = self._psum((grads, sums))
+    updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    if stat_mask is not None:   # batch statistics come from the forward pass, not the optimizer
-      params = jax.tree.map(lambda is_stat, p, v: v if is_stat else p, stat_mask, params, new_vars)
-    ema = state.ema if ema_fn is None else ema_fn(state.ema, params, plan.hparams)
+    if self.stat_mask is not None:   # batch statistics: the forward pass's, not the optimizer's
+      params = jax.tree.map(lambda is_stat, p, v: v if is_stat else p, self.stat_mask, params,
+                            new_vars)
+    ema = state.ema if self.ema_fn is None else self.ema_fn(state.ema, params, plan.hparams)
     new = TrainState(step=state.step + 1, params=params, opt_state=opt_state, ema=ema)
     active = jnp.logical_and(sums[2] > 0, jnp.logical_not(frozen))
     on = active.astype(jnp.float32)
-    lr = lr_fn(state.opt_state, state.step) if lr_fn is not None else jnp.zeros(())
+    lr = self.lr_fn(state.opt_state, state.step) if self.lr_fn is not None else jnp.zeros(())
     state = jax.tree.map(lambda n, o: jnp.where(active, n, o), new, state)
     return state, (*sums, on * optax.tree.norm(grads), on * lr, on)
 
-  def epoch_batches(plan: Plan, epoch):
+  def epoch_batches(self, plan: Plan, epoch):
     """(idx, w) (num_batches, batch_size) in the epoch's shuffled order, and its example key."""
     key = epoch_key(plan.key, epoch)
     order = shuffled_order(jax.random.fold_in(key, _SHUFFLE), plan.train_idx, plan.train_weight)
     n = plan.train_idx.shape[0]
-    num_batches = -(-n // batch_size)
-    pad = num_batches * batch_size - n
-    idx = jnp.pad(plan.train_idx[order], (0, pad)).reshape(num_batches, batch_size)
-    w = jnp.pad(plan.train_weight[order], (0, pad)).reshape(num_batches, batch_size)
+    num_batches = -(-n // self.batch_size)
+    pad = num_batches * self.batch_size - n
+    idx = jnp.pad(plan.train_idx[order], (0, pad)).reshape(num_batches, self.batch_size)
+    w = jnp.pad(plan.train_weight[order], (0, pad)).reshape(num_batches, self.batch_size)
     return idx, w, jax.random.fold_in(key, _EXAMPLE)
 
-  def train_zero():
+  def train_zero(self):
     """The epoch's training sums before its first step (see `running_means`)."""
     return (jnp.zeros((), jnp.float32),) * 6
 
-  def running_means(loss_sum, correct_sum, count, grad_norm_sum, lr_sum, steps):
+  def running_means(self, loss_sum, correct_sum, count, grad_norm_sum, lr_sum, steps):
     """Σ over the epoch's steps -> the weighted training means, and over its active steps the
     mean gradient norm ‖∇L‖₂ (all parameters, before clipping) and learning rate."""
     count, steps_ = jnp.maximum(count, 1.0), jnp.maximum(steps, 1.0)
     out = {"train_loss_running": loss_sum / count, "train_accuracy_running": correct_sum / count,
            "train_grad_norm": grad_norm_sum / steps_}
-    if lr_fn is not None:
+    if self.lr_fn is not None:
       out["learning_rate"] = lr_sum / steps_
     return out
 
-  def train_epoch(state: TrainState, plan: Plan, x_all, y_all, epoch, frozen=False):
+  def train_epoch(self, state: TrainState, plan: Plan, x_all, y_all, epoch, frozen=False):
     """One epoch: shuffle, then `lax.scan` of `train_step` over all batches.
 
     Returns (state, {"train_loss_running", "train_accuracy_running"}): the weighted means
     over the epoch's training-mode predictions (dropout, augmentation on; the weights
     change between batches), as Keras reports them. Not a clean evaluation of any one model.
     """
-    idx, w, example_key = epoch_batches(plan, epoch)
+    idx, w, example_key = self.epoch_batches(plan, epoch)
 
     def body(s, batch):
-      return train_step(s, plan, x_all, y_all, batch[0], batch[1], example_key, frozen)
+      return self.train_step(s, plan, x_all, y_all, batch[0], batch[1], example_key, frozen)
 
     state, sums = jax.lax.scan(body, state, (idx, w))
-    return state, running_means(*(v.sum() for v in sums))
+    return state, self.running_means(*(v.sum() for v in sums))
 
-  def eval_batches(idx, weight):
+  def eval_batches(self, idx, weight):
     """(idx, weight) padded and reshaped to (num_batches, eval batch size)."""
     n = idx.shape[0]
-    bs = -(-min(eval_batch_size, n) // num_shards) * num_shards
+    bs = -(-min(self.eval_batch_size, n) // self.num_shards) * self.num_shards
     num_batches = -(-n // bs)
     pad = num_batches * bs - n
     return (jnp.pad(idx, (0, pad)).reshape(num_batches, bs),
             jnp.pad(weight, (0, pad)).reshape(num_batches, bs))
 
-  def eval_sums(params, plan: Plan, x_all, y_all, i, w):
+  def eval_sums(self, params, plan: Plan, x_all, y_all, i, w):
     """One evaluation batch's additive sums: ((loss, correct, count), extra metrics')."""
-    i, w = local(i), local(w)
-    x = standardize(x_all[i].astype(jnp.float32), plan)
-    logits = apply_fn(params, x, train=False, rng=None, hparams=plan.hparams)
+    i, w = self._local(i), self._local(w)
+    x = self._standardize(x_all[i].astype(jnp.float32), plan)
+    logits = self.apply_fn(params, x, train=False, rng=None, hparams=plan.hparams)
     labels = y_all[i]
-    sums = _weighted_sums(logits, jax.nn.one_hot(labels, num_classes), labels, w)
-    extra = tuple(m.sums(logits, labels, w, num_classes) for m in extra_metrics)
-    return psum((sums, extra))
+    sums = _weighted_sums(logits, jax.nn.one_hot(labels, self.num_classes), labels, w)
+    extra = tuple(m.sums(logits, labels, w, self.num_classes) for m in self.extra_metrics)
+    return self._psum((sums, extra))
 
-  def eval_zero():
+  def eval_zero(self):
     zero = jnp.zeros((), jnp.float32)
-    shapes = (jax.ShapeDtypeStruct((1, num_classes), jnp.float32),
+    shapes = (jax.ShapeDtypeStruct((1, self.num_classes), jnp.float32),
               jax.ShapeDtypeStruct((1,), jnp.int32), jax.ShapeDtypeStruct((1,), jnp.float32))
     extra_zero = tuple(jax.tree.map(jnp.zeros_like, jax.eval_shape(
-        lambda lg, lb, w, m=m: m.sums(lg, lb, w, num_classes), *shapes)) for m in extra_metrics)
+        lambda lg, lb, w, m=m: m.sums(lg, lb, w, self.num_classes), *shapes))
+        for m in self.extra_metrics)
     return (zero, zero, zero), extra_zero
 
-  def eval_finalize(totals):
+  def eval_finalize(self, totals):
     (loss_sum, correct_sum, count), extra = totals
     count = jnp.maximum(count, 1.0)
     out = {"loss": loss_sum / count, "accuracy": correct_sum / count}
-    for m, sums in zip(extra_metrics, extra):
-      out.update(m.finalize(sums, num_classes))
+    for m, sums in zip(self.extra_metrics, extra):
+      out.update(m.finalize(sums, self.num_classes))
     return out
 
-  def evaluate(params, plan: Plan, x_all, y_all, idx, weight):
+  def evaluate(self, params, plan: Plan, x_all, y_all, idx, weight):
     """Weighted mean loss and accuracy (evaluation mode) over `idx`, scanned in batches."""
-    idx, weight = eval_batches(idx, weight)
+    idx, weight = self.eval_batches(idx, weight)
 
     def body(carry, batch):
-      return jax.tree.map(jnp.add, carry, eval_sums(params, plan, x_all, y_all, *batch)), None
+      sums = self.eval_sums(params, plan, x_all, y_all, *batch)
+      return jax.tree.map(jnp.add, carry, sums), None
 
-    totals, _ = jax.lax.scan(body, eval_zero(), (idx, weight))
-    return eval_finalize(totals)
+    totals, _ = jax.lax.scan(body, self.eval_zero(), (idx, weight))
+    return self.eval_finalize(totals)
 
-  def predict(params, plan: Plan, x_all, idx):
+  def predict(self, params, plan: Plan, x_all, idx):
     """Logits (evaluation mode) for the examples `idx`, scanned in batches."""
     n = idx.shape[0]
-    bs = min(eval_batch_size, n)
+    bs = min(self.eval_batch_size, n)
     num_batches = -(-n // bs)
     pad = num_batches * bs - n
     batches = jnp.pad(idx, (0, pad)).reshape(num_batches, bs)
 
     def body(_, i):
-      x = standardize(x_all[i].astype(jnp.float32), plan)
-      return None, apply_fn(params, x, train=False, rng=None, hparams=plan.hparams)
+      x = self._standardize(x_all[i].astype(jnp.float32), plan)
+      return None, self.apply_fn(params, x, train=False, rng=None, hparams=plan.hparams)
 
     _, logits = jax.lax.scan(body, None, batches)
     return logits.reshape(num_batches * bs, -1)[:n]
 
-  return dict(train_epoch=train_epoch, evaluate=evaluate, predict=predict,
-              train_step=train_step, epoch_batches=epoch_batches, running_means=running_means,
-              train_zero=train_zero,
-              eval_batches=eval_batches, eval_sums=eval_sums, eval_zero=eval_zero,
-              eval_finalize=eval_finalize)
-
 
 def make_epoch_fns(**kwargs):
-  """(train_epoch, evaluate, predict): `make_step_fns`'s scanned epoch and evaluation."""
-  fns = make_step_fns(**kwargs)
-  return fns["train_epoch"], fns["evaluate"], fns["predict"]
+  """(train_epoch, evaluate, predict): `Steps`'s scanned epoch and evaluation."""
+  steps = Steps(**kwargs)
+  return steps.train_epoch, steps.evaluate, steps.predict
