@@ -77,8 +77,7 @@ def prepare(config, workdir: str | None, *, here: bool = True) -> Setup:
   precision = config.get("precision", "float32")
   model = models.create(config.model, splits.input_shape, splits.num_classes,
                         precision=precision)
-  monitor = es or early_stopping.EarlyStopping(monitor=config.early_stopping.monitor,
-                                               patience=10**9, check_finite=False)
+  monitor = es or early_stopping.never_stopping(config.early_stopping.monitor)
   return Setup(config=config, splits=splits, model=model, es=es, monitor=monitor,
                metrics=extra, x_train=jax.device_put(splits.train_x),
                y_train=jax.device_put(np.asarray(splits.train_y, np.int32)))

@@ -51,16 +51,6 @@ class GroupPlan:
   names: list[str]
 
 
-def _values(point: dict) -> dict:
-  """A point's per-member hyperparameter values (its seed goes to `MemberPlan.seed`)."""
-  return {k: v for k, v in point.items() if hparams.route(k)[0] != "seed"}
-
-
-def _seed(point: dict) -> int | None:
-  seeds = [v for k, v in point.items() if hparams.route(k)[0] == "seed"]
-  return int(seeds[0]) if seeds else None
-
-
 def plan_group(config, workdir: str, numeric: list[dict], *, here: bool = True) -> GroupPlan:
   """Every check of one structural group — each point's values, data, masks, memory —
   before anything compiles or is written. Raises ConfigError (one line). `here=False`: the
@@ -92,13 +82,15 @@ def plan_group(config, workdir: str, numeric: list[dict], *, here: bool = True) 
     for point in points:
       noisy = label_noise.corrupt(s.splits.train_y, s.splits.num_classes, point[noise_key],
                                   experiment.data_seed(base))
-      plans += [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=_values(point),
-                           labels=noisy, seed=_seed(point))
+      plans += [MemberPlan(f.member_id, f.train_idx, f.val_idx,
+                           hparams=hparams.member_values(point), labels=noisy,
+                           seed=hparams.member_seed(point))
                 for f in experiment.member_plans(base, noisy)]
     folds = plans[:len(plans) // len(points)]
   else:
-    plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=_values(point),
-                        seed=_seed(point)) for point in points for f in folds]
+    plans = [MemberPlan(f.member_id, f.train_idx, f.val_idx,
+                        hparams=hparams.member_values(point), seed=hparams.member_seed(point))
+             for point in points for f in folds]
   experiment.validate_plans(s, plans, here=here)
   for point in numeric:   # masks of every point's penalties (strength 0 included)
     penalties.validate_config(apply_point(config, point).penalties, s.model.param_shapes)

@@ -48,7 +48,7 @@ from genjax.run import results as results_lib, setup as experiment
 from genjax.train import hparams
 from genjax.optim import penalties
 from genjax.report import files as report
-from genjax.sweeps import group as sweep_run, memory as member_memory, stats
+from genjax.sweeps import memory as member_memory, stats
 from genjax.workdir import claims as wd, identity as run_identity
 from genjax.data import augment
 from genjax.data import splits as validation
@@ -119,8 +119,8 @@ class NestedPlan:
 
   def members(self, o: int) -> list[tuple[int, MemberPlan]]:
     """(point index, plan) of every inner member of outer fold o, point-major."""
-    return [(i, MemberPlan(f.member_id, f.train_idx, f.val_idx, hparams=sweep_run._values(p),
-                           seed=sweep_run._seed(p)))
+    return [(i, MemberPlan(f.member_id, f.train_idx, f.val_idx,
+                           hparams=hparams.member_values(p), seed=hparams.member_seed(p)))
             for i, p in enumerate(self.points) for f in self.inner[o]]
 
 
@@ -151,7 +151,7 @@ def plan(config, workdir: str, numeric: list[dict], names: dict | None = None) -
   experiment.validate_plans(s, every)
   for point in numeric:
     penalties.validate_config(apply_point(config, point).penalties, s.model.param_shapes)
-  seeds = len({sweep_run._seed(p) for p in points})
+  seeds = len({hparams.member_seed(p) for p in points})
   parallel.resolve(base.parallel, num_members=len(outer) * seeds, batch_size=base.batch_size)
   per_outer = len(every) // len(outer)
   fit_members, n.capacity = member_memory.member_capacity(s, needed=len(every))
@@ -246,8 +246,8 @@ def _refit(n: NestedPlan, members: list[dict], workdir: str, *, resume: bool,
     epochs = int(np.median([m["selected_epoch"] for m in mine])) + 1
     for i in sorted({m["point_index"] for m in mine}):
       plans.append(MemberPlan(o * (len(n.inner[o]) + 1) + len(n.inner[o]), part,
-                              np.zeros(0, np.int32), hparams=sweep_run._values(n.points[i]),
-                              seed=sweep_run._seed(n.points[i])))
+                              np.zeros(0, np.int32), hparams=hparams.member_values(n.points[i]),
+                              seed=hparams.member_seed(n.points[i])))
       limits.append(epochs)
       owners.append((o, name, i, mine))
   program = build_program(s, plans, use_early_stopping=False, epoch_limits=limits,

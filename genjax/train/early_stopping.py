@@ -323,3 +323,9 @@ def from_config(cfg: ml_collections.ConfigDict) -> EarlyStopping | None:
     raise ConfigError(
         f"early_stopping.enabled={enabled!r} is not a bool; set True or False.")
   return EarlyStopping(**settings) if enabled else None
+
+
+def never_stopping(monitor: str) -> EarlyStopping:
+  """A monitor that tracks `monitor` (its best value and epoch) but never stops a member:
+  what a run without early stopping, or a refit, still records."""
+  return EarlyStopping(monitor=monitor, patience=10**9, check_finite=False)

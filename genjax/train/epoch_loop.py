@@ -21,7 +21,7 @@ import numpy as np
 
 from genjax.errors import ConfigError
 from genjax.train import parallel
-from genjax.train.steps import Plan
+from genjax.train.steps import Plan, steps_per_epoch
 
 EPOCH_LOOPS = ("auto", "scan", "steps")
 
@@ -95,7 +95,7 @@ def stepped_epoch(fns: dict, layout, member_finish, plan: Plan, batch_size: int,
   eval_step = parallel.place(eval_step, layout, (True, True, False, False, True, True, True,
                                                  False), unroll=unroll)
   end = parallel.place(end, layout, (True, True, True, True, True, False))
-  num_batches = -(-plan.train_idx.shape[1] // batch_size)
+  num_batches = steps_per_epoch(plan.train_idx.shape[1], batch_size)
   val = jax.ShapeDtypeStruct(plan.val_idx.shape[1:], jnp.int32)
   num_val_batches = jax.eval_shape(fns.eval_batches, val, val)[0].shape[0]
 

@@ -139,6 +139,17 @@ def routes(keys) -> dict[str, dict[str, str]]:
   return out
 
 
+def member_values(point: dict) -> dict:
+  """A point's per-member hyperparameter values, its seed aside (`MemberPlan.hparams`)."""
+  return {k: v for k, v in point.items() if route(k)[0] != "seed"}
+
+
+def member_seed(point: dict) -> int | None:
+  """A point's swept seed (`MemberPlan.seed`), or None when it sweeps no seed."""
+  seeds = [v for k, v in point.items() if route(k)[0] == "seed"]
+  return int(seeds[0]) if seeds else None
+
+
 def values_for(route_keys: dict[str, str], hparams: dict) -> dict:
   """{name: this member's value} of one route, from the member's `hparams` {key: value}."""
   return {name: hparams[key] for name, key in route_keys.items()}

@@ -46,7 +46,7 @@ from genjax.data import augment
 from genjax.train import epoch_loop as epoch_loops
 from genjax.train import parallel
 from genjax.train.members import MemberPlan, init_keys, pad_members, stack_plans
-from genjax.train.steps import Plan, Steps, TrainState
+from genjax.train.steps import Plan, Steps, TrainState, steps_per_epoch
 
 # The initial state runs once: compiled for compile speed (LLVM -O1 cuts its compile time from
 # ~1.3 s to ~0.5 s on the K-fold benchmark, same bits). The epoch program keeps XLA's default:
@@ -234,8 +234,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   """
   config, m = setup.config, len(plans)
   es = setup.es if use_early_stopping else None
-  monitor_es = es or early_stopping.EarlyStopping(monitor=setup.monitor.monitor,
-                                                  patience=10**9, check_finite=False)
+  monitor_es = es or early_stopping.never_stopping(setup.monitor.monitor)
   if epoch_limits is not None and (len(epoch_limits) != m or min(epoch_limits) < 1):
     raise ValueError(f"epoch_limits needs one count >= 1 per member, got {epoch_limits}")
   plan = stack_plans(plans, setup.splits.train_x, mode=config.data.standardize, seed=config.seed,
@@ -247,18 +246,18 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   # devices"). Models with convolutions take the most devices that divide their members.
   layout = parallel.resolve(config.parallel, num_members=m, batch_size=config.batch_size,
                             pad=not epoch_loops.has_conv(template))
-  steps_per_epoch = -(-max(len(p.train_idx) for p in plans) // config.batch_size)
+  epoch_steps = steps_per_epoch(max(len(p.train_idx) for p in plans), config.batch_size)
   rop_cfg = config.get("reduce_on_plateau")
   plateau = rop_cfg is not None and reduce_on_plateau.enabled(rop_cfg)
   # Schedules span config.num_epochs even when a driver trains fewer epochs (a K-fold refit):
   # the refit then follows the folds' learning-rate and strength trajectory for its epochs.
   tx = optim.make_optimizer(config.optimizer, config.penalties, template,
-                            steps_per_epoch=steps_per_epoch, num_epochs=config.num_epochs,
+                            steps_per_epoch=epoch_steps, num_epochs=config.num_epochs,
                             lr_scale=plateau)
   routes = _routes(plans)
   use_ema = float(config.get("ema", {}).get("decay", 0.0)) > 0
   weights = lambda train: train.ema if use_ema else train.params  # noqa: E731 (Program.weights)
-  fns = _step_fn_args(setup, routes, tx, steps_per_epoch, use_ema)
+  fns = _step_fn_args(setup, routes, tx, epoch_steps, use_ema)
   plain = Steps(**fns)   # evaluate, predict for callers, outside any device mapping
   sharded = (Steps(**fns, axis_name=parallel.DATA_AXIS, num_shards=layout.num_devices)
              if layout.axis == "data" else plain)

@@ -38,6 +38,12 @@ _SHUFFLE, _EXAMPLE = 0, 1
 _DROPOUT, _AUGMENT = 0, 1
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+  """Optimizer steps (batches) of an epoch over `n` training examples: ⌈n / batch_size⌉, the
+  last batch padded."""
+  return -(-n // batch_size)
+
+
 @flax.struct.dataclass
 class Plan:
   """One member's data plan (see module docstring)."""
@@ -190,7 +196,7 @@ class Steps:
     key = epoch_key(plan.key, epoch)
     order = shuffled_order(jax.random.fold_in(key, _SHUFFLE), plan.train_idx, plan.train_weight)
     n = plan.train_idx.shape[0]
-    num_batches = -(-n // self.batch_size)
+    num_batches = steps_per_epoch(n, self.batch_size)
     pad = num_batches * self.batch_size - n
     idx = jnp.pad(plan.train_idx[order], (0, pad)).reshape(num_batches, self.batch_size)
     w = jnp.pad(plan.train_weight[order], (0, pad)).reshape(num_batches, self.batch_size)
