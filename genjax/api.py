@@ -292,8 +292,8 @@ def load_run(workdir: str) -> Run:
   rows = []
   path = os.path.join(workdir, "metrics.jsonl")
   if os.path.exists(path):
-    from genjax.report import files as report
-    rows = report.read_metrics(path)
+    from genjax.report.files import read_metrics
+    rows = read_metrics(path)
   epochs = int(results.get("epochs_run", 0))
   return Run(config=config, results=results, workdir=workdir,
              member_names=program.member_names, plans=plans,

@@ -307,8 +307,8 @@ def run_command(command: str, config, argv) -> None:
                       progress=_PROGRESS.value)
   if not distributed.is_primary():
     return
-  from genjax.report import files as report
-  print(report.results_table(results))
+  from genjax.report.tables import results_table
+  print(results_table(results))
   if "selected_epoch_median" in results:
     selected = f"median selected epoch {results['selected_epoch_median']:g} over folds"
   else:

@@ -245,8 +245,8 @@ def test_multihost_sweep_runs_one_structural_group(two_processes):
 
 
 def test_only_process_zero_writes(two_processes, tmp_path):
-  from genjax.report import files as report
-  report.write_json(str(tmp_path / "r.json"), {"a": 1})
-  report.write_metrics(str(tmp_path / "m.jsonl"), [{"epoch": 0}])
+  from genjax.report.files import write_json, write_metrics
+  write_json(str(tmp_path / "r.json"), {"a": 1})
+  write_metrics(str(tmp_path / "m.jsonl"), [{"epoch": 0}])
   assert not os.listdir(tmp_path)
   assert not distributed.is_primary()

@@ -37,6 +37,7 @@ from genjax.data import builders
 from genjax.data.builders import fashion_mnist_local
 from genjax.data.builders import mnist1d
 from genjax.errors import ConfigError
+from genjax.report.files import atomic
 
 DATASETS = builders.DATASETS  # offline name -> TFDS builder class (a genjax Registry)
 
@@ -322,19 +323,13 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
 
 
 def _write_cache(path: str, arrays: dict[str, np.ndarray]) -> None:
-  """Writes atomically; a read-only data_dir just means no cache."""
-  directory = os.path.dirname(path)
+  """Writes atomically (a fresh temporary name: processes preparing the same data may write it
+  at once); a read-only data_dir just means no cache."""
   try:
-    fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=directory)
-    try:
-      with os.fdopen(fd, "wb") as f:
-        np.savez(f, format=np.int64(_CACHE_FORMAT), digest=np.str_(_digest(arrays)), **arrays)
-      os.replace(tmp, path)
-    finally:
-      if os.path.exists(tmp):
-        os.remove(tmp)
+    with atomic(path, "wb", unique=True) as f:
+      np.savez(f, format=np.int64(_CACHE_FORMAT), digest=np.str_(_digest(arrays)), **arrays)
   except OSError as e:
-    _log.warning("not caching arrays in %s: %s", directory, e)
+    _log.warning("not caching arrays in %s: %s", os.path.dirname(path), e)
 
 
 # ------------------------------------------------------------- data sources

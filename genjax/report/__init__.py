@@ -1,1 +1,2 @@
-"""What a run writes: files (JSON, plots, TensorBoard) and tables."""
+"""What a run writes: files (`files`: the one atomic writer, JSON, JSONL), `plots` (learning
+curves), `tensorboard` (event files) and `tables` (markdown)."""

@@ -6,6 +6,8 @@ one row per run: validation and test accuracy of the selected weights, the
 generalization gap (train − validation accuracy, validation − train loss), the
 selected epoch (the folds' median, labelled, under cross-validation) and the kernels' L2
 norm and sparsity of the selected weights (not the last epoch's).
+
+`results_table` is the small table `genjax train` prints of the run it finished.
 """
 
 from __future__ import annotations
@@ -48,6 +50,26 @@ def markdown(title: str, runs_dir: str, names: list[str]) -> str:
                  f"{100 * r['gap_accuracy']:+.1f} pt | {r['gap_loss']:+.3f} | {r['selected_epoch']} | "
                  f"{r['weight_l2_norm']:.1f} | {100 * r['weight_sparsity']:.1f}% |")
   return "\n".join(lines) + "\n"
+
+
+def results_table(results: dict) -> str:
+  """A small markdown table of the selected model's metrics."""
+  lines = ["| split | loss | accuracy |", "|---|---|---|"]
+  for split in ("train", "val", "test"):
+    if split in results:
+      m = results[split]
+      lines.append(f"| {split} | {m['loss']:.4f} | {100 * m['accuracy']:.2f}% |")
+  if "test_refit" in results:
+    m = results["test_refit"]
+    lines.append(f"| test (refit, {m['epochs']} epochs) | {m['loss']:.4f} | {100 * m['accuracy']:.2f}% |")
+  if "cv" in results:
+    cv = results["cv"]
+    acc = cv["val_accuracy"]
+    lines += ["", f"{cv['method']}, {cv['members']} folds: validation accuracy "
+              f"{100 * acc['mean']:.2f}% ± {100 * acc['std']:.2f} (95% CI "
+              f"{100 * acc['ci95'][0]:.2f}–{100 * acc['ci95'][1]:.2f}%); "
+              "train/val rows are fold means, test is the fold ensemble"]
+  return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from genjax.run import results as results_lib, setup as experiment
-from genjax.report import files as report
+from genjax.report.files import write_json
+from genjax.report.plots import plot_learning_curves
 from genjax.workdir import claims as wd, identity as run_identity
 
 OUTPUTS = ("metrics.jsonl", "results.json", "learning_curves.png", "tensorboard",
@@ -41,10 +42,10 @@ def train(config, workdir: str | None, *, overwrite: bool = False,
     results["wall_time_s"] = time.time() - t_start
     if workdir is not None:
       experiment.save_selected(workdir, program, fitted)
-      report.write_json(wd.path(workdir, "results.json"), results)
-      report.plot_learning_curves(wd.path(workdir, "learning_curves.png"), fitted.rows,
-                                  best_epoch=results["selected_epoch"],
-                                  title=f"{s.splits.name} / {config.model.name}")
+      write_json(wd.path(workdir, "results.json"), results)
+      plot_learning_curves(wd.path(workdir, "learning_curves.png"), fitted.rows,
+                           best_epoch=results["selected_epoch"],
+                           title=f"{s.splits.name} / {config.model.name}")
   return experiment.Outcome(results, s, program, fitted)
 
 

@@ -22,7 +22,8 @@ import jax
 import numpy as np
 
 from genjax.run import results as results_lib, setup as experiment
-from genjax.report import files as report
+from genjax.report.files import primary_only, write_json
+from genjax.report.plots import plot_fold_accuracy, plot_fold_curves
 from genjax.workdir import claims as wd, identity as run_identity
 from genjax.errors import ConfigError
 from genjax.train import parallel
@@ -64,12 +65,12 @@ def train(config, workdir: str | None, *, overwrite: bool = False,
     results["wall_time_s"] = time.time() - t_start
     if workdir is not None:
       experiment.save_selected(workdir, program, fitted)
-      report.write_json(wd.path(workdir, "results.json"), results)
+      write_json(wd.path(workdir, "results.json"), results)
       val_acc = [f["val"]["accuracy"] for f in results["cv"]["per_fold"]]
-      report.plot_fold_curves(wd.path(workdir, "learning_curves.png"), fitted.rows,
-                              title=f"{s.splits.name} / {config.model.name}: {len(plans)} folds")
-      report.plot_fold_accuracy(wd.path(workdir, "cv_folds.png"), val_acc,
-                                title=f"{config.cv.method}: validation accuracy per fold")
+      plot_fold_curves(wd.path(workdir, "learning_curves.png"), fitted.rows,
+                       title=f"{s.splits.name} / {config.model.name}: {len(plans)} folds")
+      plot_fold_accuracy(wd.path(workdir, "cv_folds.png"), val_acc,
+                         title=f"{config.cv.method}: validation accuracy per fold")
   return experiment.Outcome(results, s, program, fitted)
 
 
@@ -108,7 +109,7 @@ def _write_oof(s, program, fitted, workdir: str | None) -> None:
   logits = np.asarray(jax.device_get(predict(fitted.selected_params, plan, s.x_train,
                                              plan.val_idx)))
   oof_idx = np.concatenate([p.val_idx for p in plans])
-  report.primary_only(np.savez)(
+  primary_only(np.savez)(
       wd.path(workdir, "oof_predictions.npz"), indices=oof_idx,
       labels=np.asarray(s.splits.train_y)[oof_idx],
       logits=np.concatenate([logits[k, :len(p.val_idx)] for k, p in enumerate(plans)]),

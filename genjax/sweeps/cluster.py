@@ -25,6 +25,7 @@ from genjax.workdir import record
 from genjax.sweeps import launch as sweep_launch
 from genjax.workdir import claims as wd
 from genjax.errors import ConfigError
+from genjax.report.files import atomic
 from genjax.sweeps.points import point_name
 from genjax.sweeps.launch import Launch, collect, group_dir, last_error
 
@@ -48,11 +49,9 @@ def _load(workdir: str) -> dict:
 
 
 def _save(workdir: str, records: dict) -> None:
-  path = os.path.join(workdir, LAUNCH)
-  with open(path + ".tmp", "w") as f:
+  with atomic(os.path.join(workdir, LAUNCH)) as f:
     json.dump({"groups": records}, f, indent=2, sort_keys=True)
     f.write("\n")
-  os.replace(path + ".tmp", path)
 
 
 def _verified(directory: str) -> bool:

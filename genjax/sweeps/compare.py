@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from genjax.train import hparams
-from genjax.report import files as report
+from genjax.report.files import primary_only
 from genjax.sweeps import stats
 from genjax.errors import ConfigError
 from genjax.sweeps.points import point_name, without_seed
@@ -135,7 +135,7 @@ def _cell(x, fmt: str) -> str:
   return "–" if x is None else format(x, fmt)
 
 
-@report.primary_only
+@primary_only
 def write(workdir: str, members: list[dict], baseline: str | None = None, *,
           show_test: bool = True) -> None:
   """sweep_members.csv (each member's test metrics only with `show_test`), sweep_compare.md,

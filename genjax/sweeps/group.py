@@ -20,11 +20,12 @@ from genjax.config import defaults
 from genjax.run import results as results_lib, setup as experiment
 from genjax.train import hparams
 from genjax.optim import penalties
-from genjax.report import files as report
+from genjax.report.files import primary_only, write_json
 from genjax.workdir import claims as wd, identity as run_identity
 from genjax.data import augment, label_noise
 from genjax.errors import ConfigError
 from genjax.sweeps import compare as sweep_compare, memory as member_memory, select as sweep_select
+from genjax.sweeps.plots import plot_sweep, plot_sweep_curves
 from genjax.sweeps.points import (apply_point, distinct_names, label, point_name, value_texts,
                                without_seed)
 from genjax.train.members import MemberPlan
@@ -179,11 +180,11 @@ def finish(config, workdir: str, rows: list[dict], members: list[dict], *, basel
   write_outputs(workdir, rows, members, show_test=test_for_all_points,
                 named=bool(labels), selected=selected)
   sweep_compare.write(workdir, members, baseline, show_test=show)
-  report.write_json(os.path.join(workdir, "sweep.json"),
-                    {"rows": rows, "member_results": members,
-                     "test_for_all_points": bool(test_for_all_points),
-                     "comparisons": sweep_compare.comparisons(members, baseline, show_test=show),
-                     "selected": selected, **record})
+  write_json(os.path.join(workdir, "sweep.json"),
+             {"rows": rows, "member_results": members,
+              "test_for_all_points": bool(test_for_all_points),
+              "comparisons": sweep_compare.comparisons(members, baseline, show_test=show),
+              "selected": selected, **record})
   return rows
 
 
@@ -296,7 +297,7 @@ def _caption(rows: list[dict], show_test: bool, selected: dict | None) -> str:
   return text
 
 
-@report.primary_only
+@primary_only
 def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = None, *,
                   show_test: bool = False, named: bool = False,
                   selected: dict | None = None) -> None:
@@ -342,5 +343,5 @@ def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = N
   tex += [r"\hline", r"\end{tabular}", "% " + esc(caption)]
   with open(os.path.join(workdir, "sweep.tex"), "w") as f:
     f.write("\n".join(tex) + "\n")
-  report.plot_sweep(os.path.join(workdir, "sweep_metrics.png"), rows, keys, show_test=show_test)
-  report.plot_sweep_curves(os.path.join(workdir, "sweep_curves.png"), rows)
+  plot_sweep(os.path.join(workdir, "sweep_metrics.png"), rows, keys, show_test=show_test)
+  plot_sweep_curves(os.path.join(workdir, "sweep_curves.png"), rows)

@@ -39,7 +39,8 @@ from tqdm.auto import tqdm
 
 from genjax.workdir import checkpoint
 from genjax.platform import distributed
-from genjax.report import files as report
+from genjax.report.files import json_line, read_metrics, write_metrics
+from genjax.report.tensorboard import TensorBoard
 from genjax.errors import ConfigError
 from genjax.registry import Registry
 
@@ -109,7 +110,7 @@ class MetricsLog(Callback):
     self.path, self._file = path, None
 
   def on_train_start(self, info) -> None:
-    rows = [r for r in report.read_metrics(self.path) if r["epoch"] < info.start_epoch]
+    rows = [r for r in read_metrics(self.path) if r["epoch"] < info.start_epoch]
     missing = sorted(set(range(info.start_epoch)) - {r["epoch"] for r in rows})
     if distributed.broadcast_int(len(missing) if distributed.is_primary() else 0):
       missing = missing or [0]   # (another process's file: process 0's verdict holds)
@@ -120,13 +121,13 @@ class MetricsLog(Callback):
       raise ConfigError(f"'{self.path}' lacks the rows of {span}, which the checkpoint this run "
                         "resumes from has trained (the file was cut or edited); they cannot be "
                         "rebuilt: restore the file, or pass --overwrite to rerun from scratch")
-    report.write_metrics(self.path, rows)
+    write_metrics(self.path, rows)
     info.rows[:0] = rows
     self._file = open(self.path if distributed.is_primary() else os.devnull, "a")
 
   def on_epoch_end(self, info, logs) -> None:
     for row in logs.rows:
-      self._file.write(report.json_line(row))
+      self._file.write(json_line(row))
     self._file.flush()
 
   def on_train_end(self, info, state) -> None:
@@ -144,7 +145,7 @@ class TensorBoardLog(Callback):
     self.root, self.suffix, self._tb = root, suffix, None
 
   def on_train_start(self, info) -> None:
-    self._tb = report.TensorBoard(self.root, info.program.member_names, prefix=self.suffix)
+    self._tb = TensorBoard(self.root, info.program.member_names, prefix=self.suffix)
 
   def on_epoch_end(self, info, logs) -> None:
     for k, row in zip(logs.active, logs.rows):

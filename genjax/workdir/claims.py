@@ -31,6 +31,7 @@ import socket
 import time
 
 from genjax.platform import distributed
+from genjax.report.files import write_bytes
 from genjax.workdir import record
 from genjax.errors import ConfigError
 from genjax.workdir.identity import CONFIG, IDENTITY, LOCK, MANIFEST, RESERVED, _NAME, _GROUP
@@ -261,12 +262,6 @@ def _json_bytes(obj) -> bytes:
   return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _write_bytes(path: str, data: bytes) -> None:
-  with open(path + ".tmp", "wb") as f:
-    f.write(data)
-  os.replace(path + ".tmp", path)
-
-
 def _start_fresh(workdir: str, run: dict, config_json: str, outputs, overwrite: bool) -> None:
   if os.path.exists(os.path.join(workdir, MANIFEST)):
     removed = remove_outputs(workdir)
@@ -278,8 +273,8 @@ def _start_fresh(workdir: str, run: dict, config_json: str, outputs, overwrite: 
   # of the two records it is written with.
   record.write(workdir, record.start(outputs, {CONFIG: record.digest_bytes(config_bytes),
                                                IDENTITY: record.digest_bytes(run_bytes)}))
-  _write_bytes(os.path.join(workdir, CONFIG), config_bytes)
-  _write_bytes(os.path.join(workdir, IDENTITY), run_bytes)
+  write_bytes(os.path.join(workdir, CONFIG), config_bytes)
+  write_bytes(os.path.join(workdir, IDENTITY), run_bytes)
 
 
 def _decide(workdir: str, run: dict, outputs, overwrite: bool) -> bool:
@@ -332,7 +327,7 @@ def _decide(workdir: str, run: dict, outputs, overwrite: bool) -> bool:
     if record.digest_bytes(data) != files.get(CONFIG):
       raise ConfigError(f"workdir '{workdir}': {CONFIG} is not the file genjax wrote there "
                         f"and cannot be rebuilt from {IDENTITY}; {fix}")
-    _write_bytes(config_path, data)
+    write_bytes(config_path, data)
     print(f"genjax: {config_path} was not the file this run wrote; rewrote it from "
           f"{IDENTITY}", flush=True)
   return True

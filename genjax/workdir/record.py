@@ -33,6 +33,7 @@ import os
 import re
 
 from genjax.errors import ConfigError
+from genjax.report.files import atomic
 from genjax.workdir.identity import CONFIG, IDENTITY, LOCK, MANIFEST, _NAME
 
 _SALT = b"genjax manifest 1\0"
@@ -68,10 +69,9 @@ def write(workdir: str, body: dict) -> None:
   body = {k: v for k, v in body.items() if k != "seal"}
   body["seal"] = _seal(body)
   path = os.path.join(workdir, MANIFEST)
-  with open(path + ".tmp", "w") as f:
+  with atomic(path) as f:
     json.dump(body, f, indent=2, sort_keys=True)
     f.write("\n")
-  os.replace(path + ".tmp", path)
 
 
 def read(workdir: str) -> dict | None:

@@ -1,0 +1,86 @@
+"""A run's plots: its learning curves and, under cross-validation, the folds' accuracies.
+
+    learning_curves.png  train vs validation loss and accuracy (one line per fold under CV)
+    cv_folds.png         the folds' validation accuracies (cross-validation)
+
+Written by process 0 only (`genjax.report.files.primary_only`).
+"""
+
+from __future__ import annotations
+
+from genjax.report.files import primary_only
+
+
+def pyplot():
+  """matplotlib.pyplot on the Agg backend, imported when a plot is drawn (it is slow to import)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  return plt
+
+
+@primary_only
+def plot_learning_curves(path: str, rows: list[dict], *, best_epoch: int | None = None,
+                         title: str = "") -> None:
+  """Two panels (loss, accuracy): train vs validation per epoch."""
+  plt = pyplot()
+  epochs = [r["epoch"] for r in rows]
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+  for ax, metric in zip(axes, ("loss", "accuracy")):
+    ax.plot(epochs, [r[f"train_{metric}_running"] for r in rows], label="train (running mean)")
+    ax.plot(epochs, [r[f"val_{metric}"] for r in rows], label="validation")
+    if best_epoch is not None:
+      ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"selected (epoch {best_epoch})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend()
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+@primary_only
+def plot_fold_curves(path: str, rows: list[dict], *, title: str = "") -> None:
+  """Per-fold learning curves: validation (solid) and train (dashed), loss and accuracy."""
+  plt = pyplot()
+  folds = sorted({r["fold"] for r in rows})
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  for ax, metric in zip(axes, ("loss", "accuracy")):
+    for i, k in enumerate(folds):
+      fr = [r for r in rows if r["fold"] == k]
+      c = colors[i % len(colors)]
+      ax.plot([r["epoch"] for r in fr], [r[f"val_{metric}"] for r in fr], color=c, label=f"fold {k}")
+      ax.plot([r["epoch"] for r in fr], [r[f"train_{metric}_running"] for r in fr], color=c, ls="--", lw=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{metric} (solid: validation, dashed: train running mean)")
+    ax.grid(alpha=0.3)
+  axes[1].legend(fontsize="small", ncol=2)
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+@primary_only
+def plot_fold_accuracy(path: str, accuracies, *, title: str = "") -> None:
+  """Box plot of per-fold validation accuracy with the folds as points."""
+  plt = pyplot()
+  import numpy as np
+  acc = 100 * np.asarray(accuracies)
+  fig, ax = plt.subplots(figsize=(4, 4))
+  ax.boxplot([acc], widths=0.5)
+  jitter = np.random.default_rng(0).uniform(-0.08, 0.08, len(acc))  # display only
+  ax.scatter(1 + jitter, acc, zorder=3)
+  ax.set_xticks([1], ["folds"])
+  ax.set_ylabel("validation accuracy (%)")
+  ax.grid(alpha=0.3, axis="y")
+  if title:
+    ax.set_title(title, fontsize="small")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
