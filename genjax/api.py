@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax.run import holdout, kfold, setup as experiment
+from genjax.run import driver, setup as experiment
 from genjax.workdir import paths, record
 from genjax.sweeps import driver as sweep_driver
 from genjax.errors import ConfigError
@@ -183,15 +183,11 @@ def _history(rows: list[dict], plans: list[MemberPlan], epochs: int) -> dict[str
   return out
 
 
-def _driver(config):
-  return holdout if config.cv.method == "none" else kfold
-
-
 def train(config, workdir: str, *, overwrite: bool = False, progress: bool = True) -> dict:
   """`genjax train`: trains `config` in `workdir`; returns results.json's content."""
   _check_config(config, "train")
   workdir = _workdir(workdir, "train")
-  return _driver(config).run(config, workdir, overwrite=overwrite, progress=progress)
+  return driver.run(config, workdir, overwrite=overwrite, progress=progress)
 
 
 def fit(config, workdir: str | None = None, *, overwrite: bool = False,
@@ -200,7 +196,7 @@ def fit(config, workdir: str | None = None, *, overwrite: bool = False,
   file written) when `workdir` is None. A finished run in `workdir` is loaded, not retrained."""
   _check_config(config, "fit")
   workdir = _workdir(workdir, "fit", optional=True)
-  outcome = _driver(config).train(config, workdir, overwrite=overwrite, progress=progress)
+  outcome = driver.train(config, workdir, overwrite=overwrite, progress=progress)
   if outcome.program is None:
     return load_run(workdir)
   program, fitted = outcome.program, outcome.fitted

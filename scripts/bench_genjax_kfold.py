@@ -27,7 +27,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from genjax.run import kfold  # noqa: E402
 from genjax.platform import runtime
 from genjax.run import setup as experiment  # noqa: E402
 
@@ -62,7 +61,7 @@ def main():
   config = task_config()
   workdir = tempfile.mkdtemp(prefix="genjax_bench_")
   s = experiment.prepare(config, workdir)
-  plans = kfold.fold_plans(config, s.splits.train_y)
+  plans = experiment.fold_plans(config, s.splits.train_y)
   experiment.validate_plans(s, plans)
   jax.block_until_ready(s.x_train)
   groups = [plans] if args.mode == "vmapped" else [[p] for p in plans]

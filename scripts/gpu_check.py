@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from bench_genjax_kfold import task_config  # noqa: E402
 
-from genjax.run import kfold  # noqa: E402
 from genjax.platform import runtime
 from genjax.run import setup as experiment  # noqa: E402
 
@@ -69,7 +68,7 @@ def main():
   runtime.enable_compilation_cache(tempfile.mkdtemp())
   config = task_config()
   s = experiment.prepare(config, tempfile.mkdtemp())
-  plans = kfold.fold_plans(config, s.splits.train_y)
+  plans = experiment.fold_plans(config, s.splits.train_y)
   epochs = config.num_epochs
   one_cold, one_warm = timed_train(s, plans[:1], epochs)
   five_cold, five_warm = timed_train(s, plans, epochs)

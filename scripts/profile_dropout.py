@@ -29,7 +29,7 @@ from jax.extend.random import threefry2x32_p
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_genjax_kfold import task_config  # noqa: E402
 
-from genjax.run import kfold, setup as experiment  # noqa: E402
+from genjax.run import setup as experiment  # noqa: E402
 from genjax.models import layers  # noqa: E402
 from genjax.train import program  # noqa: E402
 
@@ -60,7 +60,7 @@ def compiled(name, generator):
   if name == "no dropout":
     config.model.dropout = 0.0
   s = experiment.prepare(config, tempfile.mkdtemp())
-  plans = kfold.fold_plans(config, s.splits.train_y)
+  plans = experiment.fold_plans(config, s.splits.train_y)
   original, layers.keep_mask = layers.keep_mask, generator
   try:
     p = program.build_program(s, plans)

@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import profile_dropout  # noqa: E402
 from bench_genjax_kfold import task_config  # noqa: E402
 
-from genjax.run import kfold  # noqa: E402
 from genjax.platform import runtime
 from genjax.run import setup as experiment  # noqa: E402
 from genjax.models import layers  # noqa: E402
@@ -54,7 +53,7 @@ def run(s, plans, epochs):
 def main():
   config = task_config()
   s = experiment.prepare(config, tempfile.mkdtemp())
-  plans = kfold.fold_plans(config, s.splits.train_y)
+  plans = experiment.fold_plans(config, s.splits.train_y)
   handler = Compiles()
   logging.getLogger("jax").addHandler(handler)
   jax.config.update("jax_log_compiles", True)

@@ -18,7 +18,6 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_kfold import _config  # noqa: E402
 
-from genjax.run import kfold  # noqa: E402
 from genjax.run import setup as experiment  # noqa: E402
 
 LAYOUTS = {
@@ -42,7 +41,7 @@ def main():
     config.checkpoint.enabled = False
     workdir = tempfile.mkdtemp()
     s = experiment.prepare(config, workdir)
-    plans = kfold.fold_plans(config, s.splits.train_y)
+    plans = experiment.fold_plans(config, s.splits.train_y)
     trained[name] = t = experiment.train(s, plans, workdir, resume=False, progress=False)[1]
     out[name] = {"rows": t.rows, "stopped_epoch": np.asarray(t.monitor.stopped_epoch).tolist(),
                  "selected_epoch": np.asarray(t.selected_epoch).tolist()}

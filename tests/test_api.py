@@ -12,7 +12,7 @@ import pytest
 from sklearn import model_selection
 
 import genjax
-from genjax.run import holdout
+from genjax.run import driver
 from genjax.data import datasets
 from genjax.errors import ConfigError
 
@@ -183,9 +183,9 @@ def test_holdout_fit_in_memory_writes_nothing_equals_the_run_on_disk_and_predict
     assert _files(d) == [], f"an in-memory fit wrote {_files(d)} into {d}"
   assert run.workdir is None and run.member_names == ["run"]
 
-  # In memory equals on disk: holdout.run's results.json for the same config.
+  # In memory equals on disk: driver.run's results.json for the same config.
   workdir = tmp_path / "run"
-  holdout.run(_holdout_config(), str(workdir), progress=False)
+  driver.run(_holdout_config(), str(workdir), progress=False)
   with open(workdir / "results.json") as f:
     on_disk = json.load(f)
   _assert_same_numbers(_strip(json.loads(json.dumps(run.results))), _strip(on_disk))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from genjax.config import defaults
-from genjax.run import kfold, setup as experiment
+from genjax.run import setup as experiment
 from genjax.errors import ConfigError
 from genjax.train.fit import fit
 from genjax.train.epoch_loop import resolve as epoch_loop
@@ -102,8 +102,8 @@ def test_the_choice_is_printed_once_and_recorded(tmp_path, conv, line):
   config = _cnn("auto", epochs=2, conv=conv)
   out = subprocess.run(
       [sys.executable, "-c",
-       "import sys, json; from genjax import kfold; from test_epoch_loop import _cnn; "
-       f"kfold.run(_cnn('auto', epochs=2, conv={conv!r}), {str(tmp_path / 'w')!r}, "
+       "import sys, json; from genjax.run import driver; from test_epoch_loop import _cnn; "
+       f"driver.run(_cnn('auto', epochs=2, conv={conv!r}), {str(tmp_path / 'w')!r}, "
        "progress=False)"],
       cwd=os.path.join(ROOT, "tests"), capture_output=True, text=True, timeout=300,
       env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "tests")})

@@ -11,7 +11,7 @@ import pytest
 from sklearn import model_selection
 
 from genjax.config import defaults
-from genjax.run import kfold
+from genjax.run import driver
 from genjax.data import splits as validation
 from genjax.errors import ConfigError
 from genjax.run import results as results_lib, setup as experiment
@@ -75,7 +75,7 @@ def test_fold_inside_vmapped_program_equals_fold_alone(tmp_path):
   config = _config()
   config.checkpoint.enabled = False
   s = experiment.prepare(config, str(tmp_path))
-  plans = kfold.fold_plans(config, s.splits.train_y)
+  plans = experiment.fold_plans(config, s.splits.train_y)
   os.makedirs(tmp_path / "all")
   together = experiment.train(s, plans, str(tmp_path / "all"), resume=False, progress=False)[1]
   stops = np.asarray(together.monitor.stopped_epoch)
@@ -101,7 +101,7 @@ def test_epoch_dispatched_ahead_is_dropped_when_every_fold_has_stopped(tmp_path)
   config = _config(num_epochs=40)
   config.checkpoint.enabled = False
   s = experiment.prepare(config, str(tmp_path))
-  plans = kfold.fold_plans(config, s.splits.train_y)
+  plans = experiment.fold_plans(config, s.splits.train_y)
   os.makedirs(tmp_path / "early")
   early = experiment.train(s, plans, str(tmp_path / "early"), resume=False, progress=False)[1]
   stops = np.asarray(early.monitor.stopped_epoch)
@@ -144,7 +144,7 @@ def test_training_hands_frozen_objects_back_to_the_collector():
 
 def test_kfold_run_writes_results_oof_and_plots(tmp_path):
   config = _config(**{"cv.refit": True, "num_epochs": 6})
-  results = kfold.run(config, str(tmp_path), progress=False)
+  results = driver.run(config, str(tmp_path), progress=False)
   cv = results["cv"]
   assert cv["members"] == 3 and len(cv["per_fold"]) == 3
   accs = [f["val"]["accuracy"] for f in cv["per_fold"]]
@@ -181,7 +181,7 @@ def test_each_fold_keeps_its_best_weights_in_its_own_orbax_checkpoint(tmp_path):
   from genjax.workdir import checkpoint
   config = _config(**{"num_epochs": 6})
   s = experiment.prepare(config, str(tmp_path))
-  plans = kfold.fold_plans(config, s.splits.train_y)
+  plans = experiment.fold_plans(config, s.splits.train_y)
   t = experiment.train(s, plans, str(tmp_path), resume=False, progress=False)[1]
   for k in range(len(plans)):
     ckpt = checkpoint.Checkpointer(tmp_path / "checkpoints" / "best" / f"fold{k}")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from genjax.config import defaults
-from genjax.run import kfold, setup as experiment
+from genjax.run import setup as experiment
 from genjax.sweeps import group as sweep_run
 from genjax.run import results as results_lib
 from genjax.train import parallel
@@ -62,7 +62,7 @@ def _assert_same_member(a, ia, b, ib, fold_a, fold_b):
 def test_a_fold_alone_equals_the_fold_in_its_kfold_run_and_in_a_sweep(tmp_path):
   config = _config()
   setup = experiment.prepare(config, str(tmp_path))
-  folds = kfold.fold_plans(config, setup.splits.train_y)
+  folds = experiment.fold_plans(config, setup.splits.train_y)
   together = _train(setup, folds, tmp_path / "all")
   stops = np.asarray(together.monitor.stopped_epoch)
   assert (stops >= 0).any(), f"early stopping should fire at these settings: {stops}"
@@ -86,7 +86,7 @@ def test_a_fold_alone_equals_the_fold_in_its_kfold_run_and_in_a_sweep(tmp_path):
 
 
 def _sweep_plans(config, setup, strengths):
-  folds = kfold.fold_plans(config, setup.splits.train_y)
+  folds = experiment.fold_plans(config, setup.splits.train_y)
   return [MemberPlan(member_id=f.member_id, train_idx=f.train_idx, val_idx=f.val_idx,
                      hparams={"penalties.l2.strength": s})   # as sweep_run plans a point's folds
           for s in strengths for f in folds]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from genjax.config import defaults
-from genjax.run import holdout
+from genjax.run import driver
 from genjax.optim import reduce_on_plateau
 from genjax.errors import ConfigError
 
@@ -42,7 +42,7 @@ def test_logged_learning_rate_follows_keras_rule(tmp_path, monitor, mode):
   config.reduce_on_plateau.factor = 0.5
   config.reduce_on_plateau.patience = 2
   config.reduce_on_plateau.min_delta = 1e-3
-  holdout.train(config, str(tmp_path / "run"), progress=False)
+  driver.train(config, str(tmp_path / "run"), progress=False)
   rows = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
   scales = _keras_scales([r[monitor] for r in rows], mode, 0.5, 2, 1e-3)
   assert min(scales) <= 0.25                      # it did reduce, more than once

@@ -6,7 +6,7 @@ import pytest
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from genjax.config import defaults
-from genjax.run import kfold, setup as experiment
+from genjax.run import driver, setup as experiment
 from genjax.train import hparams
 from genjax.sweeps import driver as sweep, group as sweep_run
 from genjax.data import datasets
@@ -74,7 +74,7 @@ def test_each_seed_in_the_program_equals_that_seed_alone(tmp_path):
   for point, row in zip(points, rows):
     alone = _small()
     alone.seed, alone.data.split_seed = point["seed"], config.seed   # folds held fixed
-    result = kfold.run(alone, str(tmp_path / f"alone{point['seed']}"), progress=False)
+    result = driver.run(alone, str(tmp_path / f"alone{point['seed']}"), progress=False)
     val = [f["val"]["accuracy"] for f in result["cv"]["per_fold"]]
     # The same members bit for bit; only the mean's summation is recomputed here.
     assert row["val_accuracy_mean"] == pytest.approx(np.mean(val), abs=1e-12)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from genjax.config import defaults
-from genjax.run import holdout
+from genjax.run import driver
 from genjax.sweeps import driver as sweep, group as sweep_run, memory as member_memory
 from genjax.errors import ConfigError
 
@@ -78,7 +78,7 @@ def test_point_inside_the_grid_equals_the_point_alone(tmp_path):
   rows = sweep_run.run_group(config, str(tmp_path / "sweep"), points, structural={},
                              progress=False, test_for_all_points=True)
   for point, row in zip(points, rows):
-    alone = holdout.run(sweep.apply_point(config, point), str(tmp_path / row["name"]),
+    alone = driver.run(sweep.apply_point(config, point), str(tmp_path / row["name"]),
                         progress=False)
     assert row["val_accuracy_mean"] == alone["val"]["accuracy"]
     assert row["val_loss_mean"] == alone["val"]["loss"]
@@ -103,7 +103,7 @@ def test_label_noise_and_augment_strengths_are_vmapped_like_the_point_alone(tmp_
     assert alone_config.data.augment == (
         f"shift(max_shift={point['data.augment.shift.max_shift']})|"
         f"noise(std={point['data.augment.noise.std']})")
-    alone = holdout.run(alone_config, str(tmp_path / row["name"]), progress=False)
+    alone = driver.run(alone_config, str(tmp_path / row["name"]), progress=False)
     assert row["val_accuracy_mean"] == alone["val"]["accuracy"]
     assert row["val_loss_mean"] == alone["val"]["loss"]
     assert np.float32(row["test_accuracy"]) == np.float32(alone["test"]["accuracy"])

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from genjax.config import defaults
-from genjax.run import holdout
+from genjax.run import driver
 from genjax.sweeps import driver as sweep, points as sweep_grid
 from genjax.errors import ConfigError
 
@@ -85,7 +85,7 @@ def test_the_test_split_is_reported_for_the_selected_point_only(default_run, tmp
   # Its test is the selected point trained alone (hold-out: one model), reported once.
   point = {k: v for k, v in POINTS[[r["label"] for r in rows].index(best["label"])].items()
            if k != "name"}
-  alone = holdout.run(sweep.apply_point(_small(), point), str(tmp_path / "alone"),
+  alone = driver.run(sweep.apply_point(_small(), point), str(tmp_path / "alone"),
                       progress=False)
   assert selected["test"]["accuracy"] == pytest.approx(alone["test"]["accuracy"], abs=3e-3)
   assert f"Selected on validation: {best['label']}" in md

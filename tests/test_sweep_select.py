@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from genjax.config import defaults
-from genjax.run import kfold
+from genjax.run import driver
 from genjax.sweeps import driver as sweep
 
 
@@ -43,7 +43,7 @@ def test_selected_point_is_the_best_on_validation_and_its_refit_is_the_point_alo
   assert selected["validation"]["accuracy_mean"] == pytest.approx(means[want], abs=1e-12)
   assert selected["validation"]["members"] == 3
   alone = sweep.apply_point(config, selected["point"])
-  result = kfold.run(alone, str(tmp_path / "alone"), progress=False)
+  result = driver.run(alone, str(tmp_path / "alone"), progress=False)
   assert selected["test_refit"]["epochs"] == result["test_refit"]["epochs"]
   assert selected["test_refit"]["accuracy"] == pytest.approx(result["test_refit"]["accuracy"],
                                                              abs=3e-3)

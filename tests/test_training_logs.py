@@ -13,7 +13,7 @@ from sklearn.metrics import confusion_matrix
 
 from genjax import models, optim
 from genjax.config import defaults
-from genjax.run import holdout, results
+from genjax.run import driver, results
 from genjax.optim import penalties
 from logreg_steps import logreg_steps
 
@@ -76,7 +76,7 @@ def test_results_hold_the_test_ece_and_confusion_matrix(tmp_path):
   config.num_epochs = 3
   config.checkpoint.enabled = False
   config.metrics = "ece"
-  out = holdout.train(config, str(tmp_path / "run"), progress=False)
+  out = driver.train(config, str(tmp_path / "run"), progress=False)
   r = json.loads((tmp_path / "run" / "results.json").read_text())
   rows = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
   assert all(abs(row["learning_rate"] - 1e-3) < 1e-9 and row["train_grad_norm"] > 0 for row in rows)

@@ -35,16 +35,6 @@ def evaluate_members(program, fitted, split: str) -> dict[str, np.ndarray]:
   return jax.device_get(evaluate(fitted.selected_params, plan, program.x_train, y, idx, weight))
 
 
-def evaluate_test(program, params, member_plan, setup) -> dict[str, float]:
-  """One member's `params` (no member axis) on the whole test split."""
-  x_test, y_test = setup.x_test()
-  n = len(setup.splits.test_y)
-  out = jax.device_get(jax.jit(program.evaluate)(
-      params, member_plan, x_test, y_test, jnp.arange(n, dtype=jnp.int32),
-      jnp.ones(n, jnp.float32)))
-  return {k: float(v) for k, v in out.items()}
-
-
 def test_probabilities(program, fitted, setup) -> np.ndarray:
   """(M, N_test, C) predicted probabilities of every member's selected model on the test split."""
   predict = program.members_map(program.predict, (0, 0, None, 0))

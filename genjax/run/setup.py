@@ -26,7 +26,6 @@ from genjax.config import defaults
 from genjax.platform import distributed
 from genjax.train import early_stopping, metrics
 from genjax.optim import penalties
-from genjax.run import results as results_lib
 from genjax.workdir import claims as workdir_lib
 from genjax.data import datasets, label_noise
 from genjax.data import splits as validation
@@ -222,8 +221,8 @@ def check_open_files(members: int) -> None:
 def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: bool = False,
           progress: bool = False, label: str = "", member_names: list[str] | None = None,
           num_epochs: int | None = None):
-  """`build_program` + `fit` with the standard callbacks: (program, fitted). A driver that
-  needs another program or other callbacks (the K-fold refit) composes them itself."""
+  """`build_program` + `fit` with the standard callbacks: (program, fitted). A program without
+  early stopping, or with other files (a refit), is `genjax.run.refit`'s."""
   program = build_program(s, plans, member_names=member_names)
   if distributed.is_primary():   # the epoch's formulation, once per run (results.json too)
     side = ", members side by side" if program.member_layout == "side_by_side" else ""
@@ -242,25 +241,6 @@ def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: boo
                       label=label or f"{s.config.data.name}/{s.config.model.name}")
   return program, fit(program, cbs, num_epochs=num_epochs or s.config.num_epochs,
                       resume=resume)
-
-
-def refit(s: Setup, selected_epochs, workdir: str | None, *, member_id: int, resume: bool,
-          progress: bool) -> dict:
-  """One model retrained on the whole training split for the median of `selected_epochs`
-  (+1: epochs count from 0), on the config's schedule (spanning `num_epochs`, as the members'
-  did), without early stopping; evaluated once on the test split. Its files: metrics_refit.jsonl
-  and `<checkpoint.subdir>_refit`."""
-  epochs = int(np.median(selected_epochs)) + 1
-  everything = np.arange(len(s.splits.train_y), dtype=np.int32)
-  member = MemberPlan(member_id, everything, np.zeros(0, np.int32))
-  program = build_program(s, [member], use_early_stopping=False)
-  callbacks = callbacks_for(s, program, workdir, progress=progress, label="refit",
-                            ckpt_subdir=s.config.checkpoint.subdir + "_refit",
-                            metrics_name="metrics_refit.jsonl")
-  fitted = fit(program, callbacks, num_epochs=epochs, resume=resume)
-  params = results_lib.member_slice(fitted.selected_params, 0)
-  test = results_lib.evaluate_test(program, params, results_lib.member_slice(program.plan, 0), s)
-  return {**test, "epochs": epochs, "selected_weights": results_lib.weight_summary(params)}
 
 
 @dataclasses.dataclass

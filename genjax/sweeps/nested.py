@@ -39,12 +39,10 @@ import os
 import time
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from genjax.config import defaults
-from genjax.run import results as results_lib, setup as experiment
+from genjax.run import refit as refit_lib, results as results_lib, setup as experiment
 from genjax.train import hparams
 from genjax.optim import penalties
 from genjax.report import files as report
@@ -238,38 +236,25 @@ def select(members: list[dict], o: int) -> str:
 def _refit(n: NestedPlan, members: list[dict], workdir: str, *, resume: bool,
            progress: bool) -> list[dict]:
   """Each outer fold's selected point (one member per seed) refit on its outer training part,
-  as one program; each evaluated once on its outer held-out part. The outer rows."""
-  s, plans, limits, owners = n.setup, [], [], []
-  for o, (part, _) in enumerate(n.outer):
+  as one program (`genjax.run.refit`); each evaluated once on its outer held-out part. The
+  outer rows."""
+  refits, owners = [], []
+  for o, (part, held_out) in enumerate(n.outer):
     name = select(members, o)
     mine = [m for m in members if m["outer_fold"] == o and m["point"] == name]
-    epochs = int(np.median([m["selected_epoch"] for m in mine])) + 1
+    member_id = o * (len(n.inner[o]) + 1) + len(n.inner[o])
     for i in sorted({m["point_index"] for m in mine}):
-      plans.append(MemberPlan(o * (len(n.inner[o]) + 1) + len(n.inner[o]), part,
-                              np.zeros(0, np.int32), hparams=hparams.member_values(n.points[i]),
-                              seed=hparams.member_seed(n.points[i])))
-      limits.append(epochs)
+      plan = MemberPlan(member_id, part, np.zeros(0, np.int32),
+                        hparams=hparams.member_values(n.points[i]),
+                        seed=hparams.member_seed(n.points[i]))
+      refits.append(refit_lib.Member(
+          plan, [m["selected_epoch"] for m in mine], held_out=held_out,
+          name=f"outer{o}/refit/{name}" + (f"/seed{plan.seed}" if plan.seed is not None else "")))
       owners.append((o, name, i, mine))
-  program = build_program(s, plans, use_early_stopping=False, epoch_limits=limits,
-                          member_names=[f"outer{o}/refit/{name}"
-                                        + (f"/seed{p.seed}" if p.seed is not None else "")
-                                        for (o, name, i, _), p in zip(owners, plans)])
-  callbacks = experiment.callbacks_for(
-      s, program, workdir, progress=progress, label="nested: refits",
-      ckpt_subdir=n.base.checkpoint.subdir + "_nested_refit",
-      metrics_name="metrics_nested_refit.jsonl")
-  fitted = fit(program, callbacks, num_epochs=max(limits), resume=resume)
-  evaluate = jax.jit(program.evaluate)
-  scores = []
-  for j, (o, name, i, mine) in enumerate(owners):
-    held_out = n.outer[o][1]
-    out = jax.device_get(evaluate(results_lib.member_slice(fitted.selected_params, j),
-                                  results_lib.member_slice(program.plan, j), program.x_train,
-                                  program.y_train, jnp.asarray(held_out, jnp.int32),
-                                  jnp.ones(len(held_out), jnp.float32)))
-    scores.append({"seed": int(plans[j].seed if plans[j].seed is not None else n.base.seed),
-                   "epochs": int(fitted.selected_epoch[j]) + 1,
-                   **{k: float(v) for k, v in out.items()}})
+  refitted = refit_lib.refit(n.setup, refits, workdir, resume=resume, progress=progress,
+                             name="nested_refit", label="nested: refits")
+  scores = [{"seed": int(r.plan.seed if r.plan.seed is not None else n.base.seed),
+             "epochs": done.epochs, **done.metrics} for r, done in zip(refits, refitted)]
   rows = []
   for o, (part, held_out) in enumerate(n.outer):
     mine = [sc for (oo, *_), sc in zip(owners, scores) if oo == o]

@@ -6,7 +6,7 @@ part in choosing it. `selected.json` records the point, its validation summary, 
 metrics (its fold ensemble's, the mean over seeds) and, with `cv.refit` under
 cross-validation, `test_refit`: the selected point retrained on the whole training split for the
 median of its members' selected epochs (+1), exactly as `genjax train` with `cv.refit` refits
-that point alone (`experiment.refit`; tested).
+that point alone (`genjax.run.refit`; tested).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from genjax.run import setup as experiment
+from genjax.run import refit as refit_lib, setup as experiment
 from genjax.report import files as report
 from genjax.sweeps.points import apply_point, without_seed
 
@@ -47,9 +47,9 @@ def select(config, workdir: str, table: list[dict], members: list[dict], *, resu
   point_config = apply_point(config, without_seed(row["point"]))
   if point_config.cv.refit and point_config.cv.method != "none":
     s = experiment.prepare(point_config, workdir)
-    folds = len({m["fold"] for m in mine})
-    record["test_refit"] = experiment.refit(
-        s, [m["selected_epoch"] for m in mine], workdir, member_id=folds, resume=resume,
-        progress=progress)
+    member = refit_lib.on_training_split(s, [m["selected_epoch"] for m in mine],
+                                         member_id=len({m["fold"] for m in mine}))
+    record["test_refit"] = refit_lib.refit(s, [member], workdir, resume=resume,
+                                           progress=progress)[0].record()
   report.write_json(os.path.join(workdir, SELECTED), record)
   return record
