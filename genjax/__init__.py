@@ -11,6 +11,12 @@ The Python API (`genjax.api`; the `genjax` command is a thin layer over it):
 Imported on first use: `import genjax` alone stays light (the CLI parses flags first).
 """
 
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
+
 from genjax.version import __version__  # noqa: F401
 
 _API = ("load_config", "fit", "sweep", "load_run", "Run")
@@ -22,3 +28,58 @@ def __getattr__(name: str):
     from genjax import api
     return getattr(api, name)
   raise AttributeError(f"module 'genjax' has no attribute {name!r}")
+
+
+# Modules that moved into packages (issue #31): their old import paths still work, with a
+# DeprecationWarning naming the new one (`import genjax.penalties` is genjax.optim.penalties).
+MOVED = {
+    "genjax.defaults": "genjax.config.defaults",
+    "genjax.config_file": "genjax.config.files",
+    "genjax.overrides": "genjax.config.overrides",
+    "genjax.data.validation": "genjax.data.splits",
+    "genjax.penalties": "genjax.optim.penalties",
+    "genjax.reduce_on_plateau": "genjax.optim.reduce_on_plateau",
+    "genjax.early_stopping": "genjax.train.early_stopping",
+    "genjax.metrics": "genjax.train.metrics",
+    "genjax.hparams": "genjax.train.hparams",
+    "genjax.experiment": "genjax.run.setup",
+    "genjax.holdout": "genjax.run.driver",
+    "genjax.kfold": "genjax.run.driver",
+    "genjax.results": "genjax.run.results",
+    "genjax.sweep_grid": "genjax.sweeps.points",
+    "genjax.sweep_run": "genjax.sweeps.group",
+    "genjax.sweep_launch": "genjax.sweeps.launch",
+    "genjax.sweep_jobs": "genjax.sweeps.cluster",
+    "genjax.sweep_select": "genjax.sweeps.select",
+    "genjax.sweep_compare": "genjax.sweeps.compare",
+    "genjax.sweep_driver": "genjax.sweeps.driver",
+    "genjax.nested_cv": "genjax.sweeps.nested",
+    "genjax.member_memory": "genjax.sweeps.memory",
+    "genjax.stats": "genjax.sweeps.stats",
+    "genjax.run_identity": "genjax.workdir.identity",
+    "genjax.record": "genjax.workdir.record",
+    "genjax.checkpoint": "genjax.workdir.checkpoint",
+    "genjax.paths": "genjax.workdir.paths",
+    "genjax.tables": "genjax.report.tables",
+    "genjax.runtime": "genjax.platform.runtime",
+    "genjax.distributed": "genjax.platform.distributed",
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+  """Imports an old path in `MOVED` as the module at its new path (the same module object)."""
+
+  def find_spec(self, name, path=None, target=None):
+    return importlib.util.spec_from_loader(name, self) if name in MOVED else None
+
+  def create_module(self, spec):
+    warnings.warn(f"{spec.name} moved to {MOVED[spec.name]}; import it from there",
+                  DeprecationWarning, stacklevel=3)
+    return importlib.import_module(MOVED[spec.name])
+
+  def exec_module(self, module):
+    pass
+
+
+if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
+  sys.meta_path.append(_MovedModules())
