@@ -27,3 +27,11 @@ def tfds_data_dir(tmp_path_factory):
     os.environ.pop("TFDS_DATA_DIR", None)
   else:
     os.environ["TFDS_DATA_DIR"] = old
+
+
+def pytest_collection_modifyitems(config, items):
+  """Everything under tests/integration/ (CLI subprocesses, kill/resume, multi-host, launchers,
+  faults) is beyond the fast tier: marked `slow` (scripts/test runs -m "not slow")."""
+  for item in items:
+    if "integration" in item.path.parts:
+      item.add_marker(pytest.mark.slow)

@@ -169,6 +169,7 @@ def _check_predict_holdout(run, splits):
     run.predict(x[:, :10])
 
 
+@pytest.mark.slow
 def test_holdout_fit_in_memory_writes_nothing_equals_the_run_on_disk_and_predicts(
     tmp_path, monkeypatch, mnist1d):
   cwd, tmp = tmp_path / "cwd", tmp_path / "tmpdir"
@@ -254,6 +255,7 @@ def _check_evaluate_val(run, splits):
     run.evaluate("validation")
 
 
+@pytest.mark.slow
 def test_kfold_fit_in_memory_predicts_the_ensemble_standardizes_and_evaluates(mnist1d):
   run = fit(_kfold_config())
   assert run.member_names == ["fold0", "fold1", "fold2"]
@@ -333,6 +335,7 @@ def test_load_run_of_a_directory_without_a_run_is_a_config_error(tmp_path):
 
 # --- sweep ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sweep_returns_one_row_per_point(tmp_path):
   points = [{"model.dropout": 0.0}, {"model.dropout": 0.2}]
   with pytest.raises(ConfigError, match="workdir"):

@@ -296,6 +296,7 @@ def test_the_soft_open_file_limit_is_raised_when_the_hard_one_allows(monkeypatch
 # --------------------------------------------------------------------- CLI: outcomes
 
 
+@pytest.mark.slow
 def test_a_diverged_run_exits_1_saying_so_and_keeps_its_outputs(tmp_path):
   workdir = tmp_path / "run"
   out = _genjax("train", *SMALL, "--config.optimizer.name=sgd",
@@ -336,6 +337,7 @@ builtins.open = _guarded_open
 """
 
 
+@pytest.mark.slow
 def test_full_disk_is_one_line_naming_the_file(tmp_path):
   """ENOSPC simulated (no tmpfs needed): Python-level writes under the workdir fail once a
   byte budget is spent; the run stops in one line naming what it was writing."""
@@ -351,6 +353,7 @@ def test_full_disk_is_one_line_naming_the_file(tmp_path):
   json.load(open(workdir / "config.json"))   # what was written before is intact
 
 
+@pytest.mark.slow
 def test_full_disk_under_kfold_is_one_line_without_background_tracebacks(tmp_path):
   """A real full disk (a 1.2 MB tmpfs; needs root to mount) under K-fold, whose per-member
   asynchronous checkpoint writers printed dozens of `RuntimeError: Event loop is closed`

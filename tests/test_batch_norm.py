@@ -85,6 +85,7 @@ def _train(config, plans=None):
   return program, fit(program, [], num_epochs=config.num_epochs), plans
 
 
+@pytest.mark.slow
 def test_a_fold_in_the_program_equals_the_fold_alone_and_stats_are_selected():
   config = _config(folds=3)   # 4000 examples in 3 folds: unequal sizes, padded to one length
   program, together, plans = _train(config)
@@ -116,6 +117,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_four_devices_equal_one_device():
   out = subprocess.run([sys.executable, "-c", DEVICES.format(tests=os.path.join(ROOT, "tests"))],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -132,6 +134,7 @@ ARGS = ["train", "--config=experiments/mnist1d_mlp.py", "--progress=false",
         "--config.early_stopping.patience=3", "--config.checkpoint.min_interval_s=0"]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_identical_results(tmp_path):
   cmd = lambda w: [sys.executable, "-m", "genjax.main", *ARGS, f"--workdir={w}"]  # noqa: E731
   reference, workdir = str(tmp_path / "reference"), str(tmp_path / "killed")
@@ -152,6 +155,7 @@ def test_a_killed_run_resumes_to_identical_results(tmp_path):
   assert _results(workdir) == _results(reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["layer", "group"])
 def test_stateless_norms_train_and_have_no_statistics(norm):
   cfg = models.default_config()

@@ -175,6 +175,7 @@ def test_unknown_callback_is_a_config_error_before_training(tmp_path, monkeypatc
 
 # --- metrics --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_extra_metrics_are_logged_equal_numpy_and_leave_training_unchanged(tmp_path, mnist1d):
   base = fit(_config())
   run = fit(_config(metrics=EXTRA), str(tmp_path / "run"))

@@ -317,6 +317,7 @@ def _run_and_kill(script, directory, kill_after_epochs, delay_s):
   return started, committed
 
 
+@pytest.mark.slow
 def test_sigkill_mid_save_leaves_latest_complete_checkpoint(tmp_path):
   script = tmp_path / "child.py"
   script.write_text(_CHILD)

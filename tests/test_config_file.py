@@ -291,6 +291,7 @@ CONFIG = """
     """
 
 
+@pytest.mark.slow
 def test_config_importing_a_penalty_beside_it_trains(tmp_path):
   write(tmp_path, "my_penalties.py", PENALTY)
   config = write(tmp_path, "my_config.py", CONFIG)
@@ -303,6 +304,7 @@ def test_config_importing_a_penalty_beside_it_trains(tmp_path):
   assert json.loads((workdir / "results.json").read_text())["epochs_run"] == 1
 
 
+@pytest.mark.slow
 def test_config_with_a_penalty_and_get_sweep_sweeps(tmp_path):
   write(tmp_path, "my_penalties.py", PENALTY)
   config = write(tmp_path, "my_config.py", CONFIG)

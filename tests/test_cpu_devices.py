@@ -124,6 +124,7 @@ print(json.dumps({"padding": p.padding, "rows": sorted({len(a) for a in leaves})
 """
 
 
+@pytest.mark.slow
 def test_a_padding_member_trains_as_a_copy_of_the_last_and_is_dropped():
   out = subprocess.run([sys.executable, "-c", PADDED], cwd=ROOT, capture_output=True, text=True,
                        timeout=300, env=no_forced_count())
@@ -137,6 +138,7 @@ def _rows(workdir):
   return [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
 
 
+@pytest.mark.slow
 def test_the_cli_splits_five_folds_over_two_cpu_devices_with_the_same_bits(tmp_path):
   # 5 folds over 2 devices: 3 + 3 with one padding member, which no output may show.
   env = no_forced_count()
@@ -181,6 +183,7 @@ def _events(directory):
   return out
 
 
+@pytest.mark.slow
 def test_the_default_makes_one_device_per_usable_core(tmp_path):
   cores = min(len(os.sched_getaffinity(0)), 8)
   expected = max(k for k in range(1, cores + 1) if 4 % k == 0)   # devices dividing 4 folds
@@ -212,6 +215,7 @@ def test_the_default_makes_one_device_per_usable_core(tmp_path):
   assert json.loads((tmp_path / "five" / "results.json").read_text())["parallel"] == want
 
 
+@pytest.mark.slow
 def test_a_structural_sweep_passes_cpu_devices_to_its_groups(tmp_path):
   workdir = tmp_path / "sweep"
   out = genjax("sweep", *TINY, "--config.cv.folds=2", "--cpu_devices=2",
@@ -238,6 +242,7 @@ def test_bad_cpu_devices_is_one_line_and_writes_nothing(tmp_path, args, env_flag
   assert not workdir.exists()
 
 
+@pytest.mark.slow
 def test_a_run_resumes_only_on_the_device_count_it_ran_on(tmp_path):
   # 5 folds: the checkpoint holds the padding member (3 + 3 on 2 devices).
   workdir = tmp_path / "run"

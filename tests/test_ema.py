@@ -79,6 +79,7 @@ def test_the_average_is_validated_selected_and_kept_apart_from_the_weights():
   jax.tree.map(np.testing.assert_array_equal, best, selected)   # restore_best_weights
 
 
+@pytest.mark.slow
 def test_members_with_their_own_decay_equal_each_run_alone():
   config = _config()
   s = experiment.prepare(config, None)

@@ -73,6 +73,7 @@ def test_auto_takes_steps_for_xla_convolutions_on_cpu_and_scan_otherwise():
     defaults.validate(config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loop,conv", [("steps", "xla"), ("scan", "patches")])
 def test_each_epoch_formulation_equals_the_scanned_epoch_of_xla_convolutions(loop, conv):
   scan_program, scanned, _ = _train(_cnn("scan"))
@@ -86,6 +87,7 @@ def test_each_epoch_formulation_equals_the_scanned_epoch_of_xla_convolutions(loo
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_fold_in_the_stepped_program_equals_the_fold_alone():
   config = _cnn("steps")
   _, together, plans = _train(config)
@@ -98,6 +100,7 @@ def test_a_fold_in_the_stepped_program_equals_the_fold_alone():
 @pytest.mark.parametrize("conv,line", [
     ("xla", "epoch loop: steps, members side by side, convolutions: xla"),
     ("auto", "epoch loop: scan, convolutions: patches")])
+@pytest.mark.slow
 def test_the_choice_is_printed_once_and_recorded(tmp_path, conv, line):
   config = _cnn("auto", epochs=2, conv=conv)
   out = subprocess.run(
@@ -138,6 +141,7 @@ def _results(workdir):
   return r
 
 
+@pytest.mark.slow
 def test_a_killed_stepped_run_resumes_to_identical_results(tmp_path):
   reference, workdir = str(tmp_path / "reference"), str(tmp_path / "killed")
   out = subprocess.run(_cmd(reference), cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -179,6 +183,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_stepped_epoch_on_four_devices_equals_one_device():
   out = subprocess.run([sys.executable, "-c", DEVICES.format(tests=os.path.join(ROOT, "tests"))],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)

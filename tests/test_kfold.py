@@ -71,6 +71,7 @@ def _config(**overrides):
   return config
 
 
+@pytest.mark.slow
 def test_fold_inside_vmapped_program_equals_fold_alone(tmp_path):
   config = _config()
   config.checkpoint.enabled = False
@@ -142,6 +143,7 @@ def test_training_hands_frozen_objects_back_to_the_collector():
   assert gc.get_freeze_count() == 0
 
 
+@pytest.mark.slow
 def test_kfold_run_writes_results_oof_and_plots(tmp_path):
   config = _config(**{"cv.refit": True, "num_epochs": 6})
   results = driver.run(config, str(tmp_path), progress=False)

@@ -57,6 +57,7 @@ def _train(config, plans):
   return fit(build_program(s, plans), [], num_epochs=config.num_epochs)
 
 
+@pytest.mark.slow
 def test_members_with_their_own_alpha_equal_each_run_alone():
   assert hparams.route("loss.label_smoothing") == ("targets", "label_smoothing")
   config = _config()

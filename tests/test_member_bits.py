@@ -59,6 +59,7 @@ def _assert_same_member(a, ia, b, ib, fold_a, fold_b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+@pytest.mark.slow
 def test_a_fold_alone_equals_the_fold_in_its_kfold_run_and_in_a_sweep(tmp_path):
   config = _config()
   setup = experiment.prepare(config, str(tmp_path))
@@ -118,6 +119,7 @@ def _sweep_config():
   return config
 
 
+@pytest.mark.slow
 def test_a_point_keeps_its_numbers_when_points_join_the_grid(tmp_path):
   config = _sweep_config()
   base = [{"penalties.l2.strength": 0.0, "model.dropout": 0.0, "seed": s} for s in (0, 1)]

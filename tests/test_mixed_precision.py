@@ -72,6 +72,7 @@ MODELS = [("mlp", (40,), {"dropout": 0.2}), ("mlp", (40,), {"norm": "layer"}),
           ("resnet", (8, 8, 1), {"resnet_width": 2})]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,shape,fields", MODELS, ids=[f"{m[0]}-{m[2]}" for m in MODELS])
 def test_every_product_of_forward_and_backward_pass_is_bfloat16(name, shape, fields):
   jaxpr, grads = _grad_jaxpr(_model(name, shape, "bfloat16", **fields), shape)
@@ -162,6 +163,7 @@ def _last(fitted, key):
   return [r[key] for r in fitted.rows if r["epoch"] == fitted.epochs_run - 1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["none", "batch"])
 def test_training_in_bfloat16_matches_float32_within_its_noise(norm):
   f32, bf16 = _fit(_config("float32", norm=norm)), _fit(_config("bfloat16", norm=norm))
@@ -204,6 +206,7 @@ def _genjax(*args):
                         capture_output=True, text=True, timeout=240)
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_or_runs_bfloat16_as_this_cpu_allows(tmp_path):
   with open("/proc/cpuinfo") as f:
     native = any(flag in line.split() for line in f if line.startswith("flags")

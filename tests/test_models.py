@@ -25,6 +25,7 @@ def _cfg(name, **kw):
     ("cnn2d", (28, 28, 1), None),
     ("mlp", (8, 8, 1), None),
 ])
+@pytest.mark.slow
 def test_forward_shapes_and_param_counts(name, shape, num_params):
   model = models.create(_cfg(name), shape, 10)
   params = model.init(jax.random.key(0))

@@ -72,6 +72,7 @@ def test_outer_and_inner_splits_equal_scikit_learns():
       assert not set(plan.val_idx) & set(outer[o][1])   # the outer held-out part stays out
 
 
+@pytest.mark.slow
 def test_selection_and_estimate_recomputed_from_the_members(nested_run):
   workdir, record = nested_run
   members = _csv(workdir / "nested_members.csv")
@@ -102,6 +103,7 @@ def test_selection_and_estimate_recomputed_from_the_members(nested_run):
   assert f"Nested estimate: {100 * acc.mean():.2f}%" in md and "test split is not used" in md
 
 
+@pytest.mark.slow
 def test_an_inner_member_and_a_refit_equal_themselves_trained_alone(nested_run):
   workdir, record = nested_run
   config = _small()
@@ -131,6 +133,7 @@ def test_an_inner_member_and_a_refit_equal_themselves_trained_alone(nested_run):
   assert refit["accuracy"] == float(out["accuracy"])
 
 
+@pytest.mark.slow
 def test_epoch_limits_freeze_each_member_after_its_own_epochs():
   config = _small()
   config.early_stopping.enabled = False
@@ -154,6 +157,7 @@ def _leaves(tree):
   return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
+@pytest.mark.slow
 def test_chunked_programs_equal_one_program(nested_run, tmp_path, monkeypatch):
   _, record = nested_run
   members_per_outer = 2 * 3

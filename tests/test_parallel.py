@@ -45,6 +45,7 @@ def _same_rows(a, b, tol):
     # (parallel.member_bits records it), while shard_map's members run side by side.
     ("members_pmap", "one_device_4", 1e-4),
 ])
+@pytest.mark.slow
 def test_layouts_match(layouts, name, ref, tol):
   _same_rows(layouts[name]["rows"], layouts[ref]["rows"], tol)
   assert layouts[name]["stopped_epoch"] == layouts[ref]["stopped_epoch"]
@@ -52,6 +53,7 @@ def test_layouts_match(layouts, name, ref, tol):
   assert layouts[name]["max_param_diff"] <= max(tol, 1e-7) * 100
 
 
+@pytest.mark.slow
 def test_early_stopping_fires_in_the_checked_runs(layouts):
   assert any(e >= 0 for e in layouts["one_device"]["stopped_epoch"])
 
@@ -64,6 +66,7 @@ def test_resolve_rules():
     parallel.resolve(cfg, num_members=1, batch_size=100)
 
 
+@pytest.mark.slow
 def test_batch_not_divisible_by_devices_is_one_line_exit_2(tmp_path):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=3")
   out = subprocess.run(

@@ -52,6 +52,7 @@ def test_equals_the_definition_and_xla(shape, window, strides, padding):
   np.testing.assert_allclose(got, xla, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape,window,strides,padding", CASES[:3])
 def test_gradients_and_vmapped_kernels_equal_xla(shape, window, strides, padding):
   rng = np.random.default_rng(1)
@@ -83,6 +84,7 @@ def test_auto_is_patches_on_cpu_and_xla_elsewhere():
   assert pc.resolve("xla", "cpu") == "xla" and pc.resolve("patches", "gpu") == "patches"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,shape", [("cnn1d", (40,)), ("cnn2d", (12, 12, 1))])
 def test_models_with_either_convolution_share_parameters_and_logits(name, shape):
   built = {}

@@ -30,6 +30,7 @@ def _keras_scales(values, mode, factor, patience, min_delta):
   return scales
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("monitor,mode", [("val_loss", "min"), ("val_accuracy", "max")])
 def test_logged_learning_rate_follows_keras_rule(tmp_path, monitor, mode):
   config = defaults.get_config()

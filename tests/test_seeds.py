@@ -64,6 +64,7 @@ def test_seed_is_a_member_route():
   assert all(isinstance(p["seed"], int) for p in groups[0][1])
 
 
+@pytest.mark.slow
 def test_each_seed_in_the_program_equals_that_seed_alone(tmp_path):
   config = _small()
   points = [{"seed": 0}, {"seed": 1}]

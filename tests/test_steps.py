@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from genjax import models
 from genjax.train.steps import Plan, TrainState, make_epoch_fns, shuffled_order
@@ -47,6 +48,7 @@ def _close(a, b, tol=1e-6):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=tol, atol=tol)
 
 
+@pytest.mark.slow
 def test_padding_does_not_change_training():
   x, y = _problem()
   train_epoch, evaluate, _, state = _setup()
@@ -69,6 +71,7 @@ def test_frozen_member_does_not_change():
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_training_learns_and_eval_is_weighted_mean():
   x, y = _problem()
   train_epoch, evaluate, predict, state = _setup(dropout=0.0)
@@ -85,6 +88,7 @@ def test_training_learns_and_eval_is_weighted_mean():
   np.testing.assert_allclose(float(after["accuracy"]), acc, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_shuffle_is_independent_of_padding_and_puts_pads_last():
   key = jax.random.key(7)
   idx = jnp.asarray(np.arange(100, 160), jnp.int32)

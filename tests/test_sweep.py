@@ -69,6 +69,7 @@ def _small(config):
   return config
 
 
+@pytest.mark.slow
 def test_point_inside_the_grid_equals_the_point_alone(tmp_path):
   config = _small(defaults.get_config())
   points = [{"model.dropout": 0.0, "penalties.l2.strength": 0.0,
@@ -87,6 +88,7 @@ def test_point_inside_the_grid_equals_the_point_alone(tmp_path):
     assert row["best_epoch_median"] == alone["selected_epoch"]
 
 
+@pytest.mark.slow
 def test_label_noise_and_augment_strengths_are_vmapped_like_the_point_alone(tmp_path):
   config = _small(defaults.get_config())
   config.data.augment = "shift(max_shift=3)|noise(std=0.02)"
@@ -139,6 +141,7 @@ def test_grid_too_large_for_memory_is_refused(tmp_path, monkeypatch):
   assert not os.path.exists(tmp_path / "config.json")
 
 
+@pytest.mark.slow
 def test_sweep_cli_with_structural_axis_writes_tables(tmp_path):
   workdir = tmp_path / "sw"
   out = subprocess.run(
@@ -162,6 +165,7 @@ def test_sweep_cli_with_structural_axis_writes_tables(tmp_path):
     (["--sweep=model.dropout="], "empty value list"),
     (["--sweep=model.dropout=0,x"], "wrong type"),
 ])
+@pytest.mark.slow
 def test_bad_sweep_flags_exit_2(tmp_path, flags, needle):
   out = subprocess.run(
       [sys.executable, "-m", "genjax.main", "sweep", "--config=experiments/mnist1d_mlp.py",
@@ -173,10 +177,11 @@ def test_bad_sweep_flags_exit_2(tmp_path, flags, needle):
   assert not (tmp_path / "sw").exists()
 
 
+@pytest.mark.slow
 def test_get_sweep_with_structural_points_runs_one_process_per_point(tmp_path):
   config_file = tmp_path / "exp.py"
   config_file.write_text(
-      "from genjax import defaults\n"
+      "from genjax.config import defaults\n"
       "def get_config():\n"
       "  c = defaults.get_config()\n"
       "  c.num_epochs = 2\n"
@@ -202,6 +207,7 @@ def test_get_sweep_with_structural_points_runs_one_process_per_point(tmp_path):
     ("logreg", (40,), "float32"), ("mlp", (40,), "float32"), ("mlp", (40,), "bfloat16"),
     ("cnn1d", (40, 1), "float32"), ("cnn2d", (12, 12, 1), "float32"),
     ("resnet", (12, 12, 3), "float32"), ("wide_resnet", (12, 12, 3), "float32")])
+@pytest.mark.slow
 def test_traced_memory_bound_is_above_xla_compiled_analysis(name, input_shape, precision):
   """The sweep admits a grid on the traced bound without compiling: it must never be below
   XLA's own memory analysis of the compiled programs (the estimate a refusal uses)."""

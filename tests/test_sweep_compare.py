@@ -39,6 +39,7 @@ def _corrected(a, b, n_train, n_val):
   return t, 2 * scipy_stats.t.sf(abs(t), j - 1)
 
 
+@pytest.mark.slow
 def test_members_and_comparisons_of_a_seeded_grid(tmp_path):
   points = sweep.grid(["model.dropout=0,0.3", "seed=0,1"])
   workdir = tmp_path / "grid"
@@ -79,6 +80,7 @@ def test_members_and_comparisons_of_a_seeded_grid(tmp_path):
   assert f"{p:.3g}" in table
 
 
+@pytest.mark.slow
 def test_one_member_per_point_test_is_the_points_test(tmp_path):
   points = [{"model.dropout": 0.0}, {"model.dropout": 0.2}]
   workdir = tmp_path / "holdout"
@@ -93,6 +95,7 @@ def test_one_member_per_point_test_is_the_points_test(tmp_path):
   assert "| dropout=0.2 |" in compare
 
 
+@pytest.mark.slow
 def test_structural_groups_are_compared_together(tmp_path):
   points = sweep.grid(["model.widths=(8,),(16,)"])
   workdir = tmp_path / "structural"

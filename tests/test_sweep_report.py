@@ -51,6 +51,7 @@ def default_run(tmp_path_factory):
   return workdir, rows
 
 
+@pytest.mark.slow
 def test_named_points_are_the_tables_rows(default_run):
   workdir, rows = default_run
   assert [r["label"] for r in rows] == ["plain", "L2", "dropout"]
@@ -69,6 +70,7 @@ def test_named_points_are_the_tables_rows(default_run):
   assert "| L2 |" in (workdir / "sweep_compare.md").read_text()
 
 
+@pytest.mark.slow
 def test_the_test_split_is_reported_for_the_selected_point_only(default_run, tmp_path):
   workdir, rows = default_run
   assert not _has_test(rows)
@@ -154,6 +156,7 @@ def test_values_have_three_significant_digits_unless_more_tell_them_apart():
   assert sweep_grid.value_texts(["adam", (8,), 3]) == ["adam", "(8,)", "3"]
 
 
+@pytest.mark.slow
 def test_names_survive_structural_groups(tmp_path):
   # The group processes list structural keys first and numeric values as floats: the names
   # must still find their points (an int 0 here, 0.0 in the group's rows).

@@ -29,6 +29,7 @@ def _members(workdir):
     return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_selected_point_is_the_best_on_validation_and_its_refit_is_the_point_alone(tmp_path):
   config = _small()
   points = [{"model.dropout": 0.0}, {"model.dropout": 0.5}]
@@ -50,6 +51,7 @@ def test_selected_point_is_the_best_on_validation_and_its_refit_is_the_point_alo
   assert json.load(open(workdir / "sweep.json"))["selected"] == selected
 
 
+@pytest.mark.slow
 def test_no_refit_without_cv_refit_and_only_the_parent_selects(tmp_path):
   workdir = tmp_path / "structural"
   sweep.run(_small(refit=False), str(workdir), sweep.grid(["model.widths=(8,),(16,)"]),

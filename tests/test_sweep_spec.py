@@ -43,13 +43,14 @@ def _run(config, workdir, points, **kw):
 
 def _config_file(tmp_path, points: str) -> str:
   path = tmp_path / "exp.py"
-  path.write_text("from genjax import defaults\n"
+  path.write_text("from genjax.config import defaults\n"
                   "def get_config():\n"
                   "  return defaults.get_config()\n"
                   f"def get_sweep():\n  return {points}\n")
   return str(path)
 
 
+@pytest.mark.slow
 def test_sweep_flags_multiply_the_config_files_points(tmp_path):
   spec = _config_file(tmp_path, "[{'name': 'none', 'model.dropout': 0.0}, "
                                 "{'name': 'drop', 'model.dropout': 0.2}]")
@@ -59,9 +60,10 @@ def test_sweep_flags_multiply_the_config_files_points(tmp_path):
   assert sorted(r["label"] for r in rows) == ["drop", "drop", "none", "none"]
 
 
+@pytest.mark.slow
 def test_genjax_sweep_flags_multiply_get_sweep_points_on_the_command_line(tmp_path):
   path = tmp_path / "exp.py"
-  path.write_text("from genjax import defaults\n"
+  path.write_text("from genjax.config import defaults\n"
                   "def get_config():\n"
                   "  c = defaults.get_config()\n"
                   "  c.model.widths, c.num_epochs, c.checkpoint.enabled = (8,), 1, False\n"
@@ -95,6 +97,7 @@ def test_a_flag_key_also_set_by_get_sweep_is_one_line(tmp_path):
   assert not (tmp_path / "sw").exists()
 
 
+@pytest.mark.slow
 def test_a_python_list_of_points_is_run_as_given(tmp_path):
   """genjax.sweep never reads a config file's get_sweep: its points are the list given."""
   spec = _config_file(tmp_path, "[{'model.dropout': 0.0}, {'model.dropout': 0.2}]")
@@ -108,6 +111,7 @@ OWN_KEYS = [{"name": "none"}, {"name": "l2", "penalties.l2.strength": 1e-3},
             {"name": "drop", "model.dropout": 0.2}]
 
 
+@pytest.mark.slow
 def test_named_points_with_their_own_keys_in_one_program(tmp_path):
   config = _small()
   config.model.dropout = 0.1
@@ -145,6 +149,7 @@ def _check_structural(workdir, rows):
   assert all(f"| {name} |" in table for name in ("none", "drop", "wide"))
 
 
+@pytest.mark.slow
 def test_named_points_with_a_structural_point_through_local_processes(tmp_path):
   rows = _run(_small(), tmp_path / "sw", STRUCTURAL, parallel_jobs=2)
   _check_structural(tmp_path / "sw", rows)
@@ -154,7 +159,7 @@ def _submitit(tmp_path, workdir, points):
   """`genjax sweep --launcher=submitit_local` of `points` (get_sweep) on the `_small` config:
   the CLI, as submitit's job controllers take over the sweep process's stdout and stderr."""
   path = tmp_path / "exp.py"
-  path.write_text("from genjax import defaults\n"
+  path.write_text("from genjax.config import defaults\n"
                   "def get_config():\n"
                   "  c = defaults.get_config()\n"
                   "  c.model.widths, c.num_epochs, c.checkpoint.enabled = (8,), 1, False\n"
@@ -174,6 +179,7 @@ def _submissions(workdir) -> dict:
   return {int(i): len(h) for i, h in _json(workdir / "launch.json")["groups"].items()}
 
 
+@pytest.mark.slow
 def test_named_points_through_submitit_and_resubmission(tmp_path):
   workdir = tmp_path / "sw"
   rows = _submitit(tmp_path, workdir, STRUCTURAL)
@@ -185,6 +191,7 @@ def test_named_points_through_submitit_and_resubmission(tmp_path):
   _check_structural(workdir, rows)
 
 
+@pytest.mark.slow
 def test_named_points_with_their_own_keys_in_nested_cv(tmp_path):
   config = _small()
   config.cv.method, config.cv.folds, config.cv.outer_folds = "stratified_kfold", 2, 2
@@ -225,6 +232,7 @@ def test_values_that_print_alike_get_distinct_names(tmp_path):
   assert len(runs) == 2, runs
 
 
+@pytest.mark.slow
 def test_a_groups_sweep_json_copied_from_another_group_is_refused(tmp_path):
   """What the parent collects (a finished group job is never run again, so its sweep.json is
   all there is) must be this group's: the same points and this group's config."""

@@ -22,7 +22,7 @@ from genjax.sweeps import driver as sweep
 from genjax.errors import ConfigError
 from genjax.train import parallel
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARGS = ["train", "--config=experiments/mnist1d_kfold.py", "--progress=false",
         "--config.cv.folds=4", "--config.cv.refit=true", "--config.num_epochs=10",
         "--config.early_stopping.patience=2", "--config.optimizer.learning_rate=0.02",

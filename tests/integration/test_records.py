@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXP = "--config=experiments/mnist1d_mlp.py"
 FAST = ["--config.num_epochs=2", "--config.model.widths=(16,)", "--progress=false"]
 TRAIN = ["train", EXP, *FAST]

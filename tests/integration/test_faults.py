@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ["--config=experiments/mnist1d_mlp.py", "--progress=false", "--config.num_epochs=3",
          "--config.model.widths=(16,)"]
 

@@ -25,7 +25,7 @@ from genjax.workdir import identity as run_identity
 from genjax.workdir import claims as workdir_lib
 from genjax.errors import ConfigError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXP = "--config=experiments/mnist1d_mlp.py"
 FAST = ["--config.num_epochs=2", "--config.model.widths=(16,)", "--progress=false"]
 TRAIN = ["train", EXP, *FAST]
@@ -644,7 +644,7 @@ def test_numpy_values_from_get_sweep_are_plain_in_the_records(tmp_path):
   config = tmp_path / "np_sweep.py"
   config.write_text(
       "import numpy as np\n"
-      "from genjax import defaults\n"
+      "from genjax.config import defaults\n"
       "def get_config():\n"
       "  c = defaults.get_config()\n"
       "  c.num_epochs = 1\n"

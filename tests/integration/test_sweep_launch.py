@@ -17,7 +17,7 @@ import time
 import pytest
 from submitit.core.utils import DelayedSubmission
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SWEEP = ["--config=experiments/mnist1d_mlp.py", "--config.num_epochs=2", "--progress=false",
          "--sweep=model.widths=(8,),(16,)", "--sweep=model.dropout=0,0.2"]
 TABLES = ("sweep.csv", "sweep.md", "sweep.tex", "sweep_members.csv", "sweep_compare.md",

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARGS = ["train", "--config=experiments/mnist1d_mlp.py", "--progress=false",
         "--config.num_epochs=14", "--config.model.widths=(64,64)", "--config.model.dropout=0.1",
         "--config.optimizer.learning_rate=0.01", "--config.early_stopping.patience=4",

@@ -147,7 +147,7 @@ def test_the_deep_double_descent_smoke_sweep_runs_through_the_cluster_path(tmp_p
   import os
   import subprocess
   import sys
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   workdir = tmp_path / "dd_smoke"
   out = subprocess.run([sys.executable, "-m", "genjax.main", "sweep",
                         "--config=experiments/deep_double_descent.py:smoke",
