@@ -14,7 +14,6 @@ problem and the fix, and exits with status 2 before anything compiles.
 
 from __future__ import annotations
 
-import ast
 import errno
 import gc
 import os
@@ -41,9 +40,6 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a workdir run whose 
 _SWEEP = flags.DEFINE_multi_string("sweep", [], "sweep: an axis KEY=VALUES (comma list, "
                                    "logspace(a,b,n), linspace(a,b,n), range(a,b)); axes multiply.")
 _ZIP = flags.DEFINE_multi_string("zip", [], "sweep: KEY=VALUES axes that advance together.")
-_ZIP_POINTS = flags.DEFINE_string("zip_points", None, "sweep (internal): this process is one "
-                                  "structural group of exactly these points 'k=v,k=v;k=v' "
-                                  "('' = one point, the config itself).")
 _JOBS = flags.DEFINE_integer("parallel_jobs", None, "sweep: structural groups run at once "
                              "(default 1 with --launcher=local, all with a job launcher; on "
                              "SLURM the job array's limit).")
@@ -68,16 +64,13 @@ _SLURM = {name: define(f"slurm_{name}", default, f"sweep, --launcher=slurm: {tex
                "against tasks_per_node x gpus_per_task (not requested)."),
               ("cpus_per_task", flags.DEFINE_integer, None, "CPUs per task."),
               ("mem_gb", flags.DEFINE_float, None, "memory per node (GB)."))}
-_RESOLVED = flags.DEFINE_string("resolved_config", None, "sweep (internal): a group process's "
-                                "config, resolved by the sweep that started it (replaces the "
-                                "--config file's values; the file is still imported for its code).")
 _BASELINE = flags.DEFINE_string("baseline", None, "sweep: the point every other is compared "
                                 "with in sweep_compare.md (its name, e.g. 'dropout=0'; default: "
                                 "the first point).")
 _TEST_ALL = flags.DEFINE_bool("test_for_all_points", False, "sweep: report every point's test "
                               "metrics too (tables say 'test shown for all points: not for "
                               "selection'); by default only the point selected on validation's.")
-SWEEP_FLAGS = ("sweep", "zip", "zip_points", "parallel_jobs", "resolved_config", "baseline",
+SWEEP_FLAGS = ("sweep", "zip", "parallel_jobs", "baseline",
                "test_for_all_points", "launcher", "detach", *(f"slurm_{n}" for n in _SLURM))
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-host: HOST:PORT of "
@@ -208,8 +201,6 @@ def load_config():
     raise ConfigError("no config was loaded; run genjax through genjax.main.run() (the genjax "
                       "command)")
   config = _CONFIG.value
-  if _RESOLVED.value is not None:
-    config = resolved_config(_RESOLVED.value)
   from genjax.config import defaults
   missing = [k for k in defaults.get_config() if k not in config]
   if missing:
@@ -217,17 +208,6 @@ def load_config():
                       f"{', '.join('config.' + k for k in missing)}; build it from "
                       "genjax.config.defaults.get_config() and change what you need")
   return config
-
-
-def resolved_config(path: str):
-  """The config a sweep wrote for one of its group processes (`repr` of `to_dict()`)."""
-  import ml_collections
-  try:
-    with open(path) as f:
-      return ml_collections.ConfigDict(ast.literal_eval(f.read()))
-  except (OSError, ValueError, SyntaxError) as e:
-    raise ConfigError(f"--resolved_config={path} cannot be read ({' '.join(str(e).split())}); it is written "
-         "by genjax sweep for its group processes: rerun the sweep")
 
 
 def main(argv: list[str]) -> None:
@@ -260,16 +240,18 @@ def main(argv: list[str]) -> None:
 
 
 def _main(argv: list[str]) -> None:
+  from genjax.sweeps.launch import GROUP_COMMAND, read_group
   command = argv[1] if len(argv) > 1 else "train"
-  if command not in COMMANDS or len(argv) > 2:
+  group = command == GROUP_COMMAND and len(argv) == 3   # a sweep's group process
+  if not group and (command not in COMMANDS or len(argv) > 2):
     raise ConfigError(f"unknown command {' '.join(argv[1:])!r}; usage: genjax train "
                       "--config=FILE.py --workdir=DIR")
-  if command == "train":
+  if command in ("train", GROUP_COMMAND):
     given = [f"--{n}" for n in SWEEP_FLAGS if flags.FLAGS[n].present]
     if given:
-      raise ConfigError(f"{', '.join(given)} given to genjax train, which trains one config; "
-                        "run genjax sweep to sweep")
-  config = load_config()
+      raise ConfigError(f"{', '.join(given)} given to genjax {command}, which trains one "
+                        "config (or one sweep group); run genjax sweep to sweep")
+  config, points = read_group(argv[2]) if group else (load_config(), None)
   if not _WORKDIR.value:
     raise ConfigError("--workdir is required; e.g. --workdir=runs/my_experiment")
   global _WORKDIR_PATH
@@ -292,10 +274,10 @@ def _main(argv: list[str]) -> None:
                         "seconds")
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                            timeout_s=_DISTRIBUTED_TIMEOUT.value)
-  run_command(command, config, argv)
+  run_command(command, config, argv, points)
 
 
-def run_command(command: str, config, argv) -> None:
+def run_command(command: str, config, argv, points=None) -> None:
   from genjax import api  # Heavy imports: the flags are good.
   from genjax.platform import distributed, runtime
   import tensorflow_datasets as tfds
@@ -303,6 +285,11 @@ def run_command(command: str, config, argv) -> None:
   runtime.enable_compilation_cache(_CACHE.value)
   if command == "sweep":
     return run_sweep(config, argv)
+  if points is not None:   # a sweep's group process: its group runner, directly
+    from genjax.sweeps import driver as sweep_driver
+    sweep_driver.run_one_group(config, workdir(), points, overwrite=_OVERWRITE.value,
+                               progress=_PROGRESS.value)
+    return
   results = api.train(config, workdir(), overwrite=_OVERWRITE.value,
                       progress=_PROGRESS.value)
   if not distributed.is_primary():
@@ -394,37 +381,9 @@ def environment_fault(error: BaseException) -> str | None:
   return None
 
 
-def parse_zip_points(text: str) -> list[dict]:
-  """--zip_points 'k=v,k=v;k=v' -> [{k: v, ...}, ...] ('' = [{}]); ConfigError if malformed."""
-  from genjax.sweeps import points as sweep_grid
-  if not text:
-    return [{}]
-  fix = "write 'KEY=VALUE,KEY=VALUE;KEY=VALUE' (genjax sweep passes it to its group processes)"
-  points = []
-  for point in text.split(";"):
-    if not point.strip():
-      raise ConfigError(f"--zip_points={text!r} has an empty point; {fix}")
-    values = {}
-    for kv in point.split(","):
-      key, eq, value = kv.partition("=")
-      key = key.strip()
-      if not eq or not key or not value.strip():
-        raise ConfigError(f"--zip_points={text!r}: {kv.strip()!r} is not KEY=VALUE; {fix}")
-      if key in values:
-        raise ConfigError(f"--zip_points={text!r} sets {key} twice in one point; {fix}")
-      parsed = sweep_grid.parse_values(value, key)
-      if len(parsed) != 1:
-        raise ConfigError(f"--zip_points={text!r}: {kv.strip()!r} needs one value; {fix}")
-      values[key] = parsed[0]
-    points.append(values)
-  return points
-
-
 def sweep_points(argv) -> list[dict]:
-  """Points from --zip_points, --sweep/--zip flags, or the config file's get_sweep()."""
+  """Points from --sweep/--zip flags, or the config file's get_sweep()."""
   from genjax.sweeps import points as sweep_grid
-  if _ZIP_POINTS.value is not None:  # a group process: never expand get_sweep() again
-    return parse_zip_points(_ZIP_POINTS.value)
   if _SWEEP.value or _ZIP.value:
     return sweep_grid.grid(_SWEEP.value, _ZIP.value)
   return sweep_grid.config_sweep(config_spec()) or []
@@ -442,7 +401,6 @@ def run_sweep(config, argv) -> None:
   rows = sweep_driver.run(config, workdir(), sweep_points(argv),
                    config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
                    test_for_all_points=_TEST_ALL.value,
-                   select=_ZIP_POINTS.value is None,   # a group process: its parent selects
                    overwrite=_OVERWRITE.value, progress=_PROGRESS.value,
                    launcher=_LAUNCHER.value, slurm=_slurm_options(), detach=_DETACH.value)
   from genjax.platform import distributed

@@ -244,11 +244,23 @@ def test_get_sweep_with_a_wrong_shape(tmp_path, body, needle):
   assert line.startswith("my_config.py: ") and needle in line, line
 
 
-@pytest.mark.parametrize("points", ["a", "model.dropout=", "=1", "model.dropout=0.1;;",
-                                    "model.dropout=0.1,model.dropout=0.2"])
-def test_malformed_zip_points(tmp_path, points):
-  line = sweep_fails(tmp_path, MLP, f"--zip_points={points}")
-  assert line.startswith("--zip_points=") and "KEY=VALUE" in line, line
+@pytest.mark.parametrize("text", ["", "{'config': {}", "[1, 2]", "{'config': {}, 'points': 3}",
+                                  "{'points': [{}]}"])
+def test_a_damaged_group_file_is_one_line(tmp_path, text):
+  group = tmp_path / "group00.config"
+  group.write_text(text)
+  out = genjax("group", str(group), f"--workdir={tmp_path / 'g'}", "--progress=false")
+  line = one_line_error(out, tmp_path / "g")
+  assert f"sweep group file {group}" in line and "rerun the sweep" in line, line
+
+
+@pytest.mark.parametrize("flag", ["--zip_points=model.dropout=0.1", "--resolved_config=x"])
+def test_group_internals_are_not_sweep_flags(tmp_path, flag):
+  line = sweep_fails(tmp_path, MLP, flag)   # a group's points and config travel in its file
+  assert "Unknown command line flag" in line, line
+  out = genjax("sweep", "--helpfull")
+  assert "zip_points" not in out.stdout + out.stderr
+  assert "resolved_config" not in out.stdout + out.stderr
 
 
 # ----------------------------------------------------- working configs ---

@@ -211,13 +211,20 @@ def test_named_points_with_their_own_keys_in_nested_cv(tmp_path):
                     "drop": {"penalties.l2.strength": 0.0, "model.dropout": 0.2}}
 
 
-def test_a_group_whose_points_would_not_read_back_is_refused_before_it_starts():
+def test_a_group_whose_points_would_not_read_back_is_refused_before_it_starts(tmp_path):
   from genjax.sweeps import launch as sweep_launch
-  assert sweep_launch._zip_points([{"seed": 0, "model.dropout": 0.2}, {"model.dropout": 0.0,
-                                                                        "seed": 1}]) == \
-      "model.dropout=0.2,seed=0;model.dropout=0.0,seed=1"
-  with pytest.raises(ConfigError, match="cannot be passed to a group process"):
-    sweep_launch._zip_points([{"model.dropout": float("nan")}])
+  points = [{"seed": 0, "model.dropout": 0.2}, {"model.dropout": 0.0, "seed": 1},
+            {"model.dropout": 0.1 + 0.2, "seed": 2}]   # 0.30000000000000004 must survive
+  path = str(tmp_path / "group00.config")
+  sweep_launch.write_group(path, _small(), points)
+  config, back = sweep_launch.read_group(path)
+  assert back == points and [type(v) for p in back for v in p.values()] == \
+      [type(v) for p in points for v in p.values()]
+  assert config.to_dict() == _small().to_dict()
+  for bad in ([{"model.dropout": float("nan")}], [{"model.dropout": float("inf")}]):
+    with pytest.raises(ConfigError, match="cannot be passed to a group process"):
+      sweep_launch.write_group(str(tmp_path / "bad.config"), _small(), bad)
+    assert not (tmp_path / "bad.config").exists()
 
 
 # --- item 3 ----------------------------------------------------------------------------------

@@ -108,6 +108,20 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
                          test_for_all_points=test_for_all_points)
 
 
+def run_one_group(config, workdir: str, points: list[dict], *, overwrite: bool = False,
+                  progress: bool = False) -> list[dict]:
+  """A structural group's process: its resolved config and exactly its numeric points (from
+  its group file, `sweep_launch.read_group`), each applied to the config and checked once,
+  trained as one program in `workdir`; its parent selects and reports (`select=False`)."""
+  recorded, labels, groups = _resolve(config, points, None, None)
+  if len(groups) != 1 or groups[0][0]:
+    raise ConfigError(f"a sweep group's points must all be numeric, got {points!r:.200}; "
+                      "rerun the sweep that wrote the group file")
+  return sweep_run.run_group(config, workdir, groups[0][1], structural={}, overwrite=overwrite,
+                             progress=progress, points=recorded, baseline=None, select=False,
+                             labels=labels, test_for_all_points=False)
+
+
 def _resolve(config, points, config_file, baseline):
   """(recorded points, labels, groups): the points checked, completed from the config (a
   `--sweep`/`--zip` grid multiplies a config file's get_sweep()), named, every key applied

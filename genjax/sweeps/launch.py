@@ -1,12 +1,15 @@
 """Launchers: where a structural sweep's groups run — processes here, or jobs through submitit.
 
-Every structural group (`genjax.sweeps.driver`) runs the same command line,
+Every structural group (`genjax.sweeps.driver`) is one file, WORKDIR/groupNN.config — its
+config resolved by the sweep and exactly its points (`write_group`, read back by `read_group`)
+— and one command line,
 
-    python -m genjax.main sweep [--config=FILE] --resolved_config=WORKDIR/groupNN.config \\
-        --workdir=WORKDIR/groupNN --progress=false --zip_points=... [--distributed]
+    python -m genjax.main group WORKDIR/groupNN.config [--config=FILE] \\
+        --workdir=WORKDIR/groupNN --progress=false [--distributed]
 
-with its config resolved by the sweep and written to groupNN.config first: a group never reads
-the config file's values again (the file is only imported, for the code it registers).
+which enters the group runner directly (`genjax.sweeps.driver.run_one_group`): a group never
+reads the config file's values again (the file is only imported, for the code it registers)
+and never expands a sweep again.
 
 LAUNCHERS:
 
@@ -36,9 +39,13 @@ import sys
 import time
 import warnings
 
-from genjax.workdir import record
 from genjax.errors import ConfigError
+from genjax.report import files as report_files
+from genjax.workdir import record
 from genjax.sweeps.points import apply_point, point_name
+
+
+GROUP_COMMAND = "group"   # `python -m genjax.main group FILE`: a group process (not for users)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,44 +187,41 @@ def group_dir(workdir: str, i: int) -> str:
   return os.path.join(workdir, f"group{i:02d}")
 
 
-def _zip_points(numeric: list[dict]) -> str:
-  """--zip_points for a group process: 'k=v,k=v;k=v,...' ('' = the config as its one point).
-
-  Every point is written with its own keys, and the text is read back as the group process
-  reads it (`read_zip_points`): a group trains exactly the points it is given, or the sweep
-  is refused here, in one line, before the group starts."""
-  if numeric == [{}]:
-    return ""
-  text = ";".join(",".join(f"{k}={p[k]!r}" for k in sorted(p)) for p in numeric)
+def write_group(path: str, config, numeric: list[dict]) -> None:
+  """Writes a structural group's file: its config, resolved by the sweep (never the config
+  file's values again), and exactly its points, as one Python literal {"config": ...,
+  "points": [...]} (`read_group` reads it). Read back here first: a group trains exactly the
+  points it is given, or the sweep is refused in one line before the group starts."""
+  body = {"config": ast.literal_eval(resolved_text(config)), "points": numeric}
+  text = repr(body)
   try:
-    back = read_zip_points(text)
-  except ConfigError:
+    back = ast.literal_eval(text)["points"]
+  except (ValueError, SyntaxError):
     back = None
   if back is None or _typed(back) != _typed(numeric):
     raise ConfigError(f"the sweep's points {numeric!r:.200} cannot be passed to a group process "
                       "as text that reads back the same; give plain numbers (floats or ints)")
-  return text
+  report_files.write_bytes(path, (text + "\n").encode())
+
+
+def read_group(path: str):
+  """(config, points) of a group file `write_group` wrote; ConfigError (one line) when it
+  cannot be read."""
+  import ml_collections
+  try:
+    with open(path) as f:
+      body = ast.literal_eval(f.read())
+    config, points = ml_collections.ConfigDict(body["config"]), body["points"]
+  except (OSError, ValueError, SyntaxError, KeyError, TypeError) as e:
+    raise ConfigError(f"the sweep group file {path} cannot be read ({' '.join(str(e).split())});"
+                      " genjax sweep writes it for its group processes: rerun the sweep") from None
+  if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+    raise ConfigError(f"the sweep group file {path} holds no list of points; rerun the sweep")
+  return config, points
 
 
 def _typed(points: list[dict]) -> list:
   return [sorted((k, type(v).__name__, repr(v)) for k, v in p.items()) for p in points]
-
-
-def read_zip_points(text: str) -> list[dict]:
-  """The points of a --zip_points text as `genjax.main.parse_zip_points` reads them (the
-  round trip `_zip_points` checks)."""
-  from genjax.sweeps.points import parse_values
-  points = []
-  for point in text.split(";"):
-    values = {}
-    for kv in point.split(","):
-      key, eq, value = kv.partition("=")
-      parsed = parse_values(value, key.strip())
-      if not eq or len(parsed) != 1 or key.strip() in values:
-        raise ConfigError(f"--zip_points {kv!r} is not KEY=VALUE")
-      values[key.strip()] = parsed[0]
-    points.append(values)
-  return points
 
 
 def resolved_text(config) -> str:
@@ -246,16 +250,15 @@ def _inherited_flags(distributed: bool = False) -> list[str]:
 
 def command(config, group, workdir: str, i: int, config_file: str | None, *,
             distributed: bool = False) -> list[str]:
-  """Writes groupNN.config (the group's config, resolved here: never re-read) and returns the
-  group's command line."""
+  """Writes groupNN.config (`write_group`) and returns the group's command line: the group
+  runner (`genjax.sweeps.driver.run_one_group`), entered through `python -m genjax.main group
+  FILE`, not through `genjax sweep`'s flags."""
   structural, numeric = group
-  resolved = os.path.join(workdir, f"group{i:02d}.config")
-  with open(resolved, "w") as f:
-    f.write(resolved_text(apply_point(config, structural)) + "\n")
-  return [sys.executable, "-m", "genjax.main", "sweep",
+  path = os.path.join(workdir, f"group{i:02d}.config")
+  write_group(path, apply_point(config, structural), numeric)
+  return [sys.executable, "-m", "genjax.main", GROUP_COMMAND, path,
           *([f"--config={config_file}"] if config_file else []),
-          f"--resolved_config={resolved}", f"--workdir={group_dir(workdir, i)}",
-          "--progress=false", f"--zip_points={_zip_points(numeric)}",
+          f"--workdir={group_dir(workdir, i)}", "--progress=false",
           *_inherited_flags(distributed),
           *(["--distributed"] if distributed else [])]
 

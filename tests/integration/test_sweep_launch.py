@@ -239,10 +239,10 @@ def test_slurm_sbatch_script_resources_and_resubmission(tmp_path):
     delayed = DelayedSubmission.load(os.path.join(workdir, "submitit",
                                                   f"1000_{i}_submitted.pkl"))
     args = delayed.function.command
-    assert args[1:4] == ["-m", "genjax.main", "sweep"] and args[-1] == "--distributed"
-    assert "--distributed_timeout=900.0" in args               # the parent's, passed on
     resolved = os.path.join(workdir, f"group{i:02d}.config")
-    assert f"--resolved_config={resolved}" in args and os.path.exists(resolved)
+    assert args[1:5] == ["-m", "genjax.main", "group", resolved] and args[-1] == "--distributed"
+    assert "--distributed_timeout=900.0" in args               # the parent's, passed on
+    assert os.path.exists(resolved)
     assert f"--workdir={os.path.join(workdir, f'group{i:02d}')}" in args
   assert "as job 1000_0 " in out.stdout and "as job 1000_1 " in out.stdout
   with open(states, "w") as f:     # sacct: both jobs pending or running
@@ -284,7 +284,9 @@ def test_one_structural_group_through_slurm_is_one_job(tmp_path):
   assert "#SBATCH --time=5" in script and "--array" not in script and "--nodes=1" in script
   delayed = DelayedSubmission.load(os.path.join(workdir, "submitit", "1000_submitted.pkl"))
   args = delayed.function.command
-  assert "--zip_points=model.dropout=0.0;model.dropout=0.2" in args
+  from genjax.sweeps import launch as sweep_launch
+  _, points = sweep_launch.read_group(args[4])
+  assert points == [{"model.dropout": 0.0}, {"model.dropout": 0.2}]
   assert "--distributed" not in args                     # one task: a single-process group
   assert not os.path.exists(os.path.join(workdir, "metrics.jsonl"))   # nothing ran here
 
