@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 @pytest.fixture(scope="module")
 def layouts():
-  out = subprocess.run([sys.executable, os.path.join(HERE, "parallel_check.py")],
+  out = subprocess.run([sys.executable, os.path.join(os.path.dirname(HERE), "parallel_check.py")],
                        capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   return json.loads(out.stdout.strip().splitlines()[-1])

@@ -20,7 +20,7 @@ if all(callable(getattr(genjax, n, None)) for n in ("load_config", "fit")):
 else:   # not exported from genjax/__init__.py (yet)
   from genjax.api import fit, load_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPERIMENT = os.path.join(ROOT, "experiments", "mnist1d_mlp.py")
 EXTRA = "top5_accuracy,ece,per_class_accuracy"
 CLASS_KEYS = [f"class_accuracy_{c}" for c in range(10)]

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["--config=experiments/mnist1d_kfold.py", "--config.num_epochs=2",
         "--config.model.widths=(16,)", "--config.cv.refit=false", "--progress=false",
         "--config.checkpoint.min_interval_s=0"]

@@ -25,9 +25,9 @@ from genjax.errors import ConfigError
 from genjax.models.batch_norm import BatchNorm
 from genjax.train.fit import fit
 from genjax.train.program import build_program
-from test_epoch_loop import _lines, _results
+from run_outputs import lines as _lines, results as _results
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_weighted_statistics_output_and_running_averages_match_numpy():
@@ -102,7 +102,7 @@ def test_a_fold_in_the_program_equals_the_fold_alone_and_stats_are_selected():
 DEVICES = """
 import os, json, sys
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-sys.path.insert(0, {tests!r})
+sys.path[:0] = {tests!r}
 from test_batch_norm import _config, _train
 out = {{}}
 for name, over in {{"one": {{"devices": 1}}, "data": {{"axis": "data"}},
@@ -119,8 +119,10 @@ print(json.dumps(out))
 
 @pytest.mark.slow
 def test_four_devices_equal_one_device():
-  out = subprocess.run([sys.executable, "-c", DEVICES.format(tests=os.path.join(ROOT, "tests"))],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+  here = os.path.dirname(os.path.abspath(__file__))
+  code = DEVICES.format(tests=[here, os.path.join(ROOT, "tests")])   # this module, helpers
+  out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   rows = json.loads(out.stdout.strip().splitlines()[-1])
   # data parallel sums gradients across devices (float summation order); members side by

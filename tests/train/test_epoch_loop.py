@@ -20,8 +20,11 @@ from genjax.errors import ConfigError
 from genjax.train.fit import fit
 from genjax.train.epoch_loop import resolve as epoch_loop
 from genjax.train.program import build_program
+from run_outputs import lines as _lines, results as _results
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEST_PATH = [HERE, os.path.join(ROOT, "tests")]   # this module, and the shared test helpers
 
 
 def _cnn(loop, folds=3, epochs=3, conv="xla"):
@@ -108,8 +111,8 @@ def test_the_choice_is_printed_once_and_recorded(tmp_path, conv, line):
        "import sys, json; from genjax.run import driver; from test_epoch_loop import _cnn; "
        f"driver.run(_cnn('auto', epochs=2, conv={conv!r}), {str(tmp_path / 'w')!r}, "
        "progress=False)"],
-      cwd=os.path.join(ROOT, "tests"), capture_output=True, text=True, timeout=300,
-      env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "tests")})
+      cwd=HERE, capture_output=True, text=True, timeout=300,
+      env={**os.environ, "PYTHONPATH": os.pathsep.join(TEST_PATH)})
   assert out.returncode == 0, out.stderr[-2000:]
   lines = [line for line in out.stdout.splitlines() if "epoch loop" in line]
   assert lines == [f"genjax: 3 member(s), {line}"]
@@ -129,16 +132,6 @@ ARGS = ["train", "--config=experiments/mnist1d_mlp.py", "--progress=false",
 
 def _cmd(workdir):
   return [sys.executable, "-m", "genjax.main", *ARGS, f"--workdir={workdir}"]
-
-
-def _lines(path):
-  return open(path).read().splitlines() if os.path.exists(path) else []
-
-
-def _results(workdir):
-  r = json.load(open(os.path.join(workdir, "results.json")))
-  r.pop("wall_time_s")
-  return r
 
 
 @pytest.mark.slow
@@ -164,7 +157,7 @@ def test_a_killed_stepped_run_resumes_to_identical_results(tmp_path):
 DEVICES = """
 import os, json, sys
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-sys.path.insert(0, {tests!r})
+sys.path[:0] = {tests!r}
 import numpy as np
 from test_epoch_loop import _cnn, _train
 out = {{}}
@@ -185,7 +178,7 @@ print(json.dumps(out))
 
 @pytest.mark.slow
 def test_stepped_epoch_on_four_devices_equals_one_device():
-  out = subprocess.run([sys.executable, "-c", DEVICES.format(tests=os.path.join(ROOT, "tests"))],
+  out = subprocess.run([sys.executable, "-c", DEVICES.format(tests=TEST_PATH)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   rows = json.loads(out.stdout.strip().splitlines()[-1])

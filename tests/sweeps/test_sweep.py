@@ -14,7 +14,7 @@ from genjax.run import driver
 from genjax.sweeps import driver as sweep, group as sweep_run, memory as member_memory
 from genjax.errors import ConfigError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_grid_product_zip_and_ranges():

@@ -301,6 +301,6 @@ def test_loading_leaves_nothing_in_the_temporary_directory(tmp_path):
           "  pass\n")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env=dict(os.environ, TMPDIR=str(scratch)), timeout=300,
-                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                       cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
   assert out.returncode == 0, out.stderr[-2000:]
   assert [p.name for p in scratch.iterdir() if p.name.endswith("tfds")] == []

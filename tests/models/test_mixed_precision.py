@@ -26,7 +26,7 @@ from genjax.train.fit import fit
 from genjax.train.program import build_program
 from genjax.train.steps import Plan, Steps, TrainState
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PRODUCTS = ("dot_general", "conv_general_dilated")
 
 
