@@ -18,11 +18,13 @@ from genjax.errors import ConfigError
 from genjax.train import parallel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+ROOT = os.path.dirname(TESTS)
 
 
 @pytest.fixture(scope="module")
 def layouts():
-  out = subprocess.run([sys.executable, os.path.join(os.path.dirname(HERE), "parallel_check.py")],
+  out = subprocess.run([sys.executable, os.path.join(TESTS, "parallel_check.py")],
                        capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   return json.loads(out.stdout.strip().splitlines()[-1])
@@ -72,7 +74,7 @@ def test_batch_not_divisible_by_devices_is_one_line_exit_2(tmp_path):
   out = subprocess.run(
       [sys.executable, "-m", "genjax.main", "train", "--config=experiments/mnist1d_mlp.py",
        f"--workdir={tmp_path / 'run'}", "--config.parallel.axis=data", "--progress=false"],
-      cwd=os.path.dirname(HERE), env=env, capture_output=True, text=True, timeout=120)
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
   assert out.returncode == 2
   line, = out.stderr.strip().splitlines()
   assert "not divisible by the 3 devices" in line and "--config.batch_size=99" in line
