@@ -16,7 +16,7 @@ version (digits, k ∈ {1, 2}, 1 epoch):
     genjax sweep --config=experiments/deep_double_descent.py:smoke --workdir=/tmp/dd_smoke \\
         --launcher=submitit_local
 
-tests/test_resnet.py runs exactly that (114 s on this project's 2-core CPU: ResNet-18 compiles
+tests/integration/test_resnet.py runs exactly that (114 s on this project's 2-core CPU: ResNet-18 compiles
 per width); 1 epoch is a smoke test of the pipeline, not a result (its accuracy is chance).
 """
 

@@ -1,4 +1,4 @@
-"""Run by tests/test_parallel.py in a subprocess with 4 forced CPU devices.
+"""Run by tests/train/test_parallel.py in a subprocess with 4 forced CPU devices.
 
 Trains the same small K-fold problem under several device layouts and prints,
 as one JSON line, each layout's metric rows, stop epochs and the largest

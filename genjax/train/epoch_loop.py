@@ -8,7 +8,7 @@
 * `has_conv(param_shapes)`: whether a model has convolution kernels.
 
 Both formulations run the same operations on the same keys: the same numbers up to float
-summation order (`tests/test_epoch_loop.py`). BENCHMARKS.md, "Epoch loop", measures them.
+summation order (`tests/train/test_epoch_loop.py`). BENCHMARKS.md, "Epoch loop", measures them.
 """
 
 from __future__ import annotations
