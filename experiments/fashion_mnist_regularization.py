@@ -9,7 +9,7 @@ techniques that differ only in numbers train as one vmapped program of 6 points
     genjax sweep --config=experiments/fashion_mnist_regularization.py \\
         --workdir=runs/fashion_cv_reg --parallel_jobs=2
 
-`scripts/paper_tables fashion_cv_regularization` runs it into docs/fashion_cv_regularization.md.
+`scripts/paper_tables fashion_cv_regularization` runs it into docs/pages/results/fashion_cv_regularization.md.
 Needs `apt-get install dataset-fashion-mnist`.
 """
 

@@ -20,8 +20,8 @@ nested: the tuned MLP's accuracy by nested CV — 5 outer × 5 inner folds, the 
 {0, 1e-4, 1e-3} × dropout ∈ {0, 0.2} (6 points × 25 = 150 inner members in one program, then
 5 refits), against the naive best-of-sweep score (nested.md).
 
-`scripts/paper_tables ablation` and `scripts/paper_tables nested` write docs/ablation.md and
-docs/nested_cv.md.
+`scripts/paper_tables ablation` and `scripts/paper_tables nested` write docs/pages/results/ablation.md and
+docs/pages/results/nested_cv.md.
 """
 
 from genjax.config import defaults

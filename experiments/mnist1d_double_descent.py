@@ -9,7 +9,7 @@ the sweep runs one process per width, `--parallel_jobs` at a time.
     genjax sweep --config=experiments/mnist1d_double_descent.py --workdir=runs/double_descent \\
         --parallel_jobs=2
 
-`scripts/paper_tables double_descent` runs it and writes docs/double_descent.md.
+`scripts/paper_tables double_descent` runs it and writes docs/pages/results/double_descent.md.
 """
 
 from genjax.config import defaults

@@ -12,7 +12,7 @@ stays at chance; regularization slows memorization but does not prevent it.
     genjax train --config=experiments/mnist1d_memorization.py:true_reg     --workdir=runs/memo_true_reg
     genjax train --config=experiments/mnist1d_memorization.py:random_reg   --workdir=runs/memo_random_reg
 
-`scripts/paper_tables memorization` runs all four into docs/memorization.md.
+`scripts/paper_tables memorization` runs all four into docs/pages/results/memorization.md.
 """
 
 from genjax.config import defaults

@@ -13,7 +13,7 @@ weights tested once), so each row shows what that technique alone changes.
     genjax train --config=experiments/mnist1d_regularization.py:augment --workdir=runs/reg_augment
     genjax train --config=experiments/mnist1d_regularization.py:all     --workdir=runs/reg_all
 
-`scripts/ablation` runs all eight and writes the table to docs/regularization.md.
+`scripts/ablation` runs all eight and writes the table to docs/pages/results/regularization.md.
 
 With ARG `cv`, the same ablation under 5-fold stratified cross-validation, plus
 early stopping, as one sweep (`get_sweep`): the techniques that differ only in
