@@ -23,10 +23,11 @@ import importlib.metadata
 import json
 import os
 import re
-import subprocess
 import sys
 import sysconfig
 import types
+
+from genjax.report.provenance import git_commit
 
 
 IDENTITY = "run.json"
@@ -119,19 +120,6 @@ def code_fingerprint() -> dict:
           "user_modules": user_modules()}
 
 
-def _git_commit(path: str) -> str | None:
-  try:
-    out = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], capture_output=True,
-                         text=True, timeout=5)
-    dirty = subprocess.run(["git", "-C", path, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=5)
-  except (OSError, subprocess.SubprocessError):
-    return None
-  if out.returncode != 0:
-    return None
-  return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
 def provenance(config) -> dict:
   """What results.json records beside the numbers: code, seeds, versions, commit, devices."""
   import jax
@@ -143,7 +131,7 @@ def provenance(config) -> dict:
       pass
   return {"code": code_fingerprint(), "seed": config.seed, "packages": versions,
           "python": sys.version.split()[0],
-          "git_commit": _git_commit(os.path.dirname(os.path.abspath(__file__))),
+          "git_commit": git_commit(os.path.dirname(os.path.abspath(__file__))),
           "device_kind": jax.devices()[0].device_kind, "device_count": jax.device_count(),
           "process_count": jax.process_count()}
 
