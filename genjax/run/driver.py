@@ -1,6 +1,6 @@
 """The driver of `genjax train` and `genjax.fit`: one config -> one workdir.
 
-Every member of the run is a member of one `genjax.train.Program`: its own parameters,
+Every member of the run is a member of one `genjax.train.program.Program`: its own parameters,
 optimizer state, keys, padded index plan, standardization statistics and early-stopping state
 on a leading axis; a member that stopped is frozen while the others go on.
 

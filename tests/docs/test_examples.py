@@ -1,7 +1,7 @@
 """Every ```python block of README.md and of the docs site runs (tests/docs/examples.py), and so
 does every bash block marked `<!-- runnable -->`: an example a reader copies cannot rot.
 
-README's page runs in the fast tier; the docs pages, which train more, are `slow`."""
+Running the pages trains models (minutes in all): `slow`. The fast tier compiles every block."""
 
 import glob
 import os
@@ -29,9 +29,8 @@ def test_python_blocks_compile(page):
       compile(block.code, f"{page}:{block.line}", "exec")
 
 
-@pytest.mark.parametrize("page", [
-    pytest.param(p, marks=() if p == "README.md" else pytest.mark.slow)
-    for p in PAGES if any(s["kind"] != "file" for s in _executable(p))])
+@pytest.mark.slow
+@pytest.mark.parametrize("page", [p for p in PAGES if any(s["kind"] != "file" for s in _executable(p))])
 def test_page_examples_run(page, tmp_path):
   result = examples.run_page(os.path.join(examples.REPO, page), str(tmp_path))
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]

@@ -1,0 +1,51 @@
+"""Every number README quotes is read from a file a script wrote: the quick start's from
+docs/pages/results/quickstart.json (scripts/paper_tables quickstart), any other measured number
+from a results page or BENCHMARKS.md."""
+
+import glob
+import json
+import os
+import re
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _read(path):
+  with open(os.path.join(REPO, path)) as f:
+    return f.read()
+
+
+def _prose(markdown):
+  """README without its code blocks, inline code and links' targets."""
+  text = re.sub(r"```.*?```", "", markdown, flags=re.S)
+  text = re.sub(r"`[^`]*`", "", text)
+  return re.sub(r"https?://\S+", "", text)
+
+
+def test_quick_start_numbers_are_the_recorded_ones():
+  q = json.loads(_read("docs/pages/results/quickstart.json"))
+  readme = " ".join(_read("README.md").split())
+  seeds = list(q["seeds_test_accuracy"].values())
+  quotes = [
+      f"{100 * q['test_accuracy']:.1f}% test accuracy",
+      f"selected epoch {q['selected_epoch']}",
+      f"({q['stop_reason']}) after {q['epochs_run']} epochs",
+      f"{q['cold_process_s']} s with a cold compilation cache",
+      f"{q['warm_process_s']} s warm",
+      f"{100 * min(seeds):.1f}–{100 * max(seeds):.1f}% test",
+      f"mean {100 * q['seeds_test_accuracy_mean']:.1f}% ± {100 * q['seeds_test_accuracy_std']:.1f}",
+  ]
+  missing = [quote for quote in quotes if quote not in readme]
+  assert not missing, f"README does not quote quickstart.json: {missing} (scripts/paper_tables quickstart)"
+
+
+def test_every_measured_number_comes_from_a_results_file():
+  sources = "\n".join(_read(os.path.relpath(p, REPO)) for p in
+                      glob.glob(os.path.join(REPO, "docs", "pages", "results", "*.md"))
+                      + glob.glob(os.path.join(REPO, "docs", "pages", "results", "*.json"))
+                      + [os.path.join(REPO, "BENCHMARKS.md")])
+  prose = _prose(_read("README.md"))
+  prose = re.sub(r"Python \d+\.\d+", "", prose)
+  numbers = set(re.findall(r"\d+\.\d+", prose)) | set(re.findall(r"(\d+)\s?(?:%|×)", prose))
+  unsourced = sorted(n for n in numbers if n not in sources)
+  assert not unsourced, f"README quotes numbers no results file holds: {unsourced}"
