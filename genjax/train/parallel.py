@@ -12,10 +12,11 @@ Layouts (`config.parallel`):
   the host's cores made devices (`cores_as_devices`: `--cpu_devices`, one process,
   `devices=0`): `members`, ⌈M / D⌉ members per device (the fewest there can be on D
   devices) on the fewest devices that reach it, never `data` — they share the same cores,
-  and a data-parallel MLP epoch ran 2.4× slower on 2 of them. When the members do not divide
-  evenly, `Layout.padding` says how many padding members the program adds (copies of the
-  last member, trained alongside and never reported; see `genjax.train.program`) so that
-  every device holds the same count: 5 folds on 2 devices are 3 + 3, on 4 devices 2 + 2 + 2.
+  and a data-parallel epoch of 5 MLP members on 2 of them took 116.3 ms against 76.1 ms on one
+  device (BENCHMARKS.md, "CPU devices"). When the members do not divide evenly,
+  `Layout.padding` says how many padding members the program adds (copies of the last member,
+  trained alongside and never reported; see `genjax.train.program`) so that every device holds
+  the same count: 5 folds on 2 devices are 3 + 3, on 4 devices 2 + 2 + 2.
   Without padding (`resolve(pad=False)`, the pmap backend): the most devices that divide the
   members, one when none does.
 
@@ -24,9 +25,10 @@ count, and on CPU a member's last bits changed with it (2-3 members, 5-64 member
 member gave three different results, ~3e-8 after 3 epochs; chaotic training turns that into
 points of accuracy). So members never run in a program of another count: the member axis is
 compiled as `lax.map` over blocks of exactly B members (`blocked`), each block `vmap`ped, the
-member count padded to a multiple of B (`Layout.padding`). A member's numbers are then those of
-its B-member block, whatever else trains: alone, in its K-fold run, in any sweep, at any
-position. `auto` (0): 1 on CPU (where vmapping more members saves little: BENCHMARKS.md,
+member count padded to a multiple of B (`Layout.padding`), and the loop over blocks has a
+trip count XLA cannot see (`_loop_over_blocks`: a loop known to run once is inlined and
+compiled differently). A member's numbers are then those of its B-member block, whatever else
+trains: alone, in its K-fold run, in any sweep, at any position. `auto` (0): 1 on CPU (where vmapping more members saves little: BENCHMARKS.md,
 "Member blocks"), 8 on accelerators.
 
 Devices side by side: a program partitioned over several devices (`shard_map`, `pmap`) is
@@ -255,7 +257,7 @@ def side_by_side(member_fn: Callable, in_axes: tuple) -> Callable:
 
 
 def blocked(member_fn: Callable, in_axes: tuple, block: int) -> Callable:
-  """`jax.vmap(member_fn, in_axes)` compiled as `lax.map` over blocks of `block` members, each
+  """`jax.vmap(member_fn, in_axes)` compiled as a loop over blocks of `block` members, each
   block vmapped: XLA sees `block` members whatever the count (module docstring), so a
   member's numbers are its block program's. The mapped arguments' member count must be a
   multiple of `block` (`members_map` pads)."""
@@ -272,10 +274,35 @@ def blocked(member_fn: Callable, in_axes: tuple, block: int) -> Callable:
     def one_block(block_args):
       it, sh = iter(block_args), iter(shared)
       return vmapped(*[next(it) if ax == 0 else next(sh) for ax in in_axes])
-    out = jax.lax.map(one_block, blocks)
+    out = _loop_over_blocks(one_block, blocks, m // block)
     return jax.tree.map(lambda v: v.reshape((m,) + v.shape[2:]), out)
 
   return mapped
+
+
+def _loop_over_blocks(one_block: Callable, blocks, count: int):
+  """`lax.map(one_block, blocks)` over `count` blocks, with the trip count hidden from XLA
+  (behind an optimization barrier): XLA inlines a loop it knows runs once, and the inlined
+  block fuses and rounds differently from the body of a loop of several blocks, so a member
+  alone differed from the same member among others. With the count unknown, one block and
+  many compile the same loop body."""
+  first = jax.tree.map(lambda v: v[0], blocks)
+  slots = max(count, 2)   # an axis of one would be simplified away as well (index always 0)
+  if slots > count:
+    blocks = jax.tree.map(lambda v: jnp.concatenate([v, v]), blocks)
+  out = jax.tree.map(lambda s: jnp.zeros((slots,) + s.shape, s.dtype),
+                     jax.eval_shape(one_block, first))
+  blocks, trips = jax.lax.optimization_barrier((blocks, jnp.asarray(count, jnp.int32)))
+
+  def body(carry):
+    i, out = carry
+    result = one_block(jax.tree.map(
+        lambda v: jax.lax.dynamic_index_in_dim(v, i, keepdims=False), blocks))
+    return i + 1, jax.tree.map(
+        lambda o, r: jax.lax.dynamic_update_index_in_dim(o, r, i, 0), out, result)
+
+  out = jax.lax.while_loop(lambda carry: carry[0] < trips, body, (jnp.int32(0), out))[1]
+  return out if slots == count else jax.tree.map(lambda v: v[:count], out)
 
 
 def side_by_side_devices(layout: Layout) -> bool:
