@@ -24,12 +24,12 @@ Member blocks (`parallel.member_block`, B): XLA compiles a vmapped program by it
 count, and on CPU a member's last bits changed with it (2-3 members, 5-64 members and one
 member gave three different results, ~3e-8 after 3 epochs; chaotic training turns that into
 points of accuracy). So members never run in a program of another count: the member axis is
-compiled as `lax.map` over blocks of exactly B members (`blocked`), each block `vmap`ped, the
+compiled as a loop over blocks of exactly B members (`blocked`), each block `vmap`ped, the
 member count padded to a multiple of B (`Layout.padding`), and the loop over blocks has a
 trip count XLA cannot see (`_loop_over_blocks`: a loop known to run once is inlined and
 compiled differently). A member's numbers are then those of its B-member block, whatever else
-trains: alone, in its K-fold run, in any sweep, at any position. `auto` (0): 1 on CPU (where vmapping more members saves little: BENCHMARKS.md,
-"Member blocks"), 8 on accelerators.
+trains: alone, in its K-fold run, in any sweep, at any position. `auto` (0): 1 on CPU (where
+vmapping more members saves little: BENCHMARKS.md, "Member blocks"), 8 on accelerators.
 
 Devices side by side: a program partitioned over several devices (`shard_map`, `pmap`) is
 compiled through other passes than a one-device program, and rounds differently (measured on
@@ -201,7 +201,8 @@ def resolve(cfg, *, num_members: int, batch_size: int, pad: bool = True) -> Layo
   blocks = -(-num_members // block)
   if cfg.axis == "auto" and not cfg.devices and cores_as_devices(devices):
     # CPU devices share the host's cores: members split over all of them (padded to a
-    # multiple), never a data-parallel batch (its all-reduces made an MLP epoch 2.4x slower).
+    # multiple), never a data-parallel batch (its all-reduces made an MLP epoch
+    # 1.5x slower: BENCHMARKS.md, "CPU devices").
     if cfg.backend == "pmap" or not pad:   # no padding: the most devices that divide them
       devices = devices[:max(k for k in range(1, len(devices) + 1) if blocks % k == 0)]
     # The fewest blocks per device there can be, on the fewest devices that reach it.
