@@ -27,6 +27,17 @@ from genjax.config import overrides
 from genjax.errors import ConfigError, Interrupted
 
 COMMANDS = ("train", "sweep")
+# What each command does (docs/pages/reference/cli.md is generated from it; "group" is
+# genjax.sweeps.launch.GROUP_COMMAND).
+COMMAND_HELP = {
+    "train": "Trains one config in --workdir (hold-out, or cross-validation by cv.method), "
+             "tests the selected weights once and prints the results table.",
+    "sweep": "Trains every point of a grid (--sweep / --zip, or the config file's "
+             "get_sweep()) and writes the sweep's tables: numeric keys are members of one "
+             "program, structural keys run as groups.",
+    "group": "A sweep's group process, started by genjax sweep (not by hand): `genjax group "
+             "FILE` trains the points of one structural group.",
+}
 
 # The defaults' path, not the module: jax and flax are imported later, once run() has paused the GC.
 _DEFAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config", "defaults.py")

@@ -1,13 +1,21 @@
 """One generic name -> object registry, used for every pluggable kind of thing.
 
-    MODELS = Registry("model", config_key="model.name")
+    from genjax.registry import Registry
+
+    MODELS = Registry("model", config_key="model.name")   # as genjax.models defines its own
 
     @MODELS.register("mlp")
     def mlp(cfg, input_shape, num_classes, rngs): ...
 
     MODELS.get("mlp")        # the object; ConfigError listing the known names if unknown
     MODELS.names()           # sorted names
-    with MODELS.temporary("toy", toy_factory): ...   # registered inside the block only
+    with MODELS.temporary("toy", mlp): ...   # registered inside the block only
+
+genjax's own registries, each with its decorator: `genjax.models.register` (models),
+`genjax.optim.penalties.register` (penalties), `genjax.optim.register` (optimizers; learning-rate
+shapes in `genjax.optim.optimizers.LR_SCHEDULES`), `genjax.data.augment.register` (augmentation
+ops), `genjax.train.metrics.register` (metrics), `genjax.train.callbacks.register` (callbacks)
+and `genjax.data.builders.DATASETS` (offline datasets).
 
 Contract of `register(name, obj)`:
 * a new name is added;

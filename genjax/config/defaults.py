@@ -28,7 +28,7 @@ from genjax.train import callbacks, parallel
 def get_config() -> ml_collections.ConfigDict:
   """Defaults: MNIST-1D, the reference MLP (40-100-100-10, residual), Adam."""
   config = ml_collections.ConfigDict()
-  config.seed = 0
+  config.seed = 0   # the model's randomness (initialization, dropout, augmentation, shuffling)
   config.data = ml_collections.ConfigDict({
       "name": "mnist1d",          # an offline builder (mnist1d, digits, fashion_mnist_local) or any TFDS name
       "data_dir": "",             # TFDS data_dir; "" = TFDS's default (honours TFDS_DATA_DIR)
@@ -43,7 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.cv = ml_collections.ConfigDict({
       "method": "none",           # none (hold-out) | kfold | stratified_kfold | group_kfold
                                   # | repeated_kfold | repeated_stratified_kfold
-      "folds": 5,
+      "folds": 5,                 # K of the k-fold methods
       "repeats": 2,               # repeated_* methods only
       "shuffle": True,            # seeded by data.split_seed (default: config.seed)
       "groups": "",               # group_kfold: .npy file, one group id per training example
@@ -70,9 +70,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.early_stopping = early_stopping.default_config()
   config.checkpoint = checkpoint.default_config()
   config.parallel = parallel.default_config()
-  config.batch_size = 100
-  config.eval_batch_size = 1000
-  config.num_epochs = 100
+  config.batch_size = 100         # training examples per step
+  config.eval_batch_size = 1000   # examples per evaluation step (a memory setting)
+  config.num_epochs = 100         # the most epochs a member trains (early stopping may stop it)
   # How an epoch runs: "scan" (one lax.scan), "steps" (a host loop of compiled steps), or
   # "auto" (steps for XLA convolutions on CPU, else scan; genjax.train.epoch_loop.resolve).
   config.epoch_loop = "auto"
@@ -81,10 +81,39 @@ def get_config() -> ml_collections.ConfigDict:
   # (CPUs without AVX512-BF16/AMX, GPUs below compute capability 8.0) unless
   # allow_emulated_bfloat16.
   config.precision = "float32"
-  config.allow_emulated_bfloat16 = False
+  config.allow_emulated_bfloat16 = False   # run bfloat16 even where the device emulates it
   config.metrics = ""             # extra evaluation metrics, e.g. "top5_accuracy,ece" (genjax.train.metrics)
   config.callbacks = ""           # registered user callbacks, e.g. "my_logger" (genjax.train.callbacks)
   return config
+
+
+# One line per key whose default is set without a comment beside it (the optimizer's and the
+# penalties' fields; NAME: every penalty). Every other key's description is the comment next
+# to its default: scripts/gen_reference.py reads both into docs/pages/reference/config.md.
+DESCRIPTIONS = {
+    "optimizer.name": "a registered optimizer (genjax.optim.optimizers.OPTIMIZERS)",
+    "optimizer.learning_rate": "the peak learning rate",
+    "optimizer.momentum": "momentum: the momentum coefficient",
+    "optimizer.nesterov": "momentum: Nesterov's variant",
+    "optimizer.b1": "adam, adamw, nadam, lion: the first moment's decay",
+    "optimizer.b2": "adam, adamw, nadam, lion: the second moment's decay",
+    "optimizer.eps": "adam, adamw, nadam, rmsprop, adagrad: the denominator's epsilon",
+    "optimizer.rms_decay": "rmsprop: the squared gradients' decay",
+    "optimizer.weight_decay": "adamw's decoupled weight decay on kernels (other optimizers "
+                              "ignore it; penalties.weight_decay works with any)",
+    "optimizer.schedule": "the learning rate's shape over training "
+                          "(genjax.optim.optimizers.LR_SCHEDULES)",
+    "optimizer.warmup_epochs": "epochs of linear warmup from 0 (the warmup_* schedules)",
+    "optimizer.final_lr_fraction": "the cosine schedules' end value, a fraction of the peak",
+    "optimizer.grad_clip_norm": "clip the gradients' global norm to this; 0 = off",
+    "penalties.NAME.strength": "λ, the penalty's strength; 0 = off",
+    "penalties.NAME.mask": "regex over '/'-joined parameter paths the penalty applies to; "
+                           "'' = every kernel",
+    "penalties.NAME.schedule": "λ's shape over steps, λ_t = λ·shape(t) "
+                               "(genjax.optim.penalties.STRENGTH_SCHEDULES)",
+    "penalties.NAME.schedule_steps": "steps the schedule spans (> 0 unless constant)",
+    "penalties.elastic_net.l1_ratio": "α in R(w) = α‖w‖₁ + (1 − α)·½‖w‖₂², in [0, 1]",
+}
 
 
 def _unknown_keys(cfg, ref, prefix=""):

@@ -5,7 +5,8 @@ float, bool or str values (bare words are strings, `true`/`false` bools), e.g.
 "shift(max_shift=5, mode=circular)|noise(std=0.05)". Ops run in spec order,
 on device inside the train step, on training data only.
 
-`Augmenter(keys, x, y_soft)` takes one typed PRNG key per example (derive them
+An `Augmenter` (made by `build(spec, example_shape, num_classes)`) is called as
+`augmenter(keys, x, y_soft)` with one typed PRNG key per example (derive them
 by `fold_in(epoch_key, global_example_index)` so draws ignore batch layout).
 Per-example ops are vmapped over (key_i, x_i). Batch-level ops (mixup, cutmix)
 draw λ_i from example i's key but pair examples by a permutation drawn from
@@ -17,11 +18,18 @@ reordering other ops leaves its draws unchanged. Mixed labels are soft: use
 
 The op registry (`OPS`, `register`, `Op`) and the built-in ops live in
 `genjax.data.augment_ops` (which never imports this module); they are
-re-exported here. Add an op in one place with `register`:
+re-exported here. Add an op in one place with `register` (a new name: built-in
+ones are refused):
+
+  import jax
+  import jax.numpy as jnp
+  from genjax.data import augment
 
   @augment.register('invert', kind='any')
   def invert(key, x, *, p=0.5):
     return jnp.where(jax.random.bernoulli(key, p), -x, x)
+
+then `--config.data.augment='invert(p=0.3)'`; `p` is also sweepable (data.augment.OP.PARAM).
 """
 
 import ast

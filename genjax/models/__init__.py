@@ -52,11 +52,13 @@ def _plain_norm(cfg) -> str:
 
 @register("logreg")
 def _logreg(cfg, input_shape, num_classes, rngs):
+  """Multinomial logistic regression on the flattened input (`LogisticRegression`)."""
   return LogisticRegression(math.prod(input_shape), num_classes, rngs=rngs)
 
 
 @register("mlp")
 def _mlp(cfg, input_shape, num_classes, rngs):
+  """A multilayer perceptron (`MLP`): model.widths, activation, residual, dropout, norm."""
   return MLP(math.prod(input_shape), num_classes, widths=tuple(cfg.widths),
              activation=cfg.activation, dropout=dropout_rates(cfg), residual=cfg.residual,
              norm=_plain_norm(cfg), rngs=rngs)
@@ -64,6 +66,7 @@ def _mlp(cfg, input_shape, num_classes, rngs):
 
 @register("cnn1d")
 def _cnn1d(cfg, input_shape, num_classes, rngs):
+  """MNIST-1D's reference 1D CNN (`CNN1D`) for signals: model.channels, dropout, conv."""
   if len(input_shape) not in (1, 2):
     raise ConfigError(f"model 'cnn1d' needs 1D signals, got examples of shape {input_shape}; "
                       "use model.name=cnn2d or mlp for images")
@@ -73,6 +76,7 @@ def _cnn1d(cfg, input_shape, num_classes, rngs):
 
 @register("cnn2d")
 def _cnn2d(cfg, input_shape, num_classes, rngs):
+  """A small 2D CNN for images (`CNN2D`, as flax/examples/mnist's): dropout, conv, norm."""
   if len(input_shape) != 3:
     raise ConfigError(f"model 'cnn2d' needs images (H, W, C), got examples of shape "
                       f"{input_shape}; use model.name=cnn1d or mlp for signals")
@@ -93,12 +97,14 @@ def _resnet_kwargs(cfg, input_shape, name):
 
 @register("resnet")
 def _resnet(cfg, input_shape, num_classes, rngs):
+  """Pre-activation ResNet-18/34 for images: model.resnet_depth, resnet_width (k)."""
   return resnet.resnet(input_shape, num_classes, depth=cfg.resnet_depth, width=cfg.resnet_width,
                        rngs=rngs, **_resnet_kwargs(cfg, input_shape, "resnet"))
 
 
 @register("wide_resnet")
 def _wide_resnet(cfg, input_shape, num_classes, rngs):
+  """WideResNet-d-k for images: model.wrn_depth (d), wrn_width (k)."""
   return resnet.wide_resnet(input_shape, num_classes, depth=cfg.wrn_depth, width=cfg.wrn_width,
                             rngs=rngs, **_resnet_kwargs(cfg, input_shape, "wide_resnet"))
 
@@ -106,9 +112,9 @@ def _wide_resnet(cfg, input_shape, num_classes, rngs):
 def default_config() -> ml_collections.ConfigDict:
   """Fields every model reads from (each factory uses those it needs)."""
   return ml_collections.ConfigDict({
-      "name": "mlp",
+      "name": "mlp",             # a registered model (genjax.models.MODELS)
       "widths": (100, 100),      # mlp hidden widths
-      "activation": "relu",      # mlp
+      "activation": "relu",      # mlp: the hidden layers' activation
       "residual": True,          # mlp: add h_{i-1} where widths match
       "channels": 25,            # cnn1d filters per conv
       "conv": "auto",            # cnn1d/cnn2d convolutions: auto (patches on CPU), xla, patches

@@ -20,7 +20,11 @@ The whole chain is wrapped in `optax.inject_hyperparams`: `learning_rate`
 value per member under `jax.vmap`, without recompiling per value.
 
 To add an optimizer, register its base scaling (the transforms between gradient
-clipping and the learning rate), reading the fields of `default_config()`:
+clipping and the learning rate), reading the fields of `default_config()` (a new name:
+built-in ones are refused):
+
+  import optax
+  from genjax.optim import register     # = genjax.optim.optimizers.register
 
   @register("yogi")
   def yogi(c):

@@ -20,7 +20,11 @@ before the config is built is settable from any config or flag, e.g.
 `--config.penalties.group_lasso.strength=1e-3`. Loss penalties of either scope
 take per-member strengths in `penalty_loss(params, step, strengths)` (sweeps).
 
-To add a penalty, write one function with the math in its docstring:
+To add a penalty, write one function with the math in its docstring (in a module
+your config file imports, under a name not yet taken):
+
+  import jax.numpy as jnp
+  from genjax.optim.penalties import register, selected
 
   @register("cubic", power=3.0)                 # scope "leaf": R of one masked leaf
   def cubic(w, power):

@@ -16,14 +16,19 @@ number. Built-ins: `MetricsLog` (metrics.jsonl), `TensorBoardLog`, `Progress` (t
 `RunCheckpoint` (the whole vmapped state, for resume), `MemberBestCheckpoints` (each
 member's own best weights).
 
-A user callback is a class registered in the user's config module and enabled by name:
+A user callback is a class registered in the user's config module (or a module it
+imports) and enabled by name:
 
-    @genjax.callbacks.register("print_val")          # in my_config.py
-    class PrintVal(genjax.callbacks.Callback):
-      def __init__(self, config, workdir): ...
-      def on_epoch_end(self, info, logs): print(logs.epoch, logs.metrics["val_loss"])
+    from genjax.train import callbacks               # in my_config.py
 
-    config.callbacks = "print_val"                   # comma-separated names
+    @callbacks.register("print_val")                 # a new name: taken names are refused
+    class PrintVal(callbacks.Callback):
+      def __init__(self, config, workdir):
+        pass
+      def on_epoch_end(self, info, logs):
+        print(logs.epoch, logs.metrics["val_loss"])  # one value per member, (M,)
+
+    config.callbacks = "print_val"                   # in get_config(); comma-separated names
 
 It is constructed as `cls(config, workdir)` (`workdir` None for in-memory runs) and runs
 after the built-ins, on every process (check `genjax.platform.distributed.is_primary()` to write).

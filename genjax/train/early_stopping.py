@@ -292,16 +292,19 @@ def default_config() -> ml_collections.ConfigDict:
   `--config.early_stopping.baseline=0.5` parses as a float.
   """
   return ml_collections.ConfigDict({
-      "enabled": True,
-      "monitor": "val_loss",
-      "mode": "auto",
-      "min_delta": 0.0,
-      "patience": 10,
+      "enabled": True,              # false: every member trains num_epochs, the last is selected
+      "monitor": "val_loss",        # the value watched, selected on and checkpointed by
+      "mode": "auto",               # min | max | auto (max if the monitor names acc/auc)
+      "min_delta": 0.0,             # an improvement beats the best by more than this
+      "patience": 10,               # epochs without improvement before a member stops
+      # Patience resets only on values that also beat this.
       "baseline": config_dict.placeholder(float),
-      "start_from_epoch": 0,
-      "restore_best_weights": True,
-      "check_finite": True,
+      "start_from_epoch": 0,        # epochs before this one are not monitored (warm-up)
+      "restore_best_weights": True,  # select the best epoch's weights (false: the last epoch's)
+      "check_finite": True,         # stop a member whose monitored value is NaN or infinite
+      # Stop once the monitor is better than this.
       "stopping_threshold": config_dict.placeholder(float),
+      # Stop once the monitor is worse than this.
       "divergence_threshold": config_dict.placeholder(float),
   })
 

@@ -10,8 +10,16 @@ summed over batches (and over devices under data parallelism: `psum`), and
 `finalize(sums, num_classes)` turns the totals into named scalars. So a metric is exact
 whatever the batch size or device count, and padded examples (weight 0) never count.
 
-    @metrics.register("top5_accuracy", outputs=("top5_accuracy",))
-    def top5(logits, labels, w, num_classes):  ...
+    import jax, jax.numpy as jnp
+    from genjax.train import metrics
+
+    @metrics.register("top3_accuracy")        # a new name: built-in ones are refused
+    def top3(logits, labels, w, num_classes):
+      hit = jnp.any(jax.lax.top_k(logits, 3)[1] == labels[:, None], axis=-1)
+      return {"numerator": jnp.sum(w * hit), "count": jnp.sum(w)}
+
+Without `finalize` a metric is `numerator / count`; `outputs` (regexes) name what it logs
+when that is not just its name (e.g. ``per_class_accuracy``'s ``class_accuracy_\\d+``).
 
 Built-ins:
 * ``top5_accuracy``: Σ_i w_i·[y_i ∈ top-5(logits_i)] / Σ_i w_i (top-k with k = min(5, C));

@@ -96,13 +96,13 @@ class CorruptCheckpointError(ConfigError):
 def default_config() -> ml_collections.ConfigDict:
   """Defaults for checkpointing; `subdir` is relative to the run's workdir."""
   cfg = ml_collections.ConfigDict()
-  cfg.enabled = True
-  cfg.subdir = "checkpoints"
-  cfg.keep_best = 1
-  cfg.keep_latest = 1
-  cfg.save_every = 1
-  cfg.min_interval_s = 10
-  cfg.async_save = True
+  cfg.enabled = True           # checkpoint the run to resume it; false: a killed run starts over
+  cfg.subdir = "checkpoints"   # the folder, a plain name inside the workdir
+  cfg.keep_best = 1            # best checkpoints kept, by the early-stopping monitor
+  cfg.keep_latest = 1          # latest checkpoints kept (resume starts from the newest)
+  cfg.save_every = 1           # save when epoch % save_every == 0
+  cfg.min_interval_s = 10      # at most one save per this many seconds; 0 = no limit
+  cfg.async_save = True        # write in a background thread while training goes on
   return cfg
 
 
