@@ -6,7 +6,7 @@
 
 Multi-host: start the same command on every host with
 --coordinator_address=HOST:PORT --num_processes=N --process_id=I (or
---distributed on SLURM / Open MPI / Cloud TPU); see README "Multi-host".
+--distributed on SLURM / Open MPI / Cloud TPU); see docs/pages/how-to/multi-host.md.
 
 Bad input (flags, config values, data, files) prints one line naming the
 problem and the fix, and exits with status 2 before anything compiles.
@@ -57,7 +57,8 @@ _JOBS = flags.DEFINE_integer("parallel_jobs", None, "sweep: structural groups ru
 _LAUNCHER = flags.DEFINE_enum("launcher", "local", ["local", "submitit_local", "slurm"],
                               "sweep: where structural groups run: processes here (local), "
                               "submitit jobs here (submitit_local: the cluster path, to check "
-                              "a cluster sweep) or SLURM jobs (slurm); see README.")
+                              "a cluster sweep) or SLURM jobs (slurm); see "
+                              "docs/pages/how-to/clusters.md.")
 _DETACH = flags.DEFINE_bool("detach", False, "sweep: submit the group jobs and return; rerun "
                             "the same command to collect the tables.")
 _SLURM = {name: define(f"slurm_{name}", default, f"sweep, --launcher=slurm: {text}")

@@ -131,7 +131,8 @@ def check(launcher: str = "local", slurm: dict | None = None, *, detach: bool = 
     raise ConfigError(f"unknown SLURM option(s) {', '.join(unknown)}; known: "
                       f"{', '.join(SLURM)}")
   if slurm and launcher != "slurm":
-    raise ConfigError(f"{_flags(slurm)} apply to --launcher=slurm only (--launcher={launcher} "
+    raise ConfigError(f"{_flags(slurm)} {'applies' if len(slurm) == 1 else 'apply'} to "
+                      f"--launcher=slurm only (--launcher={launcher} "
                       "runs on this machine); drop them or pass --launcher=slurm")
   if detach and launcher == "local":
     raise ConfigError("--detach needs a job launcher: --launcher=local's processes die with "

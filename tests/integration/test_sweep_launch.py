@@ -310,8 +310,8 @@ def test_slurm_leaves_the_compute_nodes_device_checks_to_the_jobs(tmp_path):
 
 
 @pytest.mark.parametrize("flags,needle", [
-    (["--slurm_partition=gpu"], "--slurm_partition apply to --launcher=slurm only"),
-    (["--launcher=submitit_local", "--slurm_timeout_min=5"], "apply to --launcher=slurm only"),
+    (["--slurm_partition=gpu"], "--slurm_partition applies to --launcher=slurm only"),
+    (["--launcher=submitit_local", "--slurm_timeout_min=5"], "applies to --launcher=slurm only"),
     (["--launcher=cloud"], "--launcher"),
     (["--launcher=slurm"], "needs --slurm_timeout_min"),
     (["--launcher=slurm", "--slurm_timeout_min=10", "--slurm_nodes=0"],
