@@ -58,6 +58,33 @@ def check_baseline(baseline: str | None, names: list[str]) -> str:
   return baseline
 
 
+def fold_count(config) -> int:
+  """The members one seed of a point trains: 1 (hold-out) or its folds (× repeats)."""
+  if config.cv.method == "none":
+    return 1
+  return config.cv.folds * (config.cv.repeats if config.cv.method.startswith("repeated") else 1)
+
+
+def check_paired(names: list[str], configs: list, baseline: str | None) -> None:
+  """Before anything trains: every point has the baseline's seeds and folds, which the
+  paired comparison (`comparisons`) needs; ConfigError naming the first point that differs.
+  `names[i]` is the point (seed aside) whose config with one seed is `configs[i]`."""
+  keys: dict = {}
+  for name, cfg in zip(names, configs):
+    seeds, folds = keys.setdefault(name, (set(), set()))
+    seeds.add(int(cfg.seed))
+    folds.add(fold_count(cfg))
+  base = check_baseline(baseline, list(keys))
+  b_seeds, b_folds = keys[base]
+  for name, (seeds, folds) in keys.items():
+    if seeds != b_seeds or folds != b_folds:
+      what = (f"seeds {sorted(seeds)} against {sorted(b_seeds)}" if seeds != b_seeds else
+              f"{sorted(folds)} fold(s) against {sorted(b_folds)}")
+      raise ConfigError(f"point {name!r} has {what} of the baseline {base!r}: points are "
+                        "compared seed by seed and fold by fold; give every point the same "
+                        "seeds and cv settings, or sweep them separately")
+
+
 def comparisons(members: list[dict], baseline: str | None = None, *,
                 show_test: bool = True) -> list[dict]:
   """One entry per point (see the module docstring); the baseline's has no difference.

@@ -143,6 +143,9 @@ def _resolve(config, points, config_file, baseline):
     apply_point(config, p)        # every key and type checked before anything runs
   labels = sweep_grid.distinct_labels(points, labels)
   sweep_compare.check_baseline(baseline, list(dict.fromkeys(label(p, labels) for p in points)))
+  if not ("cv" in config and config.cv.get("outer_folds")):   # nested CV compares otherwise
+    sweep_compare.check_paired([label(p, labels) for p in points],
+                               [apply_point(config, p) for p in points], baseline)
   return recorded, labels, split(points)
 
 

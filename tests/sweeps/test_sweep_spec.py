@@ -283,3 +283,23 @@ def test_points_that_are_not_dicts_are_one_line(tmp_path, points, needle):
     api.sweep(_small(), points, str(tmp_path / "sw"))
   assert "\n" not in str(e.value)
   assert not (tmp_path / "sw").exists()
+
+
+@pytest.mark.parametrize("points,override,needle", [
+    # point b misses seed 1: refused only once every member had trained, leaving a workdir
+    # whose rerun refused again (found trying genjax).
+    ([{"model.dropout": 0.1, "seed": 0}, {"model.dropout": 0.1, "seed": 1},
+      {"model.dropout": 0.2, "seed": 0}], None,
+     "point 'dropout=0.2' has seeds [0] against [0, 1] of the baseline 'dropout=0.1'"),
+    ([{"cv.folds": 3}, {"cv.folds": 5}], "kfold",
+     "point 'folds=5' has [5] fold(s) against [3] of the baseline 'folds=3'"),
+])
+def test_points_that_cannot_be_paired_are_refused_before_anything_trains(
+    tmp_path, points, override, needle):
+  config = _small()
+  if override:
+    config.cv.method = override
+  with pytest.raises(ConfigError, match=re.escape(needle)) as e:
+    _run(config, tmp_path / "sw", points)
+  assert "\n" not in str(e.value)
+  assert not (tmp_path / "sw").exists()
