@@ -1,4 +1,4 @@
-"""Every number README quotes is read from a file a script wrote: the quick start's from
+"""Every number README and the docs pages quote is read from a file a script wrote: the quick start's from
 docs/pages/results/quickstart.json (scripts/paper_tables quickstart), any other measured number
 from a results page or BENCHMARKS.md."""
 
@@ -6,6 +6,8 @@ import glob
 import json
 import os
 import re
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -39,13 +41,24 @@ def test_quick_start_numbers_are_the_recorded_ones():
   assert not missing, f"README does not quote quickstart.json: {missing} (scripts/paper_tables quickstart)"
 
 
-def test_every_measured_number_comes_from_a_results_file():
+def _prose_pages():
+  """README and every docs page that quotes numbers (not the results pages, which are the
+  sources, nor the generated reference)."""
+  pages = ["README.md"] + sorted(
+      os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, "docs", "pages", "**", "*.md"),
+                                                  recursive=True)
+      if os.sep + "results" + os.sep not in p and os.sep + "reference" + os.sep not in p)
+  return pages
+
+
+@pytest.mark.parametrize("page", _prose_pages())
+def test_every_measured_number_comes_from_a_results_file(page):
   sources = "\n".join(_read(os.path.relpath(p, REPO)) for p in
                       glob.glob(os.path.join(REPO, "docs", "pages", "results", "*.md"))
                       + glob.glob(os.path.join(REPO, "docs", "pages", "results", "*.json"))
                       + [os.path.join(REPO, "BENCHMARKS.md")])
-  prose = _prose(_read("README.md"))
+  prose = _prose(_read(page))
   prose = re.sub(r"Python \d+\.\d+", "", prose)
   numbers = set(re.findall(r"\d+\.\d+", prose)) | set(re.findall(r"(\d+)\s?(?:%|×)", prose))
   unsourced = sorted(n for n in numbers if n not in sources)
-  assert not unsourced, f"README quotes numbers no results file holds: {unsourced}"
+  assert not unsourced, f"{page} quotes numbers no results file holds: {unsourced}"
