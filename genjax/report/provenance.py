@@ -1,7 +1,7 @@
 """Where a published number came from: `python -m genjax.report.provenance COMMAND`.
 
 Prints a Markdown block, `## Provenance`, that the scripts writing docs/pages/results/*.md append
-to each table: the command that makes it, the commit (`-dirty` when tracked files differed), the
+to each table: the command that makes it, the commit (`-dirty` when tracked files other than the tables differed), the
 date (UTC), the CPU model and core count, the accelerator, and the versions of genjax, jax,
 jaxlib, flax and optax. `GENJAX_PROVENANCE_DATE` fixes the date (for tests)."""
 
@@ -18,12 +18,18 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint")
 HEADING = "## Provenance"
 
 
-def git_commit(path: str) -> str | None:
-  """HEAD of the repository holding `path`, `-dirty` if tracked files differ; None outside git."""
+# What the scripts write (the tables themselves): changed there, the tree is not dirty.
+OUTPUTS = ("docs/pages/results",)
+
+
+def git_commit(path: str, outputs: tuple[str, ...] = ()) -> str | None:
+  """HEAD of the repository holding `path`, `-dirty` if tracked files differ outside `outputs`
+  (paths from the repository's root); None outside git."""
   try:
     out = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], capture_output=True,
                          text=True, timeout=5)
-    dirty = subprocess.run(["git", "-C", path, "status", "--porcelain", "--untracked-files=no"],
+    dirty = subprocess.run(["git", "-C", path, "status", "--porcelain", "--untracked-files=no",
+                            "--", ":/", *(f":(top,exclude){o}" for o in outputs)],
                            capture_output=True, text=True, timeout=5)
   except (OSError, subprocess.SubprocessError):
     return None
@@ -59,7 +65,8 @@ def collect(command: str) -> dict:
       pass
   date = os.environ.get("GENJAX_PROVENANCE_DATE") or (
       datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-  return {"command": command, "commit": git_commit(os.path.dirname(os.path.abspath(__file__))),
+  return {"command": command,
+          "commit": git_commit(os.path.dirname(os.path.abspath(__file__)), OUTPUTS),
           "date": date, "cpu": cpu_model(), "backend": jax.default_backend(),
           "python": sys.version.split()[0], "versions": versions}
 

@@ -27,6 +27,19 @@ def test_git_commit_marks_a_dirty_tree(tmp_path):
   assert provenance.git_commit(str(tmp_path)) == head
   (tmp_path / "table.md").write_text("b\n")
   assert provenance.git_commit(str(tmp_path)) == head + "-dirty"
+  # The table a script is writing is its output, not a change to what made it.
+  (tmp_path / "results").mkdir()
+  (tmp_path / "results" / "t.md").write_text("a\n")
+  _git(tmp_path, "add", "results/t.md")
+  _git(tmp_path, "commit", "-qam", "tables")
+  head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True,
+                        text=True).stdout.strip()
+  (tmp_path / "results" / "t.md").write_text("b\n")
+  assert provenance.git_commit(str(tmp_path), ("results",)) == head
+  assert provenance.git_commit(str(tmp_path / "results"), ("results",)) == head
+  assert provenance.git_commit(str(tmp_path)) == head + "-dirty"
+  (tmp_path / "table.md").write_text("c\n")
+  assert provenance.git_commit(str(tmp_path), ("results",)) == head + "-dirty"
   assert provenance.git_commit("/") is None
 
 
