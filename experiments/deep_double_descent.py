@@ -6,11 +6,11 @@ tested on the clean test split. Width is structural (one program per width, each
 job); `data.label_noise` and `seed` could be swept numerically inside each.
 
     genjax sweep --config=experiments/deep_double_descent.py --workdir=runs/deep_dd \\
-        --parallel_jobs=1
+        --parallel_jobs=1 --test_for_all_points
 
 GPU-sized: k = 64 is the standard ResNet-18; on a GPU of compute capability >= 8.0 add
 `--config.precision=bfloat16` (bf16 compute, float32 weights) and `--launcher=slurm` to run each
-width as a cluster job (README, "Sweeps on a cluster"). `get_config("smoke")` is the CPU smoke
+width as a cluster job (docs/pages/how-to/clusters.md). `get_config("smoke")` is the CPU smoke
 version (digits, k ∈ {1, 2}, 1 epoch):
 
     genjax sweep --config=experiments/deep_double_descent.py:smoke --workdir=/tmp/dd_smoke \\

@@ -7,7 +7,7 @@ the clean test split. Width is structural (each width is its own program), so
 the sweep runs one process per width, `--parallel_jobs` at a time.
 
     genjax sweep --config=experiments/mnist1d_double_descent.py --workdir=runs/double_descent \\
-        --parallel_jobs=2
+        --parallel_jobs=2 --test_for_all_points
 
 `scripts/paper_tables double_descent` runs it and writes docs/pages/results/double_descent.md.
 """

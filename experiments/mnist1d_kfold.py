@@ -4,7 +4,7 @@ The reference MLP (40-100-100-10, residual) with dropout 0.2, AdamW (lr 1e-3,
 decoupled weight decay 1e-4 on kernels), batch 100, early stopping on each
 fold's validation loss (patience 20, best weights restored). The test split is
 evaluated once, by the 5-fold ensemble and by a model refit on all 4000
-training examples for the folds' median selected epoch count.
+training examples for the folds' median selected epoch + 1 epochs.
 
     genjax train --config=experiments/mnist1d_kfold.py --workdir=runs/mnist1d_kfold
 """

@@ -95,8 +95,9 @@ _DISTRIBUTED_TIMEOUT = flags.DEFINE_float("distributed_timeout", 300.0, "multi-h
                                           "to wait for the coordinator and every process.")
 _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "CPU devices to make of this machine, "
                                     "before JAX starts (0 = one per usable core, at most 8; "
-                                    "1 = JAX's single CPU device); members are split over as "
-                                    "many as divide them evenly.")
+                                    "1 = JAX's single CPU device); members are split over them, "
+                                    "padded with copies to fill every device (models with "
+                                    "convolutions: the most devices that divide them).")
 _CACHE = flags.DEFINE_string("compilation_cache_dir", None, "Persistent XLA compilation cache "
                              "('' = off; default $GENJAX_COMPILATION_CACHE or ~/.cache/genjax/xla).")
 

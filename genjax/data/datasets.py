@@ -6,7 +6,7 @@ call time, else TFDS's default) and cached as one `.npz` beside the prepared fil
 load is a single file read. Any other name is read with
 `tfds.data_source(name, data_dir=data_dir, download=False)`: it must already be
 prepared there in a random-access format (array_record), which needs
-TensorFlow (`pip install 'genjax[tf]'`). Nothing here touches the network.
+TensorFlow (`pip install 'genjax-generalize[tf]'`). Nothing here touches the network.
 
 In a multi-host run (`genjax.platform.distributed`) each process reads only its rows
 of each split from the data source and the rows are all-gathered, so every
@@ -371,13 +371,13 @@ def _unknown(name: str) -> ConfigError:
       f"unknown dataset {name!r}; offline datasets are "
       f"{', '.join(offline_datasets())} (e.g. 'mnist1d/shuffled'); other TFDS "
       "datasets must be prepared first in array_record format with TensorFlow "
-      "(`pip install 'genjax[tf]'`) and then loaded by name with their data_dir.")
+      "(`pip install 'genjax-generalize[tf]'`) and then loaded by name with their data_dir.")
 
 
 def _not_prepared(name: str, builder) -> ConfigError:
   return ConfigError(
       f"TFDS dataset {name!r} is not prepared in {builder.data_dir_root}; "
-      "prepare it once with TensorFlow (`pip install 'genjax[tf]'`, then "
+      "prepare it once with TensorFlow (`pip install 'genjax-generalize[tf]'`, then "
       f"`tfds build {builder.name} --file_format=array_record "
       f"--data_dir={builder.data_dir_root}`) or use an offline dataset "
       f"({', '.join(offline_datasets())}).")
@@ -421,11 +421,11 @@ def _load_tfds(name: str, data_dir: str | None) -> ArraySplits:
       raise ConfigError(
           f"TFDS dataset {name!r} in {builder.data_dir_root} is not in a "
           "random-access format; re-prepare it with --file_format=array_record "
-          "(needs `pip install 'genjax[tf]'`).") from e
+          "(needs `pip install 'genjax-generalize[tf]'`).") from e
     raise
   arrays = {}
   fix = (f"prepare it again (`tfds build {builder.name} --file_format=array_record "
-         f"--data_dir={builder.data_dir_root} --overwrite`, needs `pip install 'genjax[tf]'`)")
+         f"--data_dir={builder.data_dir_root} --overwrite`, needs `pip install 'genjax-generalize[tf]'`)")
   for split, src in (("train", train_src), ("test", test_src)):
     columns = _read_split(
         os.fspath(builder.data_dir), split if split == "train" else test_split,

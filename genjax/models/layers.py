@@ -1,7 +1,7 @@
 """Layers shared by the model zoo.
 
 `Dropout` takes one PRNG key *per example* at call time, so a dropout mask
-depends only on (run seed, epoch, example index, layer), never on how examples
+depends only on (run seed, member, epoch, example index, layer), never on how examples
 are laid out in batches, vmapped members or devices. Its rate is fixed at
 construction, or passed at call time as an array (so one compiled program can
 train members with different rates); a rate of 0 is the identity. Its mask

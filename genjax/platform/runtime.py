@@ -7,7 +7,8 @@ same shapes skips compilation. It never changes numbers.
 On CPU, one XLA device keeps about 1.2–1.3 of this machine's 2 cores busy on a vmapped MLP epoch
 (BENCHMARKS.md, "CPU devices"); `genjax train`/`sweep` therefore make the host CPU one device
 per usable core (`--cpu_devices`, applied before JAX starts) and `genjax.train.parallel` splits
-the members over as many of them as divide the members evenly.
+the members over them, padded with copies of the last member to fill every device (models with
+convolutions: over the most devices that divide them).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def _activation_bound(s) -> int:
   """An upper bound of `_activation_bytes` without compiling: twice the bytes of every value
   the traced programs compute (XLA reuses and fuses buffers; it holds fewer bytes than
   the program computes). Tracing the reference MLP took 0.02 s where compiling it took 0.36 s
-  (BENCHMARKS.md); tests/sweeps/test_sweep.py checks the bound against the compiled analysis of every
+  (CHANGELOG.md, Performance); tests/sweeps/test_sweep.py checks the bound against the compiled analysis of every
   model."""
   return 2 * sum(_traced_bytes(jax.make_jaxpr(fn)(*args).jaxpr) for fn, args in _member_fns(s))
 

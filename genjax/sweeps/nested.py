@@ -1,7 +1,7 @@
 """Nested cross-validation: the accuracy of a tuned model, without best-of-sweep optimism.
 
-    genjax sweep --config=experiments/mnist1d_kfold.py --config.cv.refit=false \\
-        --config.cv.outer_folds=5 --sweep='penalties.l2.strength=0,1e-4,1e-3'
+    genjax sweep --config=experiments/mnist1d_kfold.py --workdir=runs/nested \\
+        --config.cv.refit=false --config.cv.outer_folds=5 --sweep='penalties.l2.strength=0,1e-4,1e-3'
 
 * Outer folds: `cv.outer_folds` folds of the training split by cv.method's splitter (the
   non-repeated one for repeated_*), scikit-learn's, seeded by the data seed.

@@ -36,7 +36,7 @@ compiled through other passes than a one-device program, and rounds differently 
 CPU: an SPMD-partitioned epoch moved a member's weights by ~5e-8 against the same blocks on
 one device). So the `members` layout runs the one-device block program on each device, on that
 device's members (`SideBySide`; in a multi-host run each process runs its own devices): the same
-bits on 1, 2 or 8 devices, in one process or several. The `pmap` backend keeps one partitioned
+bits on 1, 2 or 4 devices (tested), in one process or several. The `pmap` backend keeps one partitioned
 program: a member's numbers are then those of its device count. The `data` layout sums gradients across
 devices: its numbers depend on the device count (float summation order). `member_bits`
 records which holds in the run's results.

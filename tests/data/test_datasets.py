@@ -241,7 +241,7 @@ def test_fashion_source_dir_precedence(monkeypatch):
 
 def test_unknown_name_error(data_dir):
   msg = _one_line_error(lambda: data.load("no_such_dataset", data_dir=data_dir),
-                        "no_such_dataset", "genjax[tf]")
+                        "no_such_dataset", "genjax-generalize[tf]")
   for name in data.OFFLINE_DATASETS:
     assert name in msg
   _one_line_error(lambda: data.load("", data_dir=data_dir), "non-empty")
@@ -250,7 +250,7 @@ def test_unknown_name_error(data_dir):
 
 def test_tfds_dataset_not_prepared_error(tmp_path):
   _one_line_error(lambda: data.load("mnist", data_dir=str(tmp_path)),
-                  "not prepared", str(tmp_path), "genjax[tf]")
+                  "not prepared", str(tmp_path), "genjax-generalize[tf]")
 
 
 def test_by_name_with_mock_mnist(tmp_path):
