@@ -225,6 +225,7 @@ def _cli(*args, timeout=300):
     (["--sample=model.dropout=uniform(0,0.5)", "--samples=4", "--sweep=model.dropout=0,0.1"],
      "both sampled"),
 ])
+@pytest.mark.slow
 def test_bad_sample_flags_exit_2(tmp_path, flags, needle):
   out = _cli("--config=experiments/mnist1d_mlp.py", f"--workdir={tmp_path / 'sw'}", *flags,
              timeout=120)
