@@ -6,6 +6,7 @@ The Python API (`genjax.api`; the `genjax` command is a thin layer over it):
     run = genjax.fit(config)                      # in memory; or workdir="runs/cv"
     run.predict(x), run.evaluate("test"), run.history["val_loss"], run.results
     rows = genjax.sweep(config, points, workdir="runs/grid")
+    points = genjax.sample_points({"optimizer.learning_rate": "loguniform(1e-4,1e-1)"}, 16)
     run = genjax.load_run("runs/cv")
 
 Imported on first use: `import genjax` alone stays light (the CLI parses flags first).
@@ -19,7 +20,7 @@ import warnings
 
 from genjax.version import __version__  # noqa: F401
 
-_API = ("load_config", "fit", "sweep", "load_run", "Run")
+_API = ("load_config", "fit", "sweep", "sample_points", "load_run", "Run")
 __all__ = list(_API)
 
 

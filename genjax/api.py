@@ -11,6 +11,9 @@
     run.evaluate("test")                      # per member: {"loss": (M,), "accuracy": (M,)}
     rows = genjax.sweep(config, [{"model.dropout": 0.0}, {"model.dropout": 0.2}],
                         workdir="runs/grid")
+    points = genjax.sample_points({"optimizer.learning_rate": "loguniform(1e-4,1e-1)"},
+                                  samples=16, sampler="sobol", seed=0)
+    rows = genjax.sweep(config, points, workdir="runs/sampled")   # + the sampled plots
     run = genjax.load_run("runs/cv")          # a finished run's models, with standardization
 
 `fit` and `sweep` are the drivers the CLI runs (`genjax train`, `genjax sweep`), with the same
@@ -32,7 +35,7 @@ import numpy as np
 
 from genjax.run import driver, setup as experiment
 from genjax.workdir import paths, record
-from genjax.sweeps import driver as sweep_driver
+from genjax.sweeps import driver as sweep_driver, sampling as sweep_sampling
 from genjax.errors import ConfigError
 from genjax.train.members import MemberPlan
 from genjax.train.program import Program, build_program
@@ -226,8 +229,9 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
     raise ConfigError("genjax.sweep needs a workdir (its tables and group processes live there)")
   _check_config(config, "sweep")
   workdir = _workdir(workdir, "sweep")
-  try:
-    points = None if isinstance(points, (str, bytes, dict)) else list(points)
+  try:   # a list as given: sampled points (`sample_points`) keep how they were drawn
+    points = (None if isinstance(points, (str, bytes, dict)) else
+              points if isinstance(points, list) else list(points))
   except TypeError:
     points = None
   if points is None or not all(isinstance(p, dict) for p in points):
@@ -237,6 +241,18 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
                           parallel_jobs=parallel_jobs, overwrite=overwrite, progress=progress,
                           baseline=baseline, test_for_all_points=test_for_all_points,
                           launcher=launcher, slurm=slurm, detach=detach)
+
+
+def sample_points(axes: dict, samples: int, *, sampler: str = sweep_sampling.DEFAULT_SAMPLER,
+                  seed: int = 0, scramble: bool = True) -> list[dict]:
+  """`samples` points drawn for `axes` ({key: "uniform(a,b)" | "loguniform(a,b)" |
+  "randint(a,b)" | [v1, v2, ...] for a choice}) by `sampler` ("random", "sobol": `samples` a
+  power of 2, "halton") from `seed`, as `genjax sweep --sample=... --samples=N` draws them
+  (`genjax.sweeps.sampling`: scipy.stats.qmc). A list of {key: value} points: give it to
+  `sweep` (which then also draws sweep_sampled.png and sweep_best_so_far.png), multiply it
+  by grid points (`genjax.sweeps.sampling.product`), or return it from a config's
+  get_sweep() (run there as listed points). Bad input: one ConfigError line."""
+  return sweep_sampling.sample(axes, samples, sampler, seed, scramble)
 
 
 def _config_from_json(stored: dict):

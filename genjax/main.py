@@ -33,7 +33,8 @@ COMMAND_HELP = {
     "train": "Trains one config in --workdir (hold-out, or cross-validation by cv.method), "
              "tests the selected weights once and prints the results table.",
     "sweep": "Trains every point of a grid (--sweep / --zip, or the config file's "
-             "get_sweep()) and writes the sweep's tables: numeric keys are members of one "
+             "get_sweep()) or drawn at random or quasi-random (--sample, --samples, "
+             "--sampler) and writes the sweep's tables: numeric keys are members of one "
              "program, structural keys run as groups.",
     "group": "A sweep's group process, started by genjax sweep (not by hand): `genjax group "
              "FILE` trains the points of one structural group.",
@@ -51,6 +52,20 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a workdir run whose 
 _SWEEP = flags.DEFINE_multi_string("sweep", [], "sweep: an axis KEY=VALUES (comma list, "
                                    "logspace(a,b,n), linspace(a,b,n), range(a,b)); axes multiply.")
 _ZIP = flags.DEFINE_multi_string("zip", [], "sweep: KEY=VALUES axes that advance together.")
+_SAMPLE = flags.DEFINE_multi_string("sample", [], "sweep: a sampled axis KEY=DISTRIBUTION "
+                                    "(uniform(a,b), loguniform(a,b), randint(a,b) in [a,b), "
+                                    "or a list [v1,v2] for a choice); --samples points are "
+                                    "drawn, times the --sweep grid.")
+_SAMPLES = flags.DEFINE_integer("samples", None, "sweep: how many points to draw for the "
+                                "--sample axes.")
+_SAMPLER = flags.DEFINE_enum("sampler", "halton", ["random", "sobol", "halton"],
+                             "sweep: how --sample points are drawn: random (independent "
+                             "uniform), sobol (scrambled Sobol', --samples a power of 2) or "
+                             "halton (scrambled Halton, any count); scipy.stats.qmc.")
+_SAMPLE_SEED = flags.DEFINE_integer("sample_seed", None, "sweep: the seed of the --sample "
+                                    "points (default: config.seed).")
+_SAMPLE_SCRAMBLE = flags.DEFINE_bool("sample_scramble", True, "sweep: scramble the sobol / "
+                                     "halton sequence (with --sample_seed).")
 _JOBS = flags.DEFINE_integer("parallel_jobs", None, "sweep: structural groups run at once "
                              "(default 1 with --launcher=local, all with a job launcher; on "
                              "SLURM the job array's limit).")
@@ -82,7 +97,8 @@ _BASELINE = flags.DEFINE_string("baseline", None, "sweep: the point every other 
 _TEST_ALL = flags.DEFINE_bool("test_for_all_points", False, "sweep: report every point's test "
                               "metrics too (tables say 'test shown for all points: not for "
                               "selection'); by default only the point selected on validation's.")
-SWEEP_FLAGS = ("sweep", "zip", "parallel_jobs", "baseline",
+SAMPLE_FLAGS = ("sample", "samples", "sampler", "sample_seed", "sample_scramble")
+SWEEP_FLAGS = ("sweep", "zip", *SAMPLE_FLAGS, "parallel_jobs", "baseline",
                "test_for_all_points", "launcher", "detach", *(f"slurm_{n}" for n in _SLURM))
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-host: HOST:PORT of "
@@ -394,9 +410,21 @@ def environment_fault(error: BaseException) -> str | None:
   return None
 
 
-def sweep_points(argv) -> list[dict]:
-  """Points from --sweep/--zip flags, or the config file's get_sweep()."""
-  from genjax.sweeps import points as sweep_grid
+def sweep_points(argv, config=None) -> list[dict]:
+  """Points from --sweep/--zip flags (times the points drawn for --sample axes), or the
+  config file's get_sweep(). The --sample points' seed is --sample_seed, else config.seed."""
+  from genjax.sweeps import points as sweep_grid, sampling
+  given = [f"--{n}" for n in SAMPLE_FLAGS[1:] if flags.FLAGS[n].present]
+  if given and not _SAMPLE.value:
+    raise ConfigError(f"{', '.join(given)} given without --sample; add the axes to draw, "
+                      "e.g. --sample='optimizer.learning_rate=loguniform(1e-4,1e-1)'")
+  if _SAMPLE.value:
+    seed = _SAMPLE_SEED.value
+    if seed is None:
+      seed = config.seed if config is not None and "seed" in config else 0
+    drawn = sampling.from_flags(_SAMPLE.value, _SAMPLES.value, _SAMPLER.value, seed,
+                                _SAMPLE_SCRAMBLE.value)
+    return sampling.product(drawn, sweep_grid.grid(_SWEEP.value, _ZIP.value))
   if _SWEEP.value or _ZIP.value:
     return sweep_grid.grid(_SWEEP.value, _ZIP.value)
   return sweep_grid.config_sweep(config_spec()) or []
@@ -411,7 +439,7 @@ def run_sweep(config, argv) -> None:
   from genjax.config import files as config_file
   from genjax.sweeps import driver as sweep_driver
   spec = config_file.loaded_spec()
-  rows = sweep_driver.run(config, workdir(), sweep_points(argv),
+  rows = sweep_driver.run(config, workdir(), sweep_points(argv, config),
                    config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
                    test_for_all_points=_TEST_ALL.value,
                    overwrite=_OVERWRITE.value, progress=_PROGRESS.value,

@@ -46,7 +46,7 @@ from genjax.workdir import identity as run_identity
 from genjax.sweeps import group as sweep_run, select as sweep_select
 from genjax.workdir import claims as wd
 from genjax.errors import ConfigError
-from genjax.sweeps import points as sweep_grid
+from genjax.sweeps import points as sweep_grid, sampling as sweep_sampling
 from genjax.sweeps.points import (_plain, apply_point, check_unique, config_sweep,  # noqa: F401
                                grid, is_numeric, label, named, parse_values, point_name, split,
                                without_seed)
@@ -78,7 +78,11 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
   multiply its points (`sweep_grid.combine`); any other list (the Python API's, a group
   process's) is run as given: `genjax.sweep(config, points)` never reads a get_sweep.
   Points that print alike get names with more digits (`sweep_grid.distinct_labels`).
+  Sampled points (`genjax.sweeps.sampling.Samples`: `--sample`, or `sampling.sample` from
+  Python) run as any others; sweep.json records how they were drawn ("sampling"), and the
+  workdir gets sweep_sampled.png and sweep_best_so_far.png (`sample_plots`).
   """
+  sampled = points.record() if isinstance(points, sweep_sampling.Samples) else None
   launch = sweep_launch.check(launcher, slurm, detach=detach, parallel_jobs=parallel_jobs)
   recorded, labels, groups = _resolve(config, points, config_file, baseline)
   sweep_launch.check_sweep(launch, config, groups)
@@ -102,10 +106,11 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
     return sweep_run.run_group(apply_point(config, structural), workdir, numeric,
                                structural=structural, overwrite=overwrite, progress=progress,
                                points=recorded, baseline=baseline, select=select,
-                               labels=labels, test_for_all_points=test_for_all_points)
+                               labels=labels, test_for_all_points=test_for_all_points,
+                               sampling=sampled)
   return _run_structural(config, workdir, groups, recorded, labels, launch, config_file,
                          overwrite=overwrite, baseline=baseline,
-                         test_for_all_points=test_for_all_points)
+                         test_for_all_points=test_for_all_points, sampling=sampled)
 
 
 def run_one_group(config, workdir: str, points: list[dict], *, overwrite: bool = False,
@@ -150,7 +155,7 @@ def _resolve(config, points, config_file, baseline):
 
 
 def _run_structural(config, workdir, groups, recorded, labels, launch, config_file, *,
-                    overwrite, baseline, test_for_all_points):
+                    overwrite, baseline, test_for_all_points, sampling=None):
   """Several structural groups (or one as a cluster job): each group planned and checked
   before any runs, then run through the launcher and collected into the sweep's tables."""
   for i, (structural, numeric) in enumerate(groups):   # every group checked before any runs
@@ -175,7 +180,7 @@ def _run_structural(config, workdir, groups, recorded, labels, launch, config_fi
     return sweep_run.finish(
         config, workdir, rows, members, baseline=baseline, select=True, labels=labels,
         test_for_all_points=test_for_all_points, resume=claim.resume, progress=False,
-        record={"wall_time_s": time.time() - t_start, "groups": len(groups),
+        sampling=sampling, record={"wall_time_s": time.time() - t_start, "groups": len(groups),
                 "provenance": run_identity.provenance(config)})
 
 

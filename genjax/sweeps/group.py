@@ -25,6 +25,7 @@ from genjax.workdir import claims as wd, identity as run_identity
 from genjax.data import augment, label_noise
 from genjax.errors import ConfigError
 from genjax.sweeps import compare as sweep_compare, memory as member_memory, select as sweep_select
+from genjax.sweeps import sample_plots
 from genjax.sweeps.plots import plot_sweep, plot_sweep_curves
 from genjax.sweeps.points import (apply_point, distinct_names, label, point_name, value_texts,
                                without_seed)
@@ -32,7 +33,8 @@ from genjax.train.members import MemberPlan
 
 OUTPUTS = ("metrics.jsonl", "sweep.json", "sweep.csv", "sweep.md", "sweep.tex", "sweep_metrics.png",
            "sweep_curves.png", "tensorboard", "sweep_members.csv", "sweep_compare.md",
-           "sweep_compare.csv", "sweep_compare.tex")
+           "sweep_compare.csv", "sweep_compare.tex", "sweep_sampled.png",
+           "sweep_best_so_far.png")
 def _check_memory(s, members: int) -> None:
   """Refuses a program of `members` members that `member_capacity` says will not fit."""
   fit, how = member_memory.member_capacity(s, needed=members)
@@ -103,14 +105,15 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
               overwrite: bool = False, progress: bool = True,
               points: list[dict] | None = None, baseline: str | None = None,
               select: bool = True, labels: dict | None = None,
-              test_for_all_points: bool = False) -> list[dict]:
+              test_for_all_points: bool = False, sampling: dict | None = None) -> list[dict]:
   """Trains every numeric point × fold of one structural group as one program.
 
   `points` (default: the group's own) is what the workdir's identity records; `baseline`
   the point the comparison tables test against (default: the first); `labels` the points'
   given names (`sweep_grid.named`); `select` writes selected.json (`sweep_select`; off in a
-  structural sweep's group processes, whose parent selects). A rerun of a finished group
-  returns its stored rows and writes nothing.
+  structural sweep's group processes, whose parent selects); `sampling` how sampled points
+  were drawn (`Samples.record()`: sweep.json's "sampling", and the sampled plots). A rerun of
+  a finished group returns its stored rows and writes nothing.
   """
   t_start = time.time()
   g = plan_group(config, workdir, numeric)
@@ -129,7 +132,7 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
     rows, members = _rows(g, program, fitted, numeric, structural)
     return finish(config, workdir, rows, members, baseline=baseline, select=select,
                   labels=labels, test_for_all_points=test_for_all_points,
-                  resume=claim.resume, progress=progress,
+                  resume=claim.resume, progress=progress, sampling=sampling,
                   record={"wall_time_s": time.time() - t_start, "members": len(g.plans),
                           "epochs_run": fitted.epochs_run, "epoch_loop": program.epoch_loop,
                           "member_layout": program.member_layout,
@@ -159,14 +162,15 @@ TEST_CAPTION = sweep_compare.TEST_CAPTION
 
 def finish(config, workdir: str, rows: list[dict], members: list[dict], *, baseline, select: bool,
            labels: dict | None, test_for_all_points: bool, resume: bool, progress: bool,
-           record: dict) -> list[dict]:
+           record: dict, sampling: dict | None = None) -> list[dict]:
   """Names the points, selects on validation (selected.json), writes the tables, plots and
   sweep.json; returns the rows as stored.
 
   The test split is reported for the selected point only (selected.json), unless
   `test_for_all_points`: then every point's test metrics appear too, captioned
   TEST_CAPTION. A structural group's process (`select=False`) stores every point's test
-  metrics in its sweep.json for its parent, which selects and reports.
+  metrics in its sweep.json for its parent, which selects and reports. Sampled points
+  (`sampling`, `Samples.record()`) get the sampled plots and sweep.json's "sampling".
   """
   relabel(rows, members, labels)
   table = sweep_compare.over_seeds(rows, members)
@@ -178,13 +182,14 @@ def finish(config, workdir: str, rows: list[dict], members: list[dict], *, basel
   if not show:
     rows, members = _without_test(rows), _without_test(members)
   write_outputs(workdir, rows, members, show_test=test_for_all_points,
-                named=bool(labels), selected=selected)
+                named=bool(labels), selected=selected, sampling=sampling)
   sweep_compare.write(workdir, members, baseline, show_test=show)
   write_json(os.path.join(workdir, "sweep.json"),
              {"rows": rows, "member_results": members,
               "test_for_all_points": bool(test_for_all_points),
               "comparisons": sweep_compare.comparisons(members, baseline, show_test=show),
-              "selected": selected, **record})
+              "selected": selected, **({"sampling": sampling} if sampling else {}),
+              **record})
   return rows
 
 
@@ -300,11 +305,12 @@ def _caption(rows: list[dict], show_test: bool, selected: dict | None) -> str:
 @primary_only
 def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = None, *,
                   show_test: bool = False, named: bool = False,
-                  selected: dict | None = None) -> None:
+                  selected: dict | None = None, sampling: dict | None = None) -> None:
   """sweep.csv, sweep.md, sweep.tex and the plots: one row per point, over its seeds × folds
   (`sweep_compare.over_seeds`). Test accuracy only with `show_test` (captioned so);
   `named` points are one 'point' column instead of a column per swept key (sweep.csv
-  has both)."""
+  has both). Sampled points (`sampling`) add sweep_sampled.png and sweep_best_so_far.png
+  (`sample_plots`), and the caption says how they were drawn."""
   os.makedirs(workdir, exist_ok=True)
   rows = sweep_compare.over_seeds(rows, members or [])
   keys = sorted({k for r in rows for k in r["point"]})
@@ -331,6 +337,8 @@ def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = N
 
   header = shown + [h for _, h in columns]
   caption = _caption(rows, show_test, selected)
+  if sampling:
+    caption += f" Points drawn: {sample_plots.describe(sampling)}."
   md_cell = lambda c: c.replace("|", "\\|") if c else "–"  # noqa: E731
   md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   md += ["| " + " | ".join(md_cell(c) for c in cells(i, r)) + " |" for i, r in enumerate(rows)]
@@ -345,3 +353,7 @@ def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = N
     f.write("\n".join(tex) + "\n")
   plot_sweep(os.path.join(workdir, "sweep_metrics.png"), rows, keys, show_test=show_test)
   plot_sweep_curves(os.path.join(workdir, "sweep_curves.png"), rows)
+  if sampling:
+    sample_plots.plot_sampled(os.path.join(workdir, "sweep_sampled.png"), rows, sampling)
+    sample_plots.plot_best_so_far(os.path.join(workdir, "sweep_best_so_far.png"), rows,
+                                  sampling)

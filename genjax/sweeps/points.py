@@ -183,7 +183,7 @@ def combine(config_points: list[dict], flag_points: list[dict]) -> list[dict]:
   for key in flag_keys:
     owner = next((i for i, p in enumerate(config_points) if key in p), None)
     if owner is not None:
-      raise ConfigError(f"--sweep/--zip {key} is also set by get_sweep() point {owner} "
+      raise ConfigError(f"--sweep/--zip/--sample {key} is also set by get_sweep() point {owner} "
                         f"({point_name(without_seed(_unnamed(config_points[owner])))}); the flag "
                         f"would multiply points that already set it: drop {key} from the flag "
                         "or from get_sweep()")

@@ -95,6 +95,12 @@ FILES: tuple[Output, ...] = (
            "Validation accuracy against each swept value, with error bars."),
     Output("sweep_curves.png", ("sweep", "group"),
            "Mean validation loss per epoch of every point."),
+    Output("sweep_sampled.png", ("sweep",),
+           "Sampled sweeps (`--sample`): validation accuracy against each sampled key, one "
+           "dot per point, diverged points marked."),
+    Output("sweep_best_so_far.png", ("sweep",),
+           "Sampled sweeps: the best validation accuracy among the first k points drawn, "
+           "against k."),
     Output("sweep_members.csv", ("sweep", "group"),
            "One row per member (point × seed × fold): sizes, validation loss and accuracy at "
            "its selected epoch, selected epoch, stop reason (and its own test metrics where "
@@ -152,6 +158,7 @@ GROUPS = "a sweep of several groups"
 TEST_SHOWN = "a group process, or --test_for_all_points"
 NOT_BASELINE = "points other than the baseline"
 SEEDS = "≥ 2 seeds, test shown"
+SAMPLED = "a sampled sweep (--sample, genjax.sample_points)"
 
 
 RESULTS_JSON: tuple[Key, ...] = (
@@ -368,5 +375,16 @@ SWEEP_JSON: tuple[Key, ...] = (
     Key(".group_config", ONE_GROUP, "sha256 of the group's resolved config (its parent "
         "checks it)."),
     Key(".wall_time_s", "", "Seconds the sweep took."),
+    Key(".sampling", SAMPLED, "How the points were drawn (`genjax.sweeps.sampling`)."),
+    Key(".sampling.axes", SAMPLED, "{sampled key: its distribution, as given}."),
+    Key(".sampling.axes.<key>", SAMPLED, "One distribution, e.g. `loguniform(1e-4,1e-1)`."),
+    Key(".sampling.samples", SAMPLED, "Points drawn (`--samples`)."),
+    Key(".sampling.sampler", SAMPLED, "`random`, `sobol` or `halton` (`--sampler`)."),
+    Key(".sampling.scramble", SAMPLED, "Whether the sequence was scrambled."),
+    Key(".sampling.seed", SAMPLED, "The seed of the draw (`--sample_seed`, default "
+        "`config.seed`)."),
+    Key(".sampling.drawn[]", SAMPLED, "The drawn points' sampled values, in the order drawn "
+        "(a `--sweep` grid multiplies each)."),
+    Key(".sampling.drawn[].<key>", SAMPLED, "One sampled value."),
 ) + tuple(Key(k.path, k.when, k.meaning) for k in RESULTS_JSON
           if k.path.startswith(".provenance"))

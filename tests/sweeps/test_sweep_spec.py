@@ -91,7 +91,7 @@ def test_flag_axes_extend_a_named_points_name(tmp_path):
 
 def test_a_flag_key_also_set_by_get_sweep_is_one_line(tmp_path):
   spec = _config_file(tmp_path, "[{'name': 'a', 'seed': 0}, {'name': 'b', 'seed': 1}]")
-  with pytest.raises(ConfigError, match=r"--sweep/--zip seed is also set by get_sweep\(\) point "
+  with pytest.raises(ConfigError, match=r"--sweep/--zip/--sample seed is also set by get_sweep\(\) point "
                                         r"0 \(base\).*drop seed from the flag"):
     _run(_small(), tmp_path / "sw", sweep_grid.grid(["seed=0,1,2"]), config_file=spec)
   assert not (tmp_path / "sw").exists()

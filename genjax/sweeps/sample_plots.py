@@ -1,0 +1,223 @@
+"""A sampled sweep's figures (`genjax.sweeps.sampling`), as the Deep Learning Tuning Playbook
+draws them, written by process 0 only next to the grid's plots:
+
+* `plot_sampled` (sweep_sampled.png): validation accuracy against each sampled
+  hyperparameter, one dot per point (mean over its folds × seeds), diverged points marked ×;
+* `plot_best_so_far` (sweep_best_so_far.png): the best validation accuracy among the first
+  k sampled points against k, the number of points drawn (in the order drawn).
+
+With `--sweep` axes besides the sampled ones (seeds aside: a point's dot is its mean over
+them), each combination of their values gets its own colour (and its own best-so-far line).
+`_sampled_figure` / `_best_figure` build the Figures, for tests: artists carry gids
+"point:<i>" (row i's dot), "diverged:<i>" (row i's × when it diverged), "best:<j>" (line j).
+"""
+
+from __future__ import annotations
+
+import math
+
+from genjax.report.files import primary_only
+from genjax.report.plots import pyplot
+from genjax.sweeps.labels import formatter, is_number, short_keys
+from genjax.sweeps.points import point_name
+
+DIVERGED = ("non_finite", "divergence_threshold")   # stop reasons of a diverged member
+_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
+           "tab:gray", "tab:olive", "tab:cyan")   # tab:red marks diverged points
+
+
+def diverged(row: dict) -> bool:
+  """Whether a point diverged: a member stopped on a non-finite or diverging monitored value,
+  or its mean validation loss or accuracy is not finite."""
+  reasons = set(str(row.get("stop_reasons", "")).split(","))
+  values = [row.get("val_loss_mean"), row.get("val_accuracy_mean")]
+  return bool(reasons & set(DIVERGED)) or not all(
+      v is not None and math.isfinite(float(v)) for v in values)
+
+
+def _same(a, b) -> bool:
+  """Sweep values equal as members get them (3 == 3.0; tuples == lists)."""
+  if is_number(a) and is_number(b):
+    return float(a) == float(b)
+  if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+    return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+  return a == b
+
+
+def draw_order(rows: list[dict], sampling: dict) -> list[int | None]:
+  """Per row, the number of the drawn point (`sampling["drawn"]`, 0-based) whose sampled
+  values it has, or None (a row that is no sampled point)."""
+  drawn = sampling["drawn"]
+  keys = list(sampling["axes"])
+  out = []
+  for r in rows:
+    point = r["point"]
+    out.append(next((i for i, d in enumerate(drawn)
+                     if all(k in point and _same(point[k], d[k]) for k in keys)), None))
+  return out
+
+
+def _others(rows: list[dict], sampling: dict) -> tuple[list[str], list[str]]:
+  """(per row, the name of its values of the keys that are not sampled and vary: its
+  colour's label, '' when none vary; the distinct labels, in order of appearance)."""
+  keys = [k for k in dict.fromkeys(k for r in rows for k in r["point"])
+          if k not in sampling["axes"] and len({repr(r["point"].get(k)) for r in rows}) > 1]
+  names = [point_name({k: r["point"].get(k) for k in keys}) if keys else "" for r in rows]
+  return names, list(dict.fromkeys(names))
+
+
+def _accuracy(row: dict) -> float:
+  """Validation accuracy in %, NaN when it is not a number."""
+  try:
+    return 100 * float(row["val_accuracy_mean"])
+  except (TypeError, ValueError, KeyError):
+    return float("nan")
+
+
+def _axis_values(ax, key: str, dist: str, values: list):
+  """Positions of `values` on panel `ax` for sampled key `key`: log scale for loguniform,
+  one tick per value (in order of appearance) for a choice, else the values."""
+  if all(is_number(v) for v in values) and not dist.startswith(("[", "choice")):
+    if dist.startswith("loguniform"):
+      ax.set_xscale("log")
+    ax.set_xlabel(f"{key} ~ {dist}")
+    return [float(v) for v in values]
+  choices = list({repr(v): v for v in values}.values())
+  show = formatter(choices)
+  ax.set_xticks(range(len(choices)), [show(c) for c in choices])
+  ax.set_xlim(-0.5, len(choices) - 0.5)
+  ax.set_xlabel(f"{key} ~ choice")
+  where = {repr(c): i for i, c in enumerate(choices)}
+  return [where[repr(v)] for v in values]
+
+
+def _sampled_figure(rows: list[dict], sampling: dict):
+  """The Figure of `plot_sampled` (see there)."""
+  plt = pyplot()
+  keys = list(sampling["axes"])
+  fig = plt.figure(figsize=(4.2 * len(keys), 3.6), layout="constrained")
+  panels = fig.subplots(1, len(keys), squeeze=False)[0]
+  colors, lines = _others(rows, sampling)
+  short = short_keys(keys)
+  finite = [a for r in rows if not diverged(r) for a in [_accuracy(r)] if math.isfinite(a)]
+  floor = min(finite, default=0.0)
+  for ax, key in zip(panels, keys):
+    xs = _axis_values(ax, short[key] if len(short[key]) < len(key) else key,
+                      sampling["axes"][key], [r["point"].get(key) for r in rows])
+    for i, (r, x) in enumerate(zip(rows, xs)):
+      y = _accuracy(r)
+      if diverged(r):
+        ax.plot([x], [y if math.isfinite(y) else floor], ls="none", marker="x", ms=8,
+                color="tab:red", gid=f"diverged:{i}")
+      else:
+        ax.plot([x], [y], ls="none", marker="o", ms=6, alpha=0.85, gid=f"point:{i}",
+                color=_COLORS[lines.index(colors[i]) % len(_COLORS)])
+    ax.set_ylabel("validation accuracy (%)")
+    ax.grid(alpha=0.3)
+  _legend(fig, lines, any(diverged(r) for r in rows))
+  fig.suptitle(f"{len(sampling['drawn'])} points ({_how(sampling)}); one dot per point: mean "
+               "over folds × seeds", fontsize="medium")
+  return fig
+
+
+def _how(sampling: dict) -> str:
+  scrambled = "" if sampling["sampler"] == "random" or sampling.get("scramble", True) \
+      else ", unscrambled"
+  return f"{sampling['sampler']}{scrambled}, seed {sampling['seed']}"
+
+
+def _legend(fig, lines: list[str], any_diverged: bool) -> None:
+  """The colours' meaning (when grid axes vary) and the diverged mark, below the axes."""
+  from matplotlib.lines import Line2D
+  handles = [Line2D([], [], ls="none", marker="o", color=_COLORS[j % len(_COLORS)], label=n)
+             for j, n in enumerate(lines) if n]
+  if any_diverged:
+    handles.append(Line2D([], [], ls="none", marker="x", color="tab:red", label="diverged"))
+  if handles:
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4),
+               fontsize="small", frameon=False)
+
+
+def best_so_far(rows: list[dict], sampling: dict) -> dict[str, list[float]]:
+  """{colour label: [best validation accuracy (%) among drawn points 0..k, for every k]}:
+  a diverged point, or one not yet drawn under that label, counts as no point (NaN until
+  the first finite one). Labels as `_others` (one '' line without grid axes)."""
+  order = draw_order(rows, sampling)
+  colors, lines = _others(rows, sampling)
+  n = len(sampling["drawn"])
+  out = {}
+  for line in lines:
+    own = [float("nan")] * n
+    for r, k, c in zip(rows, order, colors):
+      if c == line and k is not None and not diverged(r) and math.isfinite(_accuracy(r)):
+        own[k] = max(_accuracy(r), own[k]) if math.isfinite(own[k]) else _accuracy(r)
+    best, curve = float("nan"), []
+    for a in own:
+      best = a if not math.isfinite(best) else max(best, a) if math.isfinite(a) else best
+      curve.append(best)
+    out[line] = curve
+  return out
+
+
+def _best_figure(rows: list[dict], sampling: dict):
+  """The Figure of `plot_best_so_far` (see there)."""
+  plt = pyplot()
+  fig = plt.figure(figsize=(6.4, 4.0), layout="constrained")
+  ax = fig.subplots()
+  order = draw_order(rows, sampling)
+  colors, lines = _others(rows, sampling)
+  n = len(sampling["drawn"])
+  for j, (line, curve) in enumerate(best_so_far(rows, sampling).items()):
+    color = _COLORS[j % len(_COLORS)]
+    ax.step(range(1, n + 1), curve, where="post", color=color, lw=1.8, gid=f"best:{j}")
+    for i, (r, k, c) in enumerate(zip(rows, order, colors)):
+      if c != line or k is None:
+        continue
+      if diverged(r):
+        ax.plot([k + 1], [min(v for v in curve if math.isfinite(v)) if any(
+            math.isfinite(v) for v in curve) else 0.0], ls="none", marker="x", ms=7,
+            color="tab:red", gid=f"diverged:{i}")
+      else:
+        ax.plot([k + 1], [_accuracy(r)], ls="none", marker="o", ms=4, alpha=0.4, color=color,
+                gid=f"point:{i}")
+  from matplotlib.ticker import MaxNLocator
+  ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+  ax.set_xlabel(f"number of points drawn ({_how(sampling)})")
+  ax.set_ylabel("best validation accuracy so far (%)")
+  ax.grid(alpha=0.3)
+  _legend(fig, lines, any(diverged(r) for r in rows))
+  ax.set_title("line: best so far; dots: each point (mean over folds × seeds)",
+               fontsize="medium")
+  return fig
+
+
+@primary_only
+def plot_sampled(path: str, rows: list[dict], sampling: dict) -> None:
+  """Validation accuracy (mean over folds × seeds) against each sampled key, one panel per
+  key (log scale for loguniform, one tick per value for a choice), one dot per point, a red
+  × for a diverged point (`diverged`; at the lowest finite accuracy when its own is NaN).
+  `sampling` is `Samples.record()` (sweep.json's "sampling"); rows need "point",
+  "val_accuracy_mean", "val_loss_mean", "stop_reasons"."""
+  plt = pyplot()
+  fig = _sampled_figure(rows, sampling)
+  fig.savefig(path, dpi=130, bbox_inches="tight")
+  plt.close(fig)
+
+
+@primary_only
+def plot_best_so_far(path: str, rows: list[dict], sampling: dict) -> None:
+  """The best validation accuracy among the first k points drawn against k (`best_so_far`),
+  a step line per combination of the grid axes' values, each point's own accuracy a faint
+  dot at its draw number, diverged points a red ×."""
+  plt = pyplot()
+  fig = _best_figure(rows, sampling)
+  fig.savefig(path, dpi=130, bbox_inches="tight")
+  plt.close(fig)
+
+
+def describe(sampling: dict) -> str:
+  """One line: how a sweep's points were drawn, e.g. '16 points, sobol, seed 0: lr ~
+  loguniform(1e-4,1e-1)'."""
+  axes = ", ".join(f"{k} ~ {v}" for k, v in sampling["axes"].items())
+  return f"{sampling['samples']} points, {_how(sampling)}: {axes}"
+
