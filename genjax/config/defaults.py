@@ -147,6 +147,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   models.validate_config(config.model)
   models.check_settings_used(config.model)
   optim.validate_config(config.optimizer, num_epochs=config.num_epochs)
+  optim.check_settings_used(config.optimizer)
   penalties.validate_config(config.penalties)
   early_stopping.from_config(config.early_stopping)   # raises on bad settings
   reduce_on_plateau.validate_config(config.reduce_on_plateau)

@@ -213,6 +213,25 @@ def _fields(opt_cfg) -> dict:
   return {**defaults, **given}
 
 
+def check_settings_used(opt_cfg) -> None:
+  """ConfigError for `optimizer.weight_decay` set (not 0, not its default) on an optimizer
+  that never reads it (one without decoupled weight decay): it would change nothing."""
+  c = _fields(opt_cfg)
+  opt = OPTIMIZERS.get(c["name"]) if c["name"] in OPTIMIZERS else None
+  if opt is None or opt.decoupled_weight_decay:
+    return
+  if c["weight_decay"] not in (0, default_config()["weight_decay"]):
+    raise ConfigError(not_read_message(c["name"], f"optimizer.weight_decay={c['weight_decay']}"))
+
+
+def not_read_message(name: str, setting: str) -> str:
+  """Why a weight decay on optimizer `name` is refused, and the fix."""
+  return (f"optimizer {name!r} has no use for {setting} (only optimizers with decoupled "
+          "weight decay, e.g. adamw, read it): it would change nothing; use "
+          "penalties.weight_decay.strength (decoupled decay with any optimizer) or "
+          "optimizer.name=adamw")
+
+
 def validate_config(opt_cfg, num_epochs: int | None = None) -> None:
   """Raises ConfigError (one line: what, and the fix) on the first bad value."""
   c = _fields(opt_cfg)

@@ -45,7 +45,9 @@ from genjax.sweeps import cluster as sweep_jobs, compare as sweep_compare, launc
 from genjax.workdir import identity as run_identity
 from genjax.sweeps import group as sweep_run, select as sweep_select
 from genjax.workdir import claims as wd
+from genjax.config import defaults
 from genjax.errors import ConfigError
+from genjax.optim import optimizers as optim
 from genjax.sweeps import points as sweep_grid, sampling as sweep_sampling
 from genjax.sweeps.points import (_plain, apply_point, check_unique, config_sweep,  # noqa: F401
                                grid, is_numeric, label, named, parse_values, point_name, split,
@@ -127,6 +129,17 @@ def run_one_group(config, workdir: str, points: list[dict], *, overwrite: bool =
                              labels=labels, test_for_all_points=False)
 
 
+def _check_point(config, point: dict) -> None:
+  """ConfigError when `point`'s config is invalid, or a key it sweeps is one its optimizer
+  never reads (a swept value that would change nothing)."""
+  defaults.validate(config)
+  if "optimizer.weight_decay" in point:
+    opt = optim.OPTIMIZERS.get(config.optimizer.name)
+    if not opt.decoupled_weight_decay:
+      raise ConfigError("sweep: " + optim.not_read_message(config.optimizer.name,
+                                                          "a swept optimizer.weight_decay"))
+
+
 def _resolve(config, points, config_file, baseline):
   """(recorded points, labels, groups): the points checked, completed from the config (a
   `--sweep`/`--zip` grid multiplies a config file's get_sweep()), named, every key applied
@@ -144,8 +157,8 @@ def _resolve(config, points, config_file, baseline):
   recorded = sweep_grid.complete(config, [{k: _plain(v) for k, v in p.items()} for p in points])
   points, labels = named(recorded)
   check_unique(points)
-  for p in points:
-    apply_point(config, p)        # every key and type checked before anything runs
+  for p in points:               # every key, type and value checked before anything runs
+    _check_point(apply_point(config, p), p)
   labels = sweep_grid.distinct_labels(points, labels)
   sweep_compare.check_baseline(baseline, list(dict.fromkeys(label(p, labels) for p in points)))
   if not ("cv" in config and config.cv.get("outer_folds")):   # nested CV compares otherwise

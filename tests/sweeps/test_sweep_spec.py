@@ -303,3 +303,25 @@ def test_points_that_cannot_be_paired_are_refused_before_anything_trains(
     _run(config, tmp_path / "sw", points)
   assert "\n" not in str(e.value)
   assert not (tmp_path / "sw").exists()
+
+
+def test_a_weight_decay_the_optimizer_never_reads_is_refused_before_anything_trains(tmp_path):
+  """optimizer.weight_decay on adam (no decoupled decay) changed nothing: a sweep of it failed
+  once the program was built, leaving a workdir; a set value trained as if absent."""
+  config = _small()     # adam
+  with pytest.raises(ConfigError, match=r"^sweep: optimizer 'adam' has no use for a swept "
+                                        r"optimizer.weight_decay .* optimizer.name=adamw$"):
+    _run(config, tmp_path / "sw", [{"optimizer.weight_decay": 0.0},
+                                    {"optimizer.weight_decay": 0.1}])
+  assert not (tmp_path / "sw").exists()
+  config.optimizer.weight_decay = 0.1
+  with pytest.raises(ConfigError, match=r"optimizer 'adam' has no use for "
+                                        r"optimizer.weight_decay=0.1"):
+    api.fit(config, str(tmp_path / "fit"))
+  assert not (tmp_path / "fit").exists()
+  config.optimizer.name = "adamw"    # read there: a sweep of it is one program
+  assert len(sweep_grid.split([{"optimizer.weight_decay": 0.0},
+                               {"optimizer.weight_decay": 0.1}])) == 1
+  config.optimizer.weight_decay = 0.0
+  config.optimizer.name = "adam"     # 0 (off) and the default are accepted anywhere
+  defaults.validate(config)
