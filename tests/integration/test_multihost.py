@@ -237,8 +237,8 @@ def test_pmap_backend_is_refused_across_processes(two_processes):
 
 
 def test_multihost_sweep_runs_one_structural_group(two_processes):
-  import ml_collections
-  config = ml_collections.ConfigDict({"model": {"name": "mlp"}})
+  from genjax.config import defaults
+  config = defaults.get_config()   # a whole config: every point is validated first
   points = [{"model.name": "mlp"}, {"model.name": "cnn1d"}]
   with pytest.raises(ConfigError, match="one structural group"):
     sweep.run(config, "/nonexistent", points)
