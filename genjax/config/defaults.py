@@ -99,8 +99,9 @@ DESCRIPTIONS = {
     "optimizer.b2": "adam, adamw, nadam, lion: the second moment's decay",
     "optimizer.eps": "adam, adamw, nadam, rmsprop, adagrad: the denominator's epsilon",
     "optimizer.rms_decay": "rmsprop: the squared gradients' decay",
-    "optimizer.weight_decay": "adamw's decoupled weight decay on kernels (other optimizers "
-                              "ignore it; penalties.weight_decay works with any)",
+    "optimizer.weight_decay": "adamw's decoupled weight decay on kernels (optimizers "
+                              "without decoupled decay refuse a value other than 0 or the "
+                              "default; penalties.weight_decay works with any)",
     "optimizer.schedule": "the learning rate's shape over training "
                           "(genjax.optim.optimizers.LR_SCHEDULES)",
     "optimizer.warmup_epochs": "epochs of linear warmup from 0 (the warmup_* schedules)",

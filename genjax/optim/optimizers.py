@@ -178,9 +178,10 @@ def default_config() -> ml_collections.ConfigDict:
 
   name: sgd | momentum | adam | adamw | nadam | rmsprop | adagrad | lion, or another name
   registered in `OPTIMIZERS`. `momentum` and `nesterov` are used by "momentum" only; `b1`,
-  `b2`, `eps` by adam/adamw/nadam (lion: b1, b2; rmsprop: `rms_decay`, eps; adagrad: eps); `weight_decay` is adamw's own decoupled decay on kernels (ignored
-  by optimizers without `decoupled_weight_decay`: use the penalty
-  `penalties.weight_decay` for decoupled decay with any optimizer).
+  `b2`, `eps` by adam/adamw/nadam (lion: b1, b2; rmsprop: `rms_decay`, eps; adagrad: eps); `weight_decay` is adamw's own decoupled decay on kernels (optimizers
+  without `decoupled_weight_decay` never read it and refuse a value other than 0 or the
+  default, `check_settings_used`: use the penalty `penalties.weight_decay` for decoupled
+  decay with any optimizer).
   schedule: constant | cosine | warmup_cosine | warmup_constant (or another
   name registered in `LR_SCHEDULES`), with
   `warmup_epochs` of linear warmup from 0 and `final_lr_fraction` the cosine
