@@ -1,0 +1,302 @@
+"""`scripts/bench halving`: successive halving (`--search=halving`) against the full grid.
+
+The work: a 27-point grid, learning rate {1e-3, 3e-3, 1e-2} × L2 strength {0, 1e-4, 1e-3} ×
+dropout {0, 0.1, 0.2}, each point 5-fold stratified cross-validation of the MNIST-1D reference
+MLP (experiments/mnist1d_kfold.py: AdamW, early stopping on val_loss with patience 20, refit
+of the selected point), 81 epochs:
+
+  grid     `genjax sweep ... --search=grid` (the default): every point trains to the end (or
+           until its early stopping fires);
+  halving  `genjax sweep ... --search=halving --search_factor=3` (min_epochs 'exhaust'): rungs
+           at 3, 9, 27 and 81 epochs keep the best third of the points (27 → 9 → 3 → 1); the
+           pruned points' members leave the program (compaction).
+
+Both run as one `genjax sweep` process each, one after the other (grid first), with the
+persistent compilation cache off (every process compiles cold, as `scripts/bench sweep`); the
+dataset is prepared by an untimed 1-epoch run first. Recorded for each: process wall time
+(time.perf_counter around the subprocess), sweep.json's `wall_time_s`, member-epochs trained
+(`compaction.trained_member_epochs`) and computed (`computed_member_epochs`, padding included),
+and the selected point with its validation mean. Then: does halving select the grid's point?
+If not, is the halving pick's validation mean IN THE GRID'S RUN within the 95% interval of the
+grid-selected point (mean ± t_{0.975,n-1} · sd/√n over that point's n members in the grid's
+member_results, sd with ddof 1)? And the ratios grid/halving of wall time and member-epochs.
+The halving pick trains its full 81 epochs in both runs: its members' numbers are compared.
+
+    scripts/bench halving         # or: .venv/bin/python scripts/bench_halving.py [--output F]
+
+Writes BENCHMARKS.halving.json (next to BENCHMARKS.md) and prints a markdown section to paste
+into BENCHMARKS.md. Smoke runs (a shrinking variable set) write their JSON to a temp file:
+
+  GENJAX_BENCH_EPOCHS=N   --config.num_epochs=N (e.g. 9: rungs at 1, 3, 9 epochs)
+  GENJAX_BENCH_FOLDS=K    --config.cv.folds=K
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = ROOT / "BENCHMARKS.halving.json"
+EPOCHS, FOLDS, FACTOR = 81, 5, 3
+GRID = {"optimizer.learning_rate": ["1e-3", "3e-3", "1e-2"],
+        "penalties.l2.strength": ["0", "1e-4", "1e-3"],
+        "model.dropout": ["0", "0.1", "0.2"]}
+SHRINK = ("GENJAX_BENCH_EPOCHS", "GENJAX_BENCH_FOLDS")
+
+
+def env_int(name: str) -> int | None:
+  value = os.environ.get(name, "").strip()
+  return int(value) if value else None
+
+
+def children_cpu() -> float:
+  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+  return usage.ru_utime + usage.ru_stime
+
+
+def genjax(args: list[str], log: Path) -> tuple[float, float]:
+  """Runs `genjax ARGS` from the repository root: (process wall s, CPU user+sys s)."""
+  cpu0 = children_cpu()
+  t0 = time.perf_counter()
+  with open(log, "w") as out:
+    proc = subprocess.run([str(ROOT / ".venv/bin/genjax"), *args], cwd=ROOT, stdout=out,
+                          stderr=subprocess.STDOUT, text=True)
+  wall = time.perf_counter() - t0
+  if proc.returncode:
+    sys.exit(f"bench halving: genjax {' '.join(args)} failed (exit status {proc.returncode}):"
+             f"\n{log.read_text()[-3000:]}")
+  return wall, children_cpu() - cpu0
+
+
+def members_of(record: dict, point: str) -> list[dict]:
+  """sweep.json's member_results of `point`, in (seed, fold) order."""
+  return sorted((m for m in record["member_results"] if m["point"] == point),
+                key=lambda m: (m.get("seed", 0), m["fold"]))
+
+
+def interval(values: list[float]) -> dict:
+  """Mean, sd (ddof 1) and the 95% t interval of the mean."""
+  from scipy import stats
+  n = len(values)
+  mean = statistics.fmean(values)
+  sd = statistics.stdev(values) if n > 1 else float("nan")
+  t = float(stats.t.ppf(0.975, n - 1)) if n > 1 else float("nan")
+  half = t * sd / math.sqrt(n)
+  return {"n": n, "mean": mean, "sd": sd, "t": t, "lo": mean - half, "hi": mean + half}
+
+
+def summary(name: str, wall: float, cpu: float, record: dict) -> dict:
+  c = record["compaction"]
+  sel = record["selected"]
+  out = {"wall_s": wall, "cpu_s": cpu, "wall_time_s": record["wall_time_s"],
+         "members": record["members"], "epochs_run": record["epochs_run"],
+         "parallel": record["parallel"], "compaction": c,
+         "trained_member_epochs": c["trained_member_epochs"],
+         "computed_member_epochs": c["computed_member_epochs"],
+         "selected": {"name": sel["name"], "point": sel["point"],
+                      "accuracy_mean": sel["validation"]["accuracy_mean"],
+                      "accuracy_std": sel["validation"]["accuracy_std"],
+                      "members": sel["validation"]["members"]},
+         "genjax_source": record["provenance"].get("code", {}).get("genjax_source")}
+  if record.get("search"):
+    s = record["search"]
+    out["search"] = {"method": s["method"], "factor": s["factor"], "min_epochs": s["min_epochs"],
+                     "rungs": [{k: r[k] for k in ("bracket", "rung", "epochs", "candidates",
+                                                  "kept", "kept_points")} for r in s["rungs"]],
+                     "survivors": s["survivors"]}
+  print(f"bench halving: {name}: {wall:.1f} s (wall_time_s {record['wall_time_s']:.1f}), "
+        f"member-epochs trained {c['trained_member_epochs']} of {c['member_epochs']}, computed "
+        f"{c['computed_member_epochs']}; selected {sel['name']} "
+        f"({100 * sel['validation']['accuracy_mean']:.2f}%)", flush=True)
+  return out
+
+
+def compare(grid: dict, halving: dict) -> dict:
+  """Does halving pick the grid's point; else is its pick within the grid pick's 95% interval
+  (both means from the grid's run)."""
+  g_name, h_name = grid["selected"]["name"], halving["selected"]["name"]
+  g_members, h_in_grid = members_of(grid, g_name), members_of(grid, h_name)
+  ci = interval([m["val_accuracy"] for m in g_members])
+  h_mean = statistics.fmean(m["val_accuracy"] for m in h_in_grid) if h_in_grid else None
+  h_in_halving = members_of(halving, h_name)
+  same_members = ([(m.get("seed", 0), m["fold"], m["val_accuracy"], m["val_loss"],
+                    m["selected_epoch"]) for m in h_in_halving]
+                  == [(m.get("seed", 0), m["fold"], m["val_accuracy"], m["val_loss"],
+                       m["selected_epoch"]) for m in h_in_grid])
+  means = {}
+  for m in grid["member_results"]:
+    means.setdefault(m["point"], []).append(m["val_accuracy"])
+  ranked = sorted(means, key=lambda p: -statistics.fmean(means[p]))
+  rank = ranked.index(h_name) + 1 if h_name in ranked else None
+  fate = "not in the halving run's rungs"
+  for rung in (halving.get("search") or {}).get("rungs", []):
+    if g_name not in rung["points"]:
+      continue
+    if g_name in rung["kept_points"]:
+      fate = "survived every rung"
+      continue
+    scores = rung["scores"] or []
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    place = order.index(rung["points"].index(g_name)) + 1 if scores else None
+    fate = (f"pruned at rung {rung['rung']} ({rung['epochs']} epochs), ranked {place} of "
+            f"{rung['candidates']} (kept {rung['kept']})")
+    break
+  return {"same_point": g_name == h_name,
+          "grid_pick_in_halving": fate,
+          "grid_selected": g_name, "halving_selected": h_name,
+          "grid_selected_interval": ci,
+          "halving_pick_mean_in_grid": h_mean,
+          "halving_pick_within_interval": bool(h_mean is not None
+                                              and ci["lo"] <= h_mean <= ci["hi"]),
+          "halving_pick_rank_in_grid": rank,
+          "halving_pick_members_identical_in_both_runs": same_members}
+
+
+def cpu_model() -> str:
+  try:
+    return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name"))
+  except (OSError, StopIteration):
+    return platform.processor() or platform.machine()
+
+
+def pct(x) -> str:
+  return "–" if x is None else f"{100 * x:.2f}%"
+
+
+def markdown(r: dict) -> str:
+  g, h, c, prov = r["grid"], r["halving"], r["comparison"], r["provenance"]
+  ci = c["grid_selected_interval"]
+  grid_desc = " × ".join(f"{k} {{{', '.join(v)}}}" for k, v in GRID.items())
+  lines = [
+      "## Successive halving (scripts/bench halving)", "",
+      f"Run {r['started']} on {r['machine']['cpu']} ({r['machine']['cores']} cores), "
+      f"`{r['command']}`, from commit {prov.get('git_commit', '?')} (genjax source "
+      f"{(prov.get('genjax_source') or '?')[:12]}); jax {prov.get('jax', '?')}. Load average "
+      f"before {r['load_before']:.2f}, after {r['load_after']:.2f} (1 min). "
+      f"{r['points']} points ({grid_desc}) × {r['folds']} folds, MNIST-1D reference MLP "
+      f"(experiments/mnist1d_kfold.py, patience {r['patience']}), {r['epochs']} epochs, "
+      "one `genjax sweep` process each, cold compiles.", "",
+      "| search | wall time | `wall_time_s` | member-epochs trained | computed "
+      "| selected point | val acc (mean ± sd) |",
+      "|---|---:|---:|---:|---:|---|---:|"]
+  for name, s in (("grid", g), (f"halving, factor {r['factor']}", h)):
+    sel = s["selected"]
+    lines.append(f"| {name} | {s['wall_s']:.1f} s | {s['wall_time_s']:.1f} s "
+                 f"| {s['trained_member_epochs']} | {s['computed_member_epochs']} "
+                 f"| {sel['name']} | {pct(sel['accuracy_mean'])} ± "
+                 f"{100 * sel['accuracy_std']:.2f} |")
+  lines += ["", f"Grid / halving: wall time **{r['ratios']['wall']:.2f}×** (`wall_time_s` "
+            f"{r['ratios']['wall_time_s']:.2f}×), member-epochs trained "
+            f"{r['ratios']['trained_member_epochs']:.2f}×, computed "
+            f"{r['ratios']['computed_member_epochs']:.2f}×."]
+  if c["same_point"]:
+    lines.append("Halving selects the grid's point.")
+  else:
+    lines.append(
+        f"Halving selects {c['halving_selected']}, the grid {c['grid_selected']}: in the grid's "
+        f"run the halving pick scores {pct(c['halving_pick_mean_in_grid'])} (rank "
+        f"{c['halving_pick_rank_in_grid']} of {r['points']}), "
+        + ("within" if c["halving_pick_within_interval"] else "OUTSIDE")
+        + f" the grid pick's 95% interval {pct(ci['lo'])}–{pct(ci['hi'])} (mean "
+        f"{pct(ci['mean'])} ± t_0.975,{ci['n'] - 1} · sd/√{ci['n']}). The grid's pick in the "
+        f"halving run: {c['grid_pick_in_halving']}.")
+  lines.append("The halving pick's members (trained to the end in both runs) have "
+               + ("identical" if c["halving_pick_members_identical_in_both_runs"]
+                  else "DIFFERENT") + " numbers in the two runs.")
+  if h.get("search"):
+    lines += ["", "| rung | epochs | candidates | kept |", "|---:|---:|---:|---:|"]
+    lines += [f"| {x['rung']} | {x['epochs']} | {x['candidates']} | {x['kept']} |"
+              for x in h["search"]["rungs"]]
+  if g["genjax_source"] != h["genjax_source"]:
+    lines += ["", "WARNING: genjax's source changed between the two runs (the tree was edited "
+              "during the benchmark): rerun on a quiet tree."]
+  if r["shrunk"]:
+    lines += ["", f"SMOKE RUN ({r['shrunk']}): not the benchmark's sizes."]
+  return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                      help="JSON results file (default BENCHMARKS.halving.json; a smoke run "
+                           "writes to a temp file instead)")
+  parser.add_argument("--keep", action="store_true", help="keep the runs' workdirs")
+  args = parser.parse_args(argv)
+  epochs = env_int("GENJAX_BENCH_EPOCHS") or EPOCHS
+  folds = env_int("GENJAX_BENCH_FOLDS") or FOLDS
+  shrunk = " ".join(f"{v}={os.environ[v]}" for v in SHRINK if os.environ.get(v, "").strip())
+  work = Path(tempfile.mkdtemp(prefix="genjax_bench_halving_"))
+  output = args.output
+  if shrunk and output.resolve() == DEFAULT_OUTPUT.resolve():
+    output = work.parent / f"{work.name}.json"
+  command = " ".join([*(f"{v}={os.environ[v]}" for v in SHRINK if os.environ.get(v, "").strip()),
+                      "scripts/bench halving"])
+  common = ["sweep", "--config=experiments/mnist1d_kfold.py", f"--config.num_epochs={epochs}",
+            f"--config.cv.folds={folds}", "--compilation_cache_dir=", "--progress=false",
+            *(f"--sweep={k}={','.join(v)}" for k, v in GRID.items())]
+  halving_flags = ["--search=halving", f"--search_factor={FACTOR}",
+                   "--search_min_epochs=exhaust"]
+  print(f"== {command}  (work in {work})", flush=True)
+  print(f"== grid:    genjax {' '.join(common)}", flush=True)
+  print(f"== halving: genjax {' '.join(common + halving_flags)}", flush=True)
+  load_before, started = os.getloadavg(), datetime.datetime.now(datetime.timezone.utc)
+  try:
+    print("== preparing the dataset (untimed)", flush=True)
+    genjax(["train", "--config=experiments/mnist1d_kfold.py", "--progress=false",
+            f"--workdir={work / 'prepare'}", "--config.num_epochs=1", "--config.cv.method=none",
+            "--compilation_cache_dir="], work / "prepare.log")
+    wall, cpu = genjax([*common, f"--workdir={work / 'grid'}"], work / "grid.log")
+    grid = json.load(open(work / "grid" / "sweep.json"))
+    g = summary("grid", wall, cpu, grid)
+    wall, cpu = genjax([*common, *halving_flags, f"--workdir={work / 'halving'}"],
+                       work / "halving.log")
+    halving = json.load(open(work / "halving" / "sweep.json"))
+    h = summary("halving", wall, cpu, halving)
+    config = json.load(open(work / "grid" / "config.json"))
+  finally:
+    if not args.keep:
+      shutil.rmtree(work, ignore_errors=True)
+  comparison = compare(grid, halving)
+  prov = grid["provenance"]
+  record = {
+      "benchmark": "halving", "command": command,
+      "commands": {"grid": "genjax " + " ".join(common),
+                   "halving": "genjax " + " ".join(common + halving_flags)},
+      "started": f"{started:%Y-%m-%d %H:%M} UTC", "shrunk": shrunk or None,
+      "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
+      "load_before": load_before[0], "load_after": os.getloadavg()[0],
+      "provenance": {"git_commit": prov.get("git_commit"),
+                     "genjax_source": prov.get("code", {}).get("genjax_source"),
+                     "python": prov.get("python"), **prov.get("packages", {}),
+                     "device_kind": prov.get("device_kind"),
+                     "device_count": prov.get("device_count")},
+      "points": len({m["point"] for m in grid["member_results"]}), "folds": folds, "epochs": epochs, "factor": FACTOR,
+      "patience": config["early_stopping"]["patience"],
+      "grid": g, "halving": h, "comparison": comparison,
+      "ratios": {"wall": g["wall_s"] / h["wall_s"],
+                 "wall_time_s": g["wall_time_s"] / h["wall_time_s"],
+                 "trained_member_epochs": g["trained_member_epochs"] / h["trained_member_epochs"],
+                 "computed_member_epochs": (g["computed_member_epochs"]
+                                            / h["computed_member_epochs"])}}
+  with open(output, "w") as f:
+    json.dump(record, f, indent=1)
+  print()
+  print(markdown(record))
+  print(f"(JSON: {output})")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
