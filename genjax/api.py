@@ -35,7 +35,7 @@ import numpy as np
 
 from genjax.run import driver, setup as experiment
 from genjax.workdir import paths, record
-from genjax.sweeps import driver as sweep_driver, sampling as sweep_sampling
+from genjax.sweeps import driver as sweep_driver, pruning as sweep_pruning, sampling as sweep_sampling
 from genjax.errors import ConfigError
 from genjax.train.members import MemberPlan
 from genjax.train.program import Program, build_program
@@ -215,7 +215,8 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
           overwrite: bool = False, progress: bool = False,
           baseline: str | None = None, test_for_all_points: bool = False,
           launcher: str = "local", slurm: dict | None = None,
-          detach: bool = False) -> list[dict] | None:
+          detach: bool = False, search: str = "grid", search_factor: int = 3,
+          search_min_epochs: int | str = "exhaust") -> list[dict] | None:
   """Runs every point as `genjax sweep` does; returns sweep.json's rows (one per point).
   A point may be named (`{"name": "l2", "penalties.l2.strength": 1e-3}`). sweep.json also
   holds `member_results` (one per point × seed × fold), `comparisons` (each point against
@@ -224,7 +225,9 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
   `test_for_all_points`). `launcher` ("local", "submitit_local", "slurm"), `slurm` (the
   `--slurm_*` options by name, e.g. `{"partition": "gpu", "timeout_min": 60}`) and `detach`
   are the CLI's launch flags (`genjax.sweeps.launch`); detached, it returns None while group
-  jobs run (call it again to collect)."""
+  jobs run (call it again to collect). `search` ("grid", "halving", "hyperband"),
+  `search_factor` and `search_min_epochs` are `--search`, `--search_factor` and
+  `--search_min_epochs` (`genjax.sweeps.pruning`)."""
   if workdir is None:
     raise ConfigError("genjax.sweep needs a workdir (its tables and group processes live there)")
   _check_config(config, "sweep")
@@ -240,7 +243,8 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
   return sweep_driver.run(config, workdir, points,
                           parallel_jobs=parallel_jobs, overwrite=overwrite, progress=progress,
                           baseline=baseline, test_for_all_points=test_for_all_points,
-                          launcher=launcher, slurm=slurm, detach=detach)
+                          launcher=launcher, slurm=slurm, detach=detach,
+                          search=sweep_pruning.spec(search, search_factor, search_min_epochs))
 
 
 def sample_points(axes: dict, samples: int, *, sampler: str = sweep_sampling.DEFAULT_SAMPLER,

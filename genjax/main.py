@@ -97,8 +97,22 @@ _BASELINE = flags.DEFINE_string("baseline", None, "sweep: the point every other 
 _TEST_ALL = flags.DEFINE_bool("test_for_all_points", False, "sweep: report every point's test "
                               "metrics too (tables say 'test shown for all points: not for "
                               "selection'); by default only the point selected on validation's.")
+_SEARCH = flags.DEFINE_enum("search", "grid", ["grid", "halving", "hyperband"],
+                            "sweep: grid (every point trains to the end), halving (successive "
+                            "halving: at rungs of min_epochs * factor^r epochs the best "
+                            "1/factor of the points by validation accuracy, mean over seeds x "
+                            "folds, go on; scikit-learn's HalvingGridSearchCV schedule) or "
+                            "hyperband (Li et al. 2018 brackets of halvings; with --sample "
+                            "axes it draws its own point count).")
+_SEARCH_FACTOR = flags.DEFINE_integer("search_factor", 3, "sweep: --search's factor (eta) "
+                                      ">= 2: 1/factor of the points go on at each rung.")
+_SEARCH_MIN_EPOCHS = flags.DEFINE_string("search_min_epochs", "exhaust", "sweep: --search's "
+                                         "first rung in epochs, or 'exhaust' (halving only: "
+                                         "the largest minimum whose last rung fits "
+                                         "num_epochs, as scikit-learn's).")
+SEARCH_FLAGS = ("search", "search_factor", "search_min_epochs")
 SAMPLE_FLAGS = ("sample", "samples", "sampler", "sample_seed", "sample_scramble")
-SWEEP_FLAGS = ("sweep", "zip", *SAMPLE_FLAGS, "parallel_jobs", "baseline",
+SWEEP_FLAGS = ("sweep", "zip", *SAMPLE_FLAGS, *SEARCH_FLAGS, "parallel_jobs", "baseline",
                "test_for_all_points", "launcher", "detach", *(f"slurm_{n}" for n in _SLURM))
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-host: HOST:PORT of "
@@ -422,12 +436,39 @@ def sweep_points(argv, config=None) -> list[dict]:
     seed = _SAMPLE_SEED.value
     if seed is None:
       seed = config.seed if config is not None and "seed" in config else 0
-    drawn = sampling.from_flags(_SAMPLE.value, _SAMPLES.value, _SAMPLER.value, seed,
+    samples = _SAMPLES.value
+    if samples is None and _SEARCH.value == "hyperband" and config is not None:
+      samples = _hyperband_points(config)
+    drawn = sampling.from_flags(_SAMPLE.value, samples, _SAMPLER.value, seed,
                                 _SAMPLE_SCRAMBLE.value)
     return sampling.product(drawn, sweep_grid.grid(_SWEEP.value, _ZIP.value))
   if _SWEEP.value or _ZIP.value:
     return sweep_grid.grid(_SWEEP.value, _ZIP.value)
   return sweep_grid.config_sweep(config_spec()) or []
+
+
+def search_spec() -> dict | None:
+  """The --search flags as the sweep takes them (None: a grid); flags that do not apply to a
+  grid are refused."""
+  from genjax.sweeps import pruning
+  given = [f"--{n}" for n in SEARCH_FLAGS[1:] if flags.FLAGS[n].present]
+  if given and _SEARCH.value == "grid":
+    raise ConfigError(f"{', '.join(given)} given without --search=halving or hyperband; add "
+                      "--search=halving (or drop them)")
+  return pruning.spec(_SEARCH.value, _SEARCH_FACTOR.value, _SEARCH_MIN_EPOCHS.value)
+
+
+def _hyperband_points(config) -> int | None:
+  """How many points --search=hyperband draws for --sample axes (its brackets' total), or
+  None when its settings are invalid (the sweep refuses them in one line)."""
+  from genjax.sweeps import pruning, search
+  spec = search_spec()
+  try:
+    search.validate("hyperband", factor=spec["factor"], min_epochs=spec["min_epochs"],
+                    max_epochs=config.num_epochs)
+  except ConfigError:
+    return None
+  return search.total_points(pruning.schedule(spec, 0, config.num_epochs))
 
 
 def _slurm_options() -> dict:
@@ -441,7 +482,7 @@ def run_sweep(config, argv) -> None:
   spec = config_file.loaded_spec()
   rows = sweep_driver.run(config, workdir(), sweep_points(argv, config),
                    config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
-                   test_for_all_points=_TEST_ALL.value,
+                   test_for_all_points=_TEST_ALL.value, search=search_spec(),
                    overwrite=_OVERWRITE.value, progress=_PROGRESS.value,
                    launcher=_LAUNCHER.value, slurm=_slurm_options(), detach=_DETACH.value)
   from genjax.platform import distributed

@@ -107,14 +107,16 @@ def _plot(s, workdir: str, fitted, results: dict) -> None:
                      title=f"{config.cv.method}: validation accuracy per fold")
 
 
-def _run_facts(s, program) -> dict:
-  """How the run was computed: devices, epoch loop, layouts, precision, provenance."""
+def _run_facts(s, program, fitted) -> dict:
+  """How the run was computed: devices, epoch loop, layouts, member-epochs (compaction),
+  precision, provenance."""
   return {
       "devices": jax.device_count(),
       "epoch_loop": program.epoch_loop,   # "scan" or "steps" (genjax.train.epoch_loop.resolve)
       "member_layout": program.member_layout,   # "vmap" or "side_by_side" (epoch_loop.member_layout)
       "convolutions": program.convolutions,     # "patches", "xla" or None (model.conv)
       "parallel": program.placement,   # {"axis": single|members|data, "devices": n} (parallel.py)
+      "compaction": program.member_epochs(fitted.monitor, fitted.epochs_run),
       "precision": s.config.get("precision", "float32"),   # compute dtype (models/precision.py)
       "provenance": run_identity.provenance(s.config),
   }
@@ -154,7 +156,7 @@ def _holdout_results(s, program, fitted) -> dict:
       "num_params": results_lib.num_params(params),
       "dataset": results_lib.dataset_facts(s, train=len(member.train_idx),
                                            val=len(member.val_idx)),
-      **_run_facts(s, program),
+      **_run_facts(s, program, fitted),
   }
 
 
@@ -236,7 +238,7 @@ def _cv_results(s, program, fitted, workdir: str | None) -> dict:
                            for k in per_fold[0]["selected_weights"]},
       "num_params": results_lib.num_params(results_lib.member_slice(fitted.selected_params, 0)),
       "dataset": results_lib.dataset_facts(s),
-      **_run_facts(s, program),
+      **_run_facts(s, program, fitted),
   }
   results["generalization_gap"] = results_lib.gap(results["train"], results["val"])
   return results

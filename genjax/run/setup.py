@@ -160,7 +160,8 @@ def callbacks_for(s: Setup, program: Program, workdir: str | None, *, progress: 
   """The standard callbacks of a run (none that write when `workdir` is None), then the
   user's (`config.callbacks`)."""
   config = s.config
-  out: list = [callbacks_lib.Progress(label, enabled=progress)]
+  out: list = [callbacks_lib.Progress(label, enabled=progress),
+               callbacks_lib.MembersLeaving()]
   if workdir is not None and distributed.is_primary():
     check_open_files(program.num_members)
   if workdir is not None:
@@ -220,7 +221,7 @@ def check_open_files(members: int) -> None:
 
 def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: bool = False,
           progress: bool = False, label: str = "", member_names: list[str] | None = None,
-          num_epochs: int | None = None):
+          num_epochs: int | None = None, pruner=None):
   """`build_program` + `fit` with the standard callbacks: (program, fitted). A program without
   early stopping, or with other files (a refit), is `genjax.run.refit`'s."""
   program = build_program(s, plans, member_names=member_names)
@@ -240,7 +241,7 @@ def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: boo
   cbs = callbacks_for(s, program, workdir, progress=progress,
                       label=label or f"{s.config.data.name}/{s.config.model.name}")
   return program, fit(program, cbs, num_epochs=num_epochs or s.config.num_epochs,
-                      resume=resume)
+                      resume=resume, pruner=pruner)
 
 
 @dataclasses.dataclass

@@ -164,16 +164,19 @@ def _cell(x, fmt: str) -> str:
 
 @primary_only
 def write(workdir: str, members: list[dict], baseline: str | None = None, *,
-          show_test: bool = True) -> None:
+          show_test: bool = True, note: str | None = None,
+          only: set | None = None) -> None:
   """sweep_members.csv (each member's test metrics only with `show_test`), sweep_compare.md,
-  .tex and .csv."""
+  .tex and .csv; those compare the points in `only` (default all; a search's last rungs),
+  and `note` ends their footnote."""
   columns = [c for c in MEMBER_COLUMNS if show_test or not c.startswith("test_")]
   with open(os.path.join(workdir, "sweep_members.csv"), "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(columns)
     for m in members:
       w.writerow([m[c] for c in columns])
-  rows = comparisons(members, baseline, show_test=False)
+  rows = comparisons([m for m in members if only is None or m["point"] in only], baseline,
+                     show_test=False)
   header = ["point", "val acc (mean ± std)", "Δ val acc vs baseline", "95% CI", "p"]
   cells, records = [], []
   for r in rows:
@@ -199,7 +202,7 @@ def write(workdir: str, members: list[dict], baseline: str | None = None, *,
               f"df = J − 1 (J = {seeds * folds}); * p < 0.05. Validation only"
               + (": each member's test metrics are in sweep_members.csv (" + TEST_CAPTION + ")."
                  if show_test else "; the test split is reported for the selected point only "
-                 "(selected.json)."))
+                 "(selected.json).")) + (" " + note if note else "")
   md_cell = lambda c: c.replace("|", "\\|")  # noqa: E731
   table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   table += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in cells]

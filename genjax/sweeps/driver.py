@@ -48,7 +48,7 @@ from genjax.workdir import claims as wd
 from genjax.config import defaults
 from genjax.errors import ConfigError
 from genjax.optim import optimizers as optim
-from genjax.sweeps import points as sweep_grid, sampling as sweep_sampling
+from genjax.sweeps import points as sweep_grid, pruning as sweep_pruning, sampling as sweep_sampling
 from genjax.sweeps.points import (_plain, apply_point, check_unique, config_sweep,  # noqa: F401
                                grid, is_numeric, label, named, parse_values, point_name, split,
                                without_seed)
@@ -58,7 +58,8 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
         parallel_jobs: int | None = None, overwrite: bool = False, progress: bool = True,
         baseline: str | None = None, select: bool = True,
         test_for_all_points: bool = False, launcher: str = "local",
-        slurm: dict | None = None, detach: bool = False) -> list[dict] | None:
+        slurm: dict | None = None, detach: bool = False,
+        search: dict | None = None) -> list[dict] | None:
   """Runs every point; writes the sweep tables and plots into `workdir`. Returns the rows, or
   None when `detach` left group jobs running (rerun to collect).
 
@@ -83,11 +84,19 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
   Sampled points (`genjax.sweeps.sampling.Samples`: `--sample`, or `sampling.sample` from
   Python) run as any others; sweep.json records how they were drawn ("sampling"), and the
   workdir gets sweep_sampled.png and sweep_best_so_far.png (`sample_plots`).
+  `search` (`sweep_pruning.spec`: successive halving or Hyperband, None for a grid) prunes
+  points inside the one program (`genjax.sweeps.pruning`), checked before anything runs.
   """
   sampled = points.record() if isinstance(points, sweep_sampling.Samples) else None
   launch = sweep_launch.check(launcher, slurm, detach=detach, parallel_jobs=parallel_jobs)
   recorded, labels, groups = _resolve(config, points, config_file, baseline)
   sweep_launch.check_sweep(launch, config, groups)
+  nested = "cv" in config and bool(config.cv.get("outer_folds"))
+  sweep_pruning.check(search, config, groups,
+                      list(dict.fromkeys(label(without_seed({**structural, **p}), labels)
+                                         for structural, numeric in groups for p in numeric)),
+                      nested=nested, cluster=launch.launcher.cluster is not None,
+                      processes=distributed.process().count)
   if "cv" in config and config.cv.get("outer_folds"):
     return _nested(config, workdir, groups, recorded, labels, baseline=baseline,
                    test_for_all_points=test_for_all_points, overwrite=overwrite,
@@ -109,7 +118,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
                                structural=structural, overwrite=overwrite, progress=progress,
                                points=recorded, baseline=baseline, select=select,
                                labels=labels, test_for_all_points=test_for_all_points,
-                               sampling=sampled)
+                               sampling=sampled, search=search)
   return _run_structural(config, workdir, groups, recorded, labels, launch, config_file,
                          overwrite=overwrite, baseline=baseline,
                          test_for_all_points=test_for_all_points, sampling=sampled)

@@ -25,7 +25,7 @@ from genjax.workdir import claims as wd, identity as run_identity
 from genjax.data import augment, label_noise
 from genjax.errors import ConfigError
 from genjax.sweeps import compare as sweep_compare, memory as member_memory, select as sweep_select
-from genjax.sweeps import sample_plots
+from genjax.sweeps import pruning, sample_plots
 from genjax.sweeps.plots import plot_sweep, plot_sweep_curves
 from genjax.sweeps.points import (apply_point, distinct_names, label, point_name, value_texts,
                                without_seed)
@@ -105,39 +105,45 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
               overwrite: bool = False, progress: bool = True,
               points: list[dict] | None = None, baseline: str | None = None,
               select: bool = True, labels: dict | None = None,
-              test_for_all_points: bool = False, sampling: dict | None = None) -> list[dict]:
+              test_for_all_points: bool = False, sampling: dict | None = None,
+              search: dict | None = None) -> list[dict]:
   """Trains every numeric point × fold of one structural group as one program.
 
   `points` (default: the group's own) is what the workdir's identity records; `baseline`
   the point the comparison tables test against (default: the first); `labels` the points'
   given names (`sweep_grid.named`); `select` writes selected.json (`sweep_select`; off in a
   structural sweep's group processes, whose parent selects); `sampling` how sampled points
-  were drawn (`Samples.record()`: sweep.json's "sampling", and the sampled plots). A rerun of
+  were drawn (`Samples.record()`: sweep.json's "sampling", and the sampled plots); `search`
+  a checked successive halving or Hyperband (`pruning.spec`, `pruning.check`). A rerun of
   a finished group returns its stored rows and writes nothing.
   """
   t_start = time.time()
   g = plan_group(config, workdir, numeric)
-  outputs = OUTPUTS + sweep_select.OUTPUTS + (g.base.checkpoint.subdir,
+  outputs = OUTPUTS + pruning.OUTPUTS + sweep_select.OUTPUTS + (g.base.checkpoint.subdir,
                                               g.base.checkpoint.subdir + "_refit")
   identity_points = points if points is not None else [{**structural, **p} for p in numeric]
   with wd.claim_workdir(workdir, g.base, kind="sweep", points=identity_points,
                         outputs=outputs, overwrite=overwrite,
-                        options=options(test_for_all_points)) as claim:
+                        options=options(test_for_all_points, search)) as claim:
     done = wd.completed(claim, "sweep.json")
     if done is not None:
       return done["rows"]
+    pruner = _pruner(g, workdir, numeric, structural, labels, search)
     program, fitted = experiment.train(
         g.setup, g.plans, workdir, resume=claim.resume, progress=progress,
-        label=f"sweep {len(numeric)} points x {len(g.folds)} folds", member_names=g.names)
+        label=f"sweep {len(numeric)} points x {len(g.folds)} folds", member_names=g.names,
+        pruner=pruner)
     rows, members = _rows(g, program, fitted, numeric, structural)
     return finish(config, workdir, rows, members, baseline=baseline, select=select,
                   labels=labels, test_for_all_points=test_for_all_points,
-                  resume=claim.resume, progress=progress, sampling=sampling,
+                  resume=claim.resume, progress=progress, sampling=sampling, pruner=pruner,
                   record={"wall_time_s": time.time() - t_start, "members": len(g.plans),
                           "epochs_run": fitted.epochs_run, "epoch_loop": program.epoch_loop,
                           "member_layout": program.member_layout,
                           "convolutions": program.convolutions,
                           "parallel": program.placement,
+                          "compaction": program.member_epochs(fitted.monitor,
+                                                              fitted.epochs_run),
                           "precision": g.base.get("precision", "float32"),
                           "provenance": run_identity.provenance(g.base),
                           "group_config": config_fingerprint(config)})
@@ -152,9 +158,26 @@ def config_fingerprint(config) -> str:
   return hashlib.sha256(text.encode()).hexdigest()
 
 
-def options(test_for_all_points: bool) -> dict | None:
+def _pruner(g: GroupPlan, workdir: str, numeric: list[dict], structural: dict,
+            labels: dict | None, search: dict | None):
+  """The group's `pruning.Pruner` for `search`, or None (a grid)."""
+  if search is None:
+    return None
+  k = len(g.folds)
+  member_points = [label(without_seed({**structural, **numeric[j // k]}), labels)
+                   for j in range(len(g.plans))]
+  es = g.setup.es
+  return pruning.for_group(search, list(dict.fromkeys(member_points)), member_points, g.names,
+                           g.base.num_epochs,
+                           restore_best=es is not None and es.restore_best_weights,
+                           path=os.path.join(workdir, pruning.RUNGS))
+
+
+def options(test_for_all_points: bool, search: dict | None = None) -> dict | None:
   """The sweep flags a rerun must repeat to resume (they change its outputs)."""
-  return {"test_for_all_points": True} if test_for_all_points else None
+  out = {**({"test_for_all_points": True} if test_for_all_points else {}),
+         **({"search": search} if search else {})}
+  return out or None
 
 
 TEST_CAPTION = sweep_compare.TEST_CAPTION
@@ -162,7 +185,7 @@ TEST_CAPTION = sweep_compare.TEST_CAPTION
 
 def finish(config, workdir: str, rows: list[dict], members: list[dict], *, baseline, select: bool,
            labels: dict | None, test_for_all_points: bool, resume: bool, progress: bool,
-           record: dict, sampling: dict | None = None) -> list[dict]:
+           record: dict, sampling: dict | None = None, pruner=None) -> list[dict]:
   """Names the points, selects on validation (selected.json), writes the tables, plots and
   sweep.json; returns the rows as stored.
 
@@ -170,25 +193,42 @@ def finish(config, workdir: str, rows: list[dict], members: list[dict], *, basel
   `test_for_all_points`: then every point's test metrics appear too, captioned
   TEST_CAPTION. A structural group's process (`select=False`) stores every point's test
   metrics in its sweep.json for its parent, which selects and reports. Sampled points
-  (`sampling`, `Samples.record()`) get the sampled plots and sweep.json's "sampling".
+  (`sampling`, `Samples.record()`) get the sampled plots and sweep.json's "sampling". A
+  search (`pruner`) selects and compares among the points of its last rungs only, and writes
+  sweep_rungs.md/.csv and sweep.json's "search".
   """
   relabel(rows, members, labels)
   table = sweep_compare.over_seeds(rows, members)
+  compared, note, searched = members, None, {}
+  if pruner is not None:
+    survivors = set(pruner.survivors())
+    table = [r for r in table if r["name"] in survivors]
+    compared = [m for m in members if m["point"] in survivors]
+    if baseline is not None and baseline not in survivors:
+      baseline = None
+    note = (f"Only the {len(survivors)} point(s) that reached the last rung are compared "
+            f"(--search={pruner.spec['method']}; sweep_rungs.md).")
+    searched = {"search": {**pruner.spec,
+                           "rungs": pruning.write_table(workdir, pruner, config.num_epochs),
+                           "survivors": pruner.survivors()}}
   selected = None
   if select:
-    selected = sweep_select.select(config, workdir, table, members, resume=resume,
+    selected = sweep_select.select(config, workdir, table, compared, resume=resume,
                                    progress=progress)
   show = test_for_all_points or not select
   if not show:
     rows, members = _without_test(rows), _without_test(members)
   write_outputs(workdir, rows, members, show_test=test_for_all_points,
-                named=bool(labels), selected=selected, sampling=sampling)
-  sweep_compare.write(workdir, members, baseline, show_test=show)
+                named=bool(labels), selected=selected, sampling=sampling,
+                rungs=[r["epochs"] for r in searched["search"]["rungs"]
+                       if r["kept"] < r["candidates"]] if searched else ())
+  sweep_compare.write(workdir, members, baseline, show_test=show, note=note,
+                      only=None if pruner is None else set(pruner.survivors()))
   write_json(os.path.join(workdir, "sweep.json"),
              {"rows": rows, "member_results": members,
               "test_for_all_points": bool(test_for_all_points),
-              "comparisons": sweep_compare.comparisons(members, baseline, show_test=show),
-              "selected": selected, **({"sampling": sampling} if sampling else {}),
+              "comparisons": sweep_compare.comparisons(compared, baseline, show_test=show),
+              "selected": selected, **({"sampling": sampling} if sampling else {}), **searched,
               **record})
   return rows
 
@@ -305,7 +345,8 @@ def _caption(rows: list[dict], show_test: bool, selected: dict | None) -> str:
 @primary_only
 def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = None, *,
                   show_test: bool = False, named: bool = False,
-                  selected: dict | None = None, sampling: dict | None = None) -> None:
+                  selected: dict | None = None, sampling: dict | None = None,
+                  rungs: list[int] = ()) -> None:
   """sweep.csv, sweep.md, sweep.tex and the plots: one row per point, over its seeds × folds
   (`sweep_compare.over_seeds`). Test accuracy only with `show_test` (captioned so);
   `named` points are one 'point' column instead of a column per swept key (sweep.csv
@@ -352,7 +393,7 @@ def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = N
   with open(os.path.join(workdir, "sweep.tex"), "w") as f:
     f.write("\n".join(tex) + "\n")
   plot_sweep(os.path.join(workdir, "sweep_metrics.png"), rows, keys, show_test=show_test)
-  plot_sweep_curves(os.path.join(workdir, "sweep_curves.png"), rows)
+  plot_sweep_curves(os.path.join(workdir, "sweep_curves.png"), rows, rungs)
   if sampling:
     sample_plots.plot_sampled(os.path.join(workdir, "sweep_sampled.png"), rows, sampling)
     sample_plots.plot_best_so_far(os.path.join(workdir, "sweep_best_so_far.png"), rows,

@@ -271,7 +271,7 @@ def plot_sweep(path: str, rows: list[dict], keys: list[str], *, show_test: bool 
   plt.close(fig)
 
 
-def _sweep_curves_figure(rows: list[dict]):
+def _sweep_curves_figure(rows: list[dict], rungs: list[int] = ()):
   """The Figure of `plot_sweep_curves` (see there)."""
   plt = pyplot()
   labels, key = row_labels(rows)
@@ -287,6 +287,10 @@ def _sweep_curves_figure(rows: list[dict]):
     handles.append(line)
   from matplotlib.ticker import MaxNLocator
   ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+  for epochs in sorted(set(rungs)):   # the decision falls after epoch `epochs` − 1 (0-based)
+    ax.axvline(epochs - 1, color="0.4", ls="--", lw=0.9, gid=f"rung:{epochs}")
+    ax.annotate(f"rung: {epochs} ep.", (epochs - 1, 1), xycoords=("data", "axes fraction"),
+                xytext=(2, -2), textcoords="offset points", va="top", fontsize=7, color="0.3")
   ax.set_xlabel("epoch")
   ax.set_ylabel("validation loss (mean over folds × seeds)")
   ax.grid(alpha=0.3)
@@ -299,11 +303,11 @@ def _sweep_curves_figure(rows: list[dict]):
 
 
 @primary_only
-def plot_sweep_curves(path: str, rows: list[dict]) -> None:
+def plot_sweep_curves(path: str, rows: list[dict], rungs: list[int] = ()) -> None:
   """Validation loss per epoch (mean over folds × seeds) for every sweep point, one colour
   per point (the colour of its bar in `plot_sweep`), the legend below the axes; long names are
-  shortened as in `plot_sweep`."""
+  shortened as in `plot_sweep`. `rungs`: a search's rung epochs, marked by dashed lines."""
   plt = pyplot()
-  fig = _sweep_curves_figure(rows)
+  fig = _sweep_curves_figure(rows, rungs)
   fig.savefig(path, dpi=130, bbox_inches="tight")
   plt.close(fig)

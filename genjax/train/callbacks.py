@@ -190,6 +190,30 @@ class Progress(Callback):
       self._bar.close()
 
 
+class MembersLeaving(Callback):
+  """One line when the members still training first fall to half, a quarter, ... of the
+  run's (primary process only): with `parallel.compaction` the stopped ones have left the
+  epoch program, which computes only the member blocks still training."""
+
+  def __init__(self):
+    self._next = 0.5
+
+  def on_train_start(self, info) -> None:
+    self._next = 0.5
+
+  def on_epoch_end(self, info, logs) -> None:
+    m = info.program.num_members
+    living = m - int(logs.stopped.sum())
+    if m < 2 or living == 0 or living > self._next * m:
+      return
+    while living <= self._next * m:
+      self._next /= 2
+    if distributed.is_primary():
+      how = ("the stopped ones left the epoch program" if info.program.compaction
+             else "the stopped ones are still computed (parallel.compaction=False)")
+      tqdm.write(f"genjax: epoch {logs.epoch}: {living} of {m} members still train; {how}")
+
+
 class RunCheckpoint(Callback):
   """The whole vmapped run state (orbax) after each epoch, ranked by the mean monitored
   value of the members trained; `restore` resumes from the latest verified step."""

@@ -47,8 +47,9 @@ STOP_REASONS = (
     "stopping_threshold",
     "divergence_threshold",
     "max_epochs",  # reserved for the driver; `update` never sets it
+    "pruned",      # a search stopped the member's point at a rung (`genjax.sweeps.search`)
 )
-NONE, PATIENCE, NON_FINITE, STOPPING_THRESHOLD, DIVERGENCE_THRESHOLD, MAX_EPOCHS = (
+NONE, PATIENCE, NON_FINITE, STOPPING_THRESHOLD, DIVERGENCE_THRESHOLD, MAX_EPOCHS, PRUNED = (
     range(len(STOP_REASONS)))
 
 

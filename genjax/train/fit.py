@@ -128,8 +128,14 @@ def _hooks(callbacks: Sequence[Any], name: str) -> list:
 
 @_gc_frozen
 def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
-        resume: bool = False) -> Fitted:
-  """Trains `program`'s members for up to `num_epochs` epochs (see the module docstring)."""
+        resume: bool = False, pruner: Any = None) -> Fitted:
+  """Trains `program`'s members for up to `num_epochs` epochs (see the module docstring).
+
+  `pruner` (a search, `genjax.sweeps.search`): after each epoch e with
+  `pruner.is_rung(e + 1)`, the next epoch is not dispatched ahead; `pruner.prune(info,
+  state, e)` returns the state with the members it stops (`Program.stop_members`), before
+  any callback sees the epoch (its checkpoint holds the pruned state: a rerun resumes after
+  the decision)."""
   state, start_epoch = program.start(), 0
   if resume:
     for cb in callbacks:
@@ -139,6 +145,8 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
   info = FitInfo(program, start_epoch, num_epochs, rows=[])
   for hook in _hooks(callbacks, "on_train_start"):
     hook(info)
+  if pruner is not None:
+    pruner.start(info, state)
   epoch = start_epoch
   stopped = program.real(np.asarray(distributed.to_host(state.monitor.should_stop)))
   ahead = lambda st, e: program.run_epoch(st, e) if e < num_epochs else None  # noqa: E731
@@ -147,14 +155,19 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
   try:
     while pending is not None:
       state, metrics, improved = pending
-      pending = ahead(state, epoch + 1)
+      rung = pruner is not None and pruner.is_rung(epoch + 1)
+      pending = None if rung else ahead(state, epoch + 1)
       host, improved = program.real(distributed.to_host((metrics, improved)))
       active = np.flatnonzero(~stopped)
       rows = _rows(program, epoch, host, active)
       info.rows.extend(rows)
+      if rung:
+        state = pruner.prune(info, state, epoch)
       stopped = program.real(np.asarray(distributed.to_host(state.monitor.should_stop)))
-      if stopped.all():  # drop the speculative epoch, but never leave it running (exit, reuse)
-        jax.block_until_ready(pending)
+      if rung and not stopped.all():
+        pending = ahead(state, epoch + 1)
+      if stopped.all() and pending is not None:  # drop the speculative epoch, but never
+        jax.block_until_ready(pending)           # leave it running (exit, reuse)
         pending = None
       host = {k: np.asarray(v) for k, v in host.items()}
       logs = EpochLogs(epoch, rows, host, np.asarray(improved), active, stopped, state,

@@ -75,6 +75,9 @@ def default_config() -> ml_collections.ConfigDict:
       "devices": 0,             # how many local devices to use; 0 = all
       # Members per compiled block (module docstring); 0 = auto: 1 on CPU, 8 on accelerators.
       "member_block": 0,
+      # Stopped members (early stopping, pruning) leave the epoch program: an epoch computes
+      # only the member blocks that still train. Same bits either way (`blocked`).
+      "compaction": True,
   })
 
 
@@ -112,6 +115,9 @@ def validate_config(cfg) -> None:
     raise ConfigError(f"unknown parallel.axis '{cfg.axis}'; choose from {', '.join(AXES)}")
   if not isinstance(cfg.devices, int) or isinstance(cfg.devices, bool) or cfg.devices < 0:
     raise ConfigError(f"parallel.devices must be an integer >= 0 (0 = all), got {cfg.devices!r}")
+  if not isinstance(cfg.get("compaction", True), bool):
+    raise ConfigError(f"parallel.compaction must be True or False, got {cfg.compaction!r}; "
+                      "e.g. --config.parallel.compaction=False")
   block = cfg.get("member_block", 0)
   if not isinstance(block, int) or isinstance(block, bool) or block < 0:
     raise ConfigError(f"parallel.member_block must be an integer >= 0 (0 = auto), got {block!r}; "
@@ -233,13 +239,15 @@ def resolve(cfg, *, num_members: int, batch_size: int, pad: bool = True) -> Layo
                 block=block)
 
 
-def place_epoch(member_epoch: Callable, layout: Layout) -> Callable:
+def place_epoch(member_epoch: Callable, layout: Layout, live: Callable | None = None,
+                idle: Callable | None = None) -> Callable:
   """jit(run_epoch)(state, plan, x, y, epoch) with the member axis vmapped and placed.
 
   `member_epoch(state, plan, x, y, epoch)` works on one member; under the
-  `data` layout it must have been built with axis name `DATA_AXIS`.
+  `data` layout it must have been built with axis name `DATA_AXIS`. `live`, `idle`: members
+  that leave the program (`blocked`).
   """
-  return place(member_epoch, layout, (True, True, False, False, False))
+  return place(member_epoch, layout, (True, True, False, False, False), live=live, idle=idle)
 
 
 def side_by_side(member_fn: Callable, in_axes: tuple) -> Callable:
@@ -257,11 +265,19 @@ def side_by_side(member_fn: Callable, in_axes: tuple) -> Callable:
   return mapped
 
 
-def blocked(member_fn: Callable, in_axes: tuple, block: int) -> Callable:
+def blocked(member_fn: Callable, in_axes: tuple, block: int, live: Callable | None = None,
+            idle: Callable | None = None) -> Callable:
   """`jax.vmap(member_fn, in_axes)` compiled as a loop over blocks of `block` members, each
   block vmapped: XLA sees `block` members whatever the count (module docstring), so a
   member's numbers are its block program's. The mapped arguments' member count must be a
-  multiple of `block` (`members_map` pads)."""
+  multiple of `block` (`members_map` pads).
+
+  Members leave the program (`live`, `idle`): `live(*args)` -> (M,) bool, the members to
+  compute; a block none of whose members lives is not run, and its members' outputs are
+  `idle(*member_args)` (what `member_fn` returns for a member that no longer trains, e.g. its
+  unchanged state). The loop runs over the living blocks only, so the work of an epoch is
+  that of its living blocks: the same compiled program whatever lives (no recompile), the
+  same block program for every member (no member's bits change)."""
   vmapped = jax.vmap(member_fn, in_axes)
 
   def mapped(*args):
@@ -275,32 +291,49 @@ def blocked(member_fn: Callable, in_axes: tuple, block: int) -> Callable:
     def one_block(block_args):
       it, sh = iter(block_args), iter(shared)
       return vmapped(*[next(it) if ax == 0 else next(sh) for ax in in_axes])
-    out = _loop_over_blocks(one_block, blocks, m // block)
+    if live is None:
+      out = _loop_over_blocks(one_block, blocks, m // block)
+    else:
+      alive = jnp.asarray(live(*args)).reshape(m // block, block).any(axis=1)
+      out = _loop_over_blocks(one_block, blocks, m // block, alive=alive,
+                              idle=split(jax.vmap(idle, in_axes)(*args)))
     return jax.tree.map(lambda v: v.reshape((m,) + v.shape[2:]), out)
 
   return mapped
 
 
-def _loop_over_blocks(one_block: Callable, blocks, count: int):
+def _loop_over_blocks(one_block: Callable, blocks, count: int, alive=None, idle=None):
   """`lax.map(one_block, blocks)` over `count` blocks, with the trip count hidden from XLA
   (behind an optimization barrier): XLA inlines a loop it knows runs once, and the inlined
   block fuses and rounds differently from the body of a loop of several blocks, so a member
   alone differed from the same member among others. With the count unknown, one block and
-  many compile the same loop body."""
+  many compile the same loop body.
+
+  `alive` ((count,) bool): only the living blocks run (living first, in order), the others'
+  outputs are `idle`'s (blocks, member axis first). The body is the same either way."""
   first = jax.tree.map(lambda v: v[0], blocks)
   slots = max(count, 2)   # an axis of one would be simplified away as well (index always 0)
+  double = lambda t: jax.tree.map(lambda v: jnp.concatenate([v, v]), t)  # noqa: E731
   if slots > count:
-    blocks = jax.tree.map(lambda v: jnp.concatenate([v, v]), blocks)
-  out = jax.tree.map(lambda s: jnp.zeros((slots,) + s.shape, s.dtype),
-                     jax.eval_shape(one_block, first))
-  blocks, trips = jax.lax.optimization_barrier((blocks, jnp.asarray(count, jnp.int32)))
+    blocks = double(blocks)
+  if alive is None:
+    out = jax.tree.map(lambda s: jnp.zeros((slots,) + s.shape, s.dtype),
+                       jax.eval_shape(one_block, first))
+    order, trips = jnp.arange(slots, dtype=jnp.int32), jnp.asarray(count, jnp.int32)
+  else:
+    out = idle if slots == count else double(idle)
+    alive = jnp.concatenate([alive, jnp.zeros((slots - count,), bool)])
+    order = jnp.argsort(jnp.logical_not(alive), stable=True).astype(jnp.int32)
+    trips = jnp.sum(alive, dtype=jnp.int32)
+  blocks, order, trips = jax.lax.optimization_barrier((blocks, order, trips))
 
   def body(carry):
     i, out = carry
+    j = order[i]
     result = one_block(jax.tree.map(
-        lambda v: jax.lax.dynamic_index_in_dim(v, i, keepdims=False), blocks))
+        lambda v: jax.lax.dynamic_index_in_dim(v, j, keepdims=False), blocks))
     return i + 1, jax.tree.map(
-        lambda o, r: jax.lax.dynamic_update_index_in_dim(o, r, i, 0), out, result)
+        lambda o, r: jax.lax.dynamic_update_index_in_dim(o, r, j, 0), out, result)
 
   out = jax.lax.while_loop(lambda carry: carry[0] < trips, body, (jnp.int32(0), out))[1]
   return out if slots == count else jax.tree.map(lambda v: v[:count], out)
@@ -322,9 +355,9 @@ class SideBySide:
   program's do."""
 
   def __init__(self, member_fn: Callable, layout: Layout, mapped: tuple[bool, ...],
-               **jit_kwargs):
+               live: Callable | None = None, idle: Callable | None = None, **jit_kwargs):
     in_axes = tuple(0 if m else None for m in mapped)
-    self._fn = jax.jit(blocked(member_fn, in_axes, layout.block), **jit_kwargs)
+    self._fn = jax.jit(blocked(member_fn, in_axes, layout.block, live, idle), **jit_kwargs)
     self._devices, self._mapped = layout.devices, mapped
     self._here = [i for i, d in enumerate(layout.devices)
                   if d.process_index == jax.process_index()]   # this process's devices
@@ -378,22 +411,24 @@ def members_map(member_fn: Callable, in_axes: tuple, block: int) -> Callable:
 
 
 def place(member_fn: Callable, layout: Layout, mapped: tuple[bool, ...],
-          unroll: bool = False) -> Callable:
+          unroll: bool = False, live: Callable | None = None,
+          idle: Callable | None = None) -> Callable:
   """jit(fn)(*args): `member_fn` vmapped over the member axis of the arguments flagged in
   `mapped` (the others are shared by every member), placed as the layout says. Every output
   has the member axis. Under `data`, `member_fn` must use axis name `DATA_AXIS`.
   `unroll`: members side by side (`side_by_side`) instead of vmapped; same numbers up to
-  float rounding. Otherwise members run in blocks of `layout.block` (`blocked`).
+  float rounding. Otherwise members run in blocks of `layout.block` (`blocked`), the blocks
+  none of whose members `live` skipped (`idle` gives their outputs; not with `unroll`).
   The member count must fill the devices' blocks: `Layout.padding` members are the caller's
   to add (`genjax.train.program` does)."""
   in_axes = tuple(0 if m else None for m in mapped)
   vmapped = (side_by_side(member_fn, in_axes) if unroll
-             else blocked(member_fn, in_axes, layout.block))
+             else blocked(member_fn, in_axes, layout.block, live, idle))
   if layout.axis == "single":
     return jax.jit(vmapped)
   d = layout.num_devices
   if side_by_side_devices(layout) and not unroll:
-    return SideBySide(member_fn, layout, mapped)
+    return SideBySide(member_fn, layout, mapped, live, idle)
   if layout.backend == "pmap":
     if layout.axis == "data":
       # pmap needs one mapped argument: the device index, otherwise unused.

@@ -84,6 +84,7 @@ class Program:
   convolutions: str | None = None             # "patches" or "xla" (`model.conv`); None: no convs
   use_ema: bool = False                       # the evaluated weights are `TrainState.ema`
   layout: parallel.Layout | None = None       # the devices and how members use them
+  compaction: bool = False                    # stopped members leave the epoch program
   _epoch_plan: Plan | None = None             # `plan` with the padding members; None: plan
   _epoch_inputs: tuple | None = None          # (epoch plan, x_train, y_train) where the
                                               # compiled epoch takes them (`start`)
@@ -182,6 +183,52 @@ class Program:
     plan, x, y = self._epoch_inputs or (self.epoch_plan, self.x_train, self.y_train)
     return self._run_epoch(state, plan, x, y, epoch)
 
+  def member_epochs(self, monitor, epochs_run: int) -> dict:
+    """What the run computed, from the members' final early-stopping state (`monitor`, real
+    members, host; so a resumed run records the same): results.json's `compaction`.
+
+    A member trains `stopped_epoch + 1` epochs when it stopped (early stopping, pruning,
+    its own epoch limit), else `epochs_run`. `member_epochs` = M · epochs_run;
+    `frozen_fraction` = 1 − Σ trained / member_epochs: the share a program without
+    compaction computes for members that no longer train. `computed_member_epochs`: what
+    this program computed, padding included — a block of B members runs as long as its
+    longest-training member (with compaction), or every epoch (without)."""
+    m = self.num_members
+    stopped = np.asarray(monitor.should_stop).reshape(m)
+    trained = np.where(stopped, np.asarray(monitor.stopped_epoch).reshape(m) + 1, epochs_run)
+    trained = np.minimum(trained, epochs_run)
+    full = np.concatenate([trained, np.repeat(trained[-1:], self.padding)])
+    block = self.layout.block if self.layout is not None else 1
+    per_block = full.reshape(-1, block).max(axis=1) if self.compaction else \
+        np.full(len(full) // block, epochs_run)
+    total = m * epochs_run
+    return {"enabled": bool(self.compaction), "member_epochs": int(total),
+            "trained_member_epochs": int(trained.sum()),
+            "frozen_fraction": float(1 - trained.sum() / total) if total else 0.0,
+            "computed_member_epochs": int(per_block.sum() * block),
+            "member_block": int(block)}
+
+  def stop_members(self, state: RunState, members, epoch: int) -> RunState:
+    """`state` with `members` (indices among the real ones) stopped after epoch `epoch`,
+    reason "pruned", as early stopping stops a member: frozen from the next epoch (and with
+    compaction out of the epoch program), selected weights as early stopping's rule gives
+    them. Their padding copies stop with them. Members already stopped keep their record."""
+    mask = np.zeros(self.num_members + self.padding, bool)
+    mask[np.asarray(members, int)] = True
+    if self.padding and mask[self.num_members - 1]:
+      mask[self.num_members:] = True
+    mon = state.monitor
+    host = jax.device_get(mon.should_stop)
+    new = mask & ~np.asarray(host)
+    if not new.any():
+      return state
+    def put(a, v):   # on the host, placed back as the state's array is
+      old = np.asarray(jax.device_get(a))
+      return jax.device_put(np.where(new, v, old).astype(old.dtype), a.sharding)
+    return state.replace(monitor=mon.replace(
+        should_stop=put(mon.should_stop, True), stopped_epoch=put(mon.stopped_epoch, epoch),
+        stop_reason=put(mon.stop_reason, early_stopping.PRUNED)))
+
   def select(self, state: RunState, epochs_run: int) -> tuple[Any, np.ndarray]:
     """(selected params, selected epoch (M,)) on the host, after `epochs_run` epochs.
 
@@ -213,6 +260,26 @@ def _ema_fn(config, routes) -> Callable:
     d = hp[key] if key else decay
     return optax.incremental_update(params, ema, step_size=1.0 - d)
   return update
+
+
+def _living(rs: RunState, *_) -> jax.Array:
+  """The members an epoch computes: those whose training has not stopped."""
+  return jnp.logical_not(rs.monitor.should_stop)
+
+
+def _idle(member_epoch: Callable) -> Callable:
+  """What `member_epoch` gives a stopped member, without computing it: its state unchanged
+  but for `monitor.improved` (False: nothing recorded), metrics NaN (no row reads them),
+  not improved. Equal, leaf for leaf, to the computed epoch of a stopped member (tested)."""
+
+  def idle(rs: RunState, plan, x, y, epoch):
+    metrics = jax.eval_shape(member_epoch, rs, plan, x, y, epoch)[1]
+    rs = rs.replace(monitor=rs.monitor.replace(improved=jnp.zeros_like(rs.monitor.improved)))
+    nan = lambda s: jnp.full(s.shape, jnp.nan if jnp.issubdtype(s.dtype, jnp.floating) else 0,  # noqa: E731
+                             s.dtype)
+    return (rs, jax.tree.map(nan, metrics),
+            jnp.zeros((), bool))
+  return idle
 
 
 def _routes(plans: list[MemberPlan]) -> dict[str, dict[str, str]]:
@@ -275,10 +342,13 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
     return member_finish(rs, member_plan, train, train_metrics, val, epoch)
 
   members = epoch_loops.member_layout(loop, m + layout.padding)
+  compaction = bool(config.parallel.get("compaction", True)) and loop == "scan"
   if loop == "steps":
     run_epoch = epoch_loops.stepped_epoch(sharded, layout, member_finish, plan,
                                           config.batch_size, unroll=members == "side_by_side",
                                           weights=weights)
+  elif compaction:
+    run_epoch = parallel.place_epoch(member_epoch, layout, live=_living, idle=_idle(member_epoch))
   else:
     run_epoch = parallel.place_epoch(member_epoch, layout)
   ids = [p.member_id for p in plans]
@@ -291,7 +361,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
                                             use_ema, rop_cfg if plateau else None, layout),
                  _run_epoch=run_epoch, epoch_loop=loop, member_layout=members,
                  convolutions=setup.model.conv if epoch_loops.has_conv(template) else None,
-                 use_ema=use_ema, layout=layout,
+                 use_ema=use_ema, layout=layout, compaction=compaction,
                  _keys=init_keys(list(plans) + [plans[-1]] * layout.padding, config.seed),
                  # Padding members (module docstring): copies of the last member's plan.
                  _epoch_plan=pad_members(plan, layout.padding))

@@ -95,6 +95,14 @@ FILES: tuple[Output, ...] = (
            "Validation accuracy against each swept value, with error bars."),
     Output("sweep_curves.png", ("sweep", "group"),
            "Mean validation loss per epoch of every point."),
+    Output("sweep_rungs.jsonl", ("sweep",),
+           "A search's rung decisions as made, one JSON line each (`--search`; "
+           "`genjax.sweeps.pruning`); checked on resume."),
+    Output("sweep_rungs.md", ("sweep",),
+           "A search's rungs: bracket, rung, epochs, candidates, kept, best validation "
+           "accuracy, the points kept (scikit-learn's `iter` / `n_resources` / "
+           "`n_candidates`)."),
+    Output("sweep_rungs.csv", ("sweep",), "sweep_rungs.md as CSV."),
     Output("sweep_sampled.png", ("sweep",),
            "Sampled sweeps (`--sample`): validation accuracy against each sampled key, one "
            "dot per point, diverged points marked."),
@@ -159,6 +167,7 @@ TEST_SHOWN = "a group process, or --test_for_all_points"
 NOT_BASELINE = "points other than the baseline"
 SEEDS = "≥ 2 seeds, test shown"
 SAMPLED = "a sampled sweep (--sample, genjax.sample_points)"
+SEARCHED = "a search (--search=halving or hyperband)"
 
 
 RESULTS_JSON: tuple[Key, ...] = (
@@ -259,6 +268,17 @@ RESULTS_JSON: tuple[Key, ...] = (
     Key(".parallel.member_block", "", "Members per compiled block."),
     Key(".parallel.member_bits", "", "Whether a member's numbers depend on the others "
         "(`independent`)."),
+    Key(".compaction", "", "Member-epochs trained and computed (`Program.member_epochs`; "
+        "`parallel.compaction`)."),
+    Key(".compaction.enabled", "", "Whether stopped members left the epoch program."),
+    Key(".compaction.member_epochs", "", "Members × epochs run."),
+    Key(".compaction.trained_member_epochs", "", "Epochs the members trained, summed "
+        "(a stopped member's end at its stop)."),
+    Key(".compaction.frozen_fraction", "", "1 − trained / member_epochs: the share a "
+        "program without compaction computes for stopped members."),
+    Key(".compaction.computed_member_epochs", "", "Member-epochs the program computed, "
+        "padding included (whole member blocks)."),
+    Key(".compaction.member_block", "", "Members per compiled block."),
     Key(".precision", "", "`precision`: float32 or bfloat16."),
     Key(".provenance", "", "What produced the numbers."),
     Key(".provenance.code", "", "The code fingerprint (as run.json's)."),
@@ -371,10 +391,25 @@ SWEEP_JSON: tuple[Key, ...] = (
     Key(".parallel", ONE_GROUP, "As results.json's."),
     Key(".parallel.<field>", ONE_GROUP, "As results.json's: `axis`, `devices`, "
         "`member_block`, `member_bits`."),
+    Key(".compaction", ONE_GROUP, "As results.json's."),
+    Key(".compaction.<field>", ONE_GROUP, "As results.json's: `enabled`, `member_epochs`, "
+        "`trained_member_epochs`, `frozen_fraction`, `computed_member_epochs`, "
+        "`member_block`."),
     Key(".precision", ONE_GROUP, "As results.json's."),
     Key(".group_config", ONE_GROUP, "sha256 of the group's resolved config (its parent "
         "checks it)."),
     Key(".wall_time_s", "", "Seconds the sweep took."),
+    Key(".search", SEARCHED, "The search and its rungs (`genjax.sweeps.pruning`)."),
+    Key(".search.method", SEARCHED, "`halving` or `hyperband` (`--search`)."),
+    Key(".search.factor", SEARCHED, "η (`--search_factor`)."),
+    Key(".search.min_epochs", SEARCHED, "The first rung's epochs, or `exhaust` "
+        "(`--search_min_epochs`)."),
+    Key(".search.rungs[]", SEARCHED, "One per rung of every bracket, as sweep_rungs.md."),
+    Key(".search.rungs[].<field>", SEARCHED, "`bracket`, `rung`, `epochs`, `candidates`, "
+        "`kept`, `points` (entering), `scores` (their validation means; null at a last "
+        "rung), `kept_points`."),
+    Key(".search.survivors", SEARCHED, "The points of the last rungs: the only ones "
+        "selected from and compared."),
     Key(".sampling", SAMPLED, "How the points were drawn (`genjax.sweeps.sampling`)."),
     Key(".sampling.axes", SAMPLED, "{sampled key: its distribution, as given}."),
     Key(".sampling.axes.<key>", SAMPLED, "One distribution, e.g. `loguniform(1e-4,1e-1)`."),

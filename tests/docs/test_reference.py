@@ -68,10 +68,10 @@ def _code_names() -> set[str]:
   """Every top-level name the code says a run may write (checkpoint.subdir at its default)."""
   from genjax.config import defaults
   from genjax.run import driver
-  from genjax.sweeps import cluster, group, nested, select
+  from genjax.sweeps import cluster, group, nested, pruning, select
   from genjax.workdir import identity
   config = defaults.get_config()
-  names = set(identity.RESERVED) | set(group.OUTPUTS) | set(nested.OUTPUTS)
+  names = set(identity.RESERVED) | set(group.OUTPUTS) | set(nested.OUTPUTS) | set(pruning.OUTPUTS)
   names |= set(cluster.OUTPUTS) | set(select.OUTPUTS) | set(driver.outputs(config))
   config.cv.method = "kfold"
   names |= set(driver.outputs(config))
