@@ -210,7 +210,8 @@ class MembersLeaving(Callback):
       self._next /= 2
     if distributed.is_primary():
       how = ("the stopped ones left the epoch program" if info.program.compaction
-             else "the stopped ones are still computed (parallel.compaction=False)")
+             else "the stopped ones are still computed (parallel.compaction=False, or "
+             "epoch_loop=steps)")
       tqdm.write(f"genjax: epoch {logs.epoch}: {living} of {m} members still train; {how}")
 
 
