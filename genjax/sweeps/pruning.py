@@ -160,6 +160,9 @@ def spec(method: str = "grid", factor: int = 3, min_epochs="exhaust") -> dict | 
   if isinstance(min_epochs, str) and min_epochs.strip().isdigit():
     min_epochs = int(min_epochs)
   if method == "grid":
+    if factor != 3 or min_epochs != "exhaust":
+      raise ConfigError("search_factor and search_min_epochs apply to a search; give "
+                        "search='halving' or 'hyperband' (or drop them)")
     return None
   return {"method": method, "factor": factor, "min_epochs": min_epochs}
 

@@ -252,6 +252,9 @@ def test_an_unknown_search_is_refused_from_python(tmp_path):
     genjax.sweep(defaults.get_config(), [{"model.dropout": 0.0}, {"model.dropout": 0.2}],
                  str(tmp_path / "w"), search="bayesian")
   assert not (tmp_path / "w").exists() or not any((tmp_path / "w").iterdir())
+  with pytest.raises(ConfigError, match="apply to a search"):
+    genjax.sweep(defaults.get_config(), [{"model.dropout": 0.0}, {"model.dropout": 0.2}],
+                 str(tmp_path / "w"), search_factor=2)
 
 
 def test_another_search_setting_is_not_resumed(tmp_path):

@@ -202,6 +202,11 @@ def test_sampled_sweep_end_to_end_and_its_identity(tmp_path):
   assert stored["sampling"]["sampler"] == "sobol" and stored["sampling"]["seed"] == 0
   assert stored["sampling"]["drawn"] == list(points)
   assert "Points drawn: 4 points, sobol, seed 0" in (workdir / "sweep.md").read_text()
+  from genjax.workdir import outputs   # every key of sweep.json's "sampling" is documented
+  documented = {k.path for k in outputs.SWEEP_JSON if k.path.startswith(".sampling")}
+  found = {f".sampling.{k}" + ("[]" if isinstance(v, list) else "")
+           for k, v in stored["sampling"].items()}
+  assert found <= documented, found - documented
   # The same points again: the finished sweep, resumed; another seed or sampler: refused.
   assert genjax.sweep(config, sampling.product(points, [{"seed": 0}, {"seed": 1}]),
                       str(workdir)) == rows
