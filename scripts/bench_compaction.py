@@ -50,16 +50,21 @@ JSON to a temp file instead, never to the repository's.
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
+from bench_common import cpu_model, env_int  # noqa: E402,F401
+
+genjax = functools.partial(bench_common.genjax, who="bench compaction")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "BENCHMARKS.compaction.json"
@@ -86,31 +91,6 @@ def get_sweep(arg: str = "ablation"):
   return [p for p in _ablation.get_sweep(arg)
           if p["name"] != "augment" and p.get("seed", 0) < {seeds}]
 '''
-
-
-def env_int(name: str) -> int | None:
-  value = os.environ.get(name, "").strip()
-  return int(value) if value else None
-
-
-def children_cpu() -> float:
-  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-  return usage.ru_utime + usage.ru_stime
-
-
-def genjax(args: list[str], log: Path) -> tuple[float, float]:
-  """Runs `genjax ARGS` from the repository root: (process wall s, CPU user+sys s)."""
-  cpu0 = children_cpu()
-  t0 = time.perf_counter()
-  with open(log, "w") as out:
-    proc = subprocess.run([str(ROOT / ".venv/bin/genjax"), *args], cwd=ROOT, stdout=out,
-                          stderr=subprocess.STDOUT, text=True)
-  wall = time.perf_counter() - t0
-  if proc.returncode:
-    tail = log.read_text()[-3000:]
-    sys.exit(f"bench compaction: genjax {' '.join(args)} failed (exit status "
-             f"{proc.returncode}):\n{tail}")
-  return wall, children_cpu() - cpu0
 
 
 def strip(record):
@@ -222,14 +202,6 @@ def bench(name: str, args: list[str], record_file: str, work: Path, cache: Path,
       "compared": [record_file + " (less " + ", ".join(VOLATILE) + ")", *files],
       "mismatches": mismatches,
   }
-
-
-def cpu_model() -> str:
-  try:
-    return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name"))
-  except (OSError, StopIteration):
-    return platform.processor() or platform.machine()
 
 
 def markdown(record: dict) -> str:

@@ -33,18 +33,23 @@ into BENCHMARKS.md. Smoke runs (a shrinking variable set) write their JSON to a 
 
 import argparse
 import datetime
+import functools
 import json
 import math
 import os
 import platform
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
+from bench_common import cpu_model, env_int  # noqa: E402,F401
+
+genjax = functools.partial(bench_common.genjax, who="bench halving")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "BENCHMARKS.halving.json"
@@ -53,30 +58,6 @@ GRID = {"optimizer.learning_rate": ["1e-3", "3e-3", "1e-2"],
         "penalties.l2.strength": ["0", "1e-4", "1e-3"],
         "model.dropout": ["0", "0.1", "0.2"]}
 SHRINK = ("GENJAX_BENCH_EPOCHS", "GENJAX_BENCH_FOLDS")
-
-
-def env_int(name: str) -> int | None:
-  value = os.environ.get(name, "").strip()
-  return int(value) if value else None
-
-
-def children_cpu() -> float:
-  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-  return usage.ru_utime + usage.ru_stime
-
-
-def genjax(args: list[str], log: Path) -> tuple[float, float]:
-  """Runs `genjax ARGS` from the repository root: (process wall s, CPU user+sys s)."""
-  cpu0 = children_cpu()
-  t0 = time.perf_counter()
-  with open(log, "w") as out:
-    proc = subprocess.run([str(ROOT / ".venv/bin/genjax"), *args], cwd=ROOT, stdout=out,
-                          stderr=subprocess.STDOUT, text=True)
-  wall = time.perf_counter() - t0
-  if proc.returncode:
-    sys.exit(f"bench halving: genjax {' '.join(args)} failed (exit status {proc.returncode}):"
-             f"\n{log.read_text()[-3000:]}")
-  return wall, children_cpu() - cpu0
 
 
 def members_of(record: dict, point: str) -> list[dict]:
@@ -161,14 +142,6 @@ def compare(grid: dict, halving: dict) -> dict:
                                               and ci["lo"] <= h_mean <= ci["hi"]),
           "halving_pick_rank_in_grid": rank,
           "halving_pick_members_identical_in_both_runs": same_members}
-
-
-def cpu_model() -> str:
-  try:
-    return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name"))
-  except (OSError, StopIteration):
-    return platform.processor() or platform.machine()
 
 
 def pct(x) -> str:
@@ -261,7 +234,8 @@ def main(argv=None) -> int:
   # The grid runs first with an empty cache (a cold compile, filling it), then the halvings,
   # then the grid again, warm.
   plan = [("grid, cold", common + warm, False)]
-  plan += [(name, common + halving(m) + (warm if w else cold), w) for name, m, w in VARIANTS]
+  variants = [v for v in VARIANTS if v[1] == "exhaust" or int(v[1]) <= epochs]   # (smoke runs)
+  plan += [(name, common + halving(m) + (warm if w else cold), w) for name, m, w in variants]
   plan += [("grid, warm", common + warm, True)]
   print(f"== {command}  (work in {work})", flush=True)
   load_before, started = os.getloadavg(), datetime.datetime.now(datetime.timezone.utc)
@@ -282,7 +256,7 @@ def main(argv=None) -> int:
     if not args.keep:
       shutil.rmtree(work, ignore_errors=True)
   grid = records["grid, warm"]
-  comparisons = {name: compare(grid, records[name]) for name, _, _ in VARIANTS}
+  comparisons = {name: compare(grid, records[name]) for name, _, _ in variants}
   prov = grid["provenance"]
   record = {
       "benchmark": "halving", "command": command,
