@@ -11,21 +11,25 @@ from __future__ import annotations
 from genjax.report.files import primary_only
 
 
-def pyplot():
-  """matplotlib.pyplot on the Agg backend, imported when a plot is drawn (it is slow to import)."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  return plt
+def new_figure(**kwargs):
+  """A `matplotlib.figure.Figure(**kwargs)` on its own Agg canvas, made outside pyplot:
+  drawing and saving it never selects or switches the process's backend (a notebook's inline
+  plots keep working after `genjax.fit`), and no pyplot figure is left open. Imported when a
+  plot is drawn (matplotlib is slow to import)."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+  fig = Figure(**kwargs)
+  FigureCanvasAgg(fig)   # this figure's own canvas (the Agg renderer), whatever the backend
+  return fig
 
 
 @primary_only
 def plot_learning_curves(path: str, rows: list[dict], *, best_epoch: int | None = None,
                          title: str = "") -> None:
   """Two panels (loss, accuracy): train vs validation per epoch."""
-  plt = pyplot()
   epochs = [r["epoch"] for r in rows]
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+  fig = new_figure(figsize=(10, 3.8))
+  axes = fig.subplots(1, 2)
   for ax, metric in zip(axes, ("loss", "accuracy")):
     ax.plot(epochs, [r[f"train_{metric}_running"] for r in rows], label="train (running mean)")
     ax.plot(epochs, [r[f"val_{metric}"] for r in rows], label="validation")
@@ -39,16 +43,16 @@ def plot_learning_curves(path: str, rows: list[dict], *, best_epoch: int | None 
     fig.suptitle(title)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
-  plt.close(fig)
 
 
 @primary_only
 def plot_fold_curves(path: str, rows: list[dict], *, title: str = "") -> None:
   """Per-fold learning curves: validation (solid) and train (dashed), loss and accuracy."""
-  plt = pyplot()
+  import matplotlib
   folds = sorted({r["fold"] for r in rows})
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-  colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  fig = new_figure(figsize=(11, 4))
+  axes = fig.subplots(1, 2)
+  colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
   for ax, metric in zip(axes, ("loss", "accuracy")):
     for i, k in enumerate(folds):
       fr = [r for r in rows if r["fold"] == k]
@@ -63,16 +67,15 @@ def plot_fold_curves(path: str, rows: list[dict], *, title: str = "") -> None:
     fig.suptitle(title)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
-  plt.close(fig)
 
 
 @primary_only
 def plot_fold_accuracy(path: str, accuracies, *, title: str = "") -> None:
   """Box plot of per-fold validation accuracy with the folds as points."""
-  plt = pyplot()
   import numpy as np
   acc = 100 * np.asarray(accuracies)
-  fig, ax = plt.subplots(figsize=(4, 4))
+  fig = new_figure(figsize=(4, 4))
+  ax = fig.subplots()
   ax.boxplot([acc], widths=0.5)
   jitter = np.random.default_rng(0).uniform(-0.08, 0.08, len(acc))  # display only
   ax.scatter(1 + jitter, acc, zorder=3)
@@ -83,4 +86,3 @@ def plot_fold_accuracy(path: str, accuracies, *, title: str = "") -> None:
     ax.set_title(title, fontsize="small")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
-  plt.close(fig)

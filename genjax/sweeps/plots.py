@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from genjax.report.files import primary_only
-from genjax.report.plots import pyplot
+from genjax.report.plots import new_figure
 from genjax.sweeps.labels import (LABEL_CHARS, fmt, formatter, is_number, row_labels, short_keys,
                                   wrap)
 
@@ -109,21 +109,20 @@ def _grid_keys(rows: list[dict], keys: list[str]) -> list[str] | None:
 
 def _sweep_figure(rows: list[dict], keys: list[str], show_test: bool = False):
   """The Figure of `plot_sweep` (see there)."""
-  plt = pyplot()
   grid = _grid_keys(rows, keys)
   if grid is None:
-    return _sweep_bars(plt, rows, show_test)
-  return _sweep_grid(plt, rows, grid, show_test)
+    return _sweep_bars(rows, show_test)
+  return _sweep_grid(rows, grid, show_test)
 
 
-def _sweep_bars(plt, rows, show_test):
+def _sweep_bars(rows, show_test):
   """One horizontal bar per point (test hollow, dashed, below it), values at the right."""
   import numpy as np
   from matplotlib.patches import Patch
   labels, key = row_labels(rows)
   tall = max((x.count("\n") for x in labels), default=0)   # extra lines of a label
   per = (0.5 if show_test else 0.34) + 0.13 * tall
-  fig = plt.figure(figsize=(8, per * len(rows) + 1.3), layout="constrained")
+  fig = new_figure(figsize=(8, per * len(rows) + 1.3), layout="constrained")
   ax = fig.subplots()
   y = np.arange(len(rows))
   val = [100 * _number(r["val_accuracy_mean"]) for r in rows]
@@ -171,13 +170,13 @@ def _sort_key(v):
   return (0, float(v), "") if is_number(v) else (1, 0.0, repr(v))
 
 
-def _sweep_grid(plt, rows, keys, show_test):
+def _sweep_grid(rows, keys, show_test):
   """One panel per key, a line per value of the other keys, its legend below the panel."""
   from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
   from matplotlib.transforms import ScaledTranslation
   short = short_keys(keys)
   formats = {k: formatter([r["point"].get(k) for r in rows]) for k in keys}
-  fig = plt.figure(figsize=(4.8 * len(keys), 3.6), layout="constrained")
+  fig = new_figure(figsize=(4.8 * len(keys), 3.6), layout="constrained")
   panels = fig.subplots(1, len(keys), squeeze=False)[0]
   title = _VAL_NOTE
   if show_test:
@@ -265,17 +264,14 @@ def plot_sweep(path: str, rows: list[dict], keys: list[str], *, show_test: bool 
   the axes, inside the saved image (the figure grows for them). Rows need "name", "point",
   "val_accuracy_mean", "val_accuracy_std", and "test_accuracy" with `show_test`.
   """
-  plt = pyplot()
   fig = _sweep_figure(rows, keys, show_test)
   fig.savefig(path, dpi=130, bbox_inches="tight")
-  plt.close(fig)
 
 
 def _sweep_curves_figure(rows: list[dict], rungs: list[int] = ()):
   """The Figure of `plot_sweep_curves` (see there)."""
-  plt = pyplot()
   labels, key = row_labels(rows)
-  fig = plt.figure(figsize=(8, 4.5), layout="constrained")
+  fig = new_figure(figsize=(8, 4.5), layout="constrained")
   ax = fig.subplots()
   handles = []
   for i, r in enumerate(rows):
@@ -307,7 +303,5 @@ def plot_sweep_curves(path: str, rows: list[dict], rungs: list[int] = ()) -> Non
   """Validation loss per epoch (mean over folds × seeds) for every sweep point, one colour
   per point (the colour of its bar in `plot_sweep`), the legend below the axes; long names are
   shortened as in `plot_sweep`. `rungs`: a search's rung epochs, marked by dashed lines."""
-  plt = pyplot()
   fig = _sweep_curves_figure(rows, rungs)
   fig.savefig(path, dpi=130, bbox_inches="tight")
-  plt.close(fig)

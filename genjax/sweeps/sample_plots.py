@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from genjax.report.files import primary_only
-from genjax.report.plots import pyplot
+from genjax.report.plots import new_figure
 from genjax.sweeps.labels import formatter, is_number, short_keys
 from genjax.sweeps.points import point_name
 
@@ -93,9 +93,8 @@ def _axis_values(ax, key: str, dist: str, values: list):
 
 def _sampled_figure(rows: list[dict], sampling: dict):
   """The Figure of `plot_sampled` (see there)."""
-  plt = pyplot()
   keys = list(sampling["axes"])
-  fig = plt.figure(figsize=(4.2 * len(keys), 3.6), layout="constrained")
+  fig = new_figure(figsize=(4.2 * len(keys), 3.6), layout="constrained")
   panels = fig.subplots(1, len(keys), squeeze=False)[0]
   colors, lines = _others(rows, sampling)
   short = short_keys(keys)
@@ -161,8 +160,7 @@ def best_so_far(rows: list[dict], sampling: dict) -> dict[str, list[float]]:
 
 def _best_figure(rows: list[dict], sampling: dict):
   """The Figure of `plot_best_so_far` (see there)."""
-  plt = pyplot()
-  fig = plt.figure(figsize=(6.4, 4.0), layout="constrained")
+  fig = new_figure(figsize=(6.4, 4.0), layout="constrained")
   ax = fig.subplots()
   order = draw_order(rows, sampling)
   colors, lines = _others(rows, sampling)
@@ -198,10 +196,8 @@ def plot_sampled(path: str, rows: list[dict], sampling: dict) -> None:
   × for a diverged point (`diverged`; at the lowest finite accuracy when its own is NaN).
   `sampling` is `Samples.record()` (sweep.json's "sampling"); rows need "point",
   "val_accuracy_mean", "val_loss_mean", "stop_reasons"."""
-  plt = pyplot()
   fig = _sampled_figure(rows, sampling)
   fig.savefig(path, dpi=130, bbox_inches="tight")
-  plt.close(fig)
 
 
 @primary_only
@@ -209,10 +205,8 @@ def plot_best_so_far(path: str, rows: list[dict], sampling: dict) -> None:
   """The best validation accuracy among the first k points drawn against k (`best_so_far`),
   a step line per combination of the grid axes' values, each point's own accuracy a faint
   dot at its draw number, diverged points a red ×."""
-  plt = pyplot()
   fig = _best_figure(rows, sampling)
   fig.savefig(path, dpi=130, bbox_inches="tight")
-  plt.close(fig)
 
 
 def describe(sampling: dict) -> str:

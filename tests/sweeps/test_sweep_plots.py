@@ -9,10 +9,11 @@ import itertools
 import numpy as np
 import pytest
 
-from genjax.report.plots import pyplot
+import matplotlib
 from genjax.sweeps import labels, plots
 
-plt = pyplot()
+matplotlib.use("Agg")   # this test process's own pyplot (genjax draws outside pyplot)
+import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402  (after the Agg backend is chosen)
 from matplotlib.legend import Legend  # noqa: E402
 
