@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SCRIPT = r"""
@@ -29,6 +31,7 @@ print(json.dumps({"backend": matplotlib.get_backend(), "open": plt.get_fignums()
 """
 
 
+@pytest.mark.slow
 def test_a_backend_chosen_before_fit_and_sweep_is_the_backend_after(tmp_path):
   out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=ROOT,
                        capture_output=True, text=True, timeout=600)
