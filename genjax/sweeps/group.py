@@ -204,10 +204,14 @@ def finish(config, workdir: str, rows: list[dict], members: list[dict], *, basel
     survivors = set(pruner.survivors())
     table = [r for r in table if r["name"] in survivors]
     compared = [m for m in members if m["point"] in survivors]
-    if baseline is not None and baseline not in survivors:
-      baseline = None
     note = (f"Only the {len(survivors)} point(s) that reached the last rung are compared "
             f"(--search={pruner.spec['method']}; sweep_rungs.md).")
+    asked = baseline if baseline is not None else members[0]["point"]
+    if asked not in survivors:   # said, never silently replaced
+      first = next(m["point"] for m in members if m["point"] in survivors)
+      note += (f" The baseline {asked} was pruned at a rung: the points are compared with "
+               f"{first}, the first point of the last rung.")
+      baseline = None
     searched = {"search": {**pruner.spec,
                            "rungs": pruning.write_table(workdir, pruner, config.num_epochs),
                            "survivors": pruner.survivors()}}

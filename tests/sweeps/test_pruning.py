@@ -160,6 +160,9 @@ def test_a_survivor_trains_as_in_the_unpruned_run_and_the_pruned_stop_at_their_r
   assert h["compaction"]["trained_member_epochs"] < g["compaction"]["trained_member_epochs"]
   compared = open(os.path.join(halving, "sweep_compare.md")).read()
   assert "Only the 1 point(s) that reached the last rung are compared" in compared
+  first = g["member_results"][0]["point"]   # the default baseline: the first point
+  if first not in survivors:   # its pruning is said, not hidden
+    assert f"The baseline {first} was pruned at a rung" in compared
   table = open(os.path.join(halving, "sweep_rungs.md")).read()
   assert table.startswith("| bracket | rung | epochs | candidates | kept |")
 
