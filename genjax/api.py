@@ -216,11 +216,13 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
           baseline: str | None = None, test_for_all_points: bool = False,
           launcher: str = "local", slurm: dict | None = None,
           detach: bool = False, search: str = "grid", search_factor: int = 3,
-          search_min_epochs: int | str = "exhaust") -> list[dict] | None:
+          search_min_epochs: int | str = "exhaust", p_adjust: str = "holm") -> list[dict] | None:
   """Runs every point as `genjax sweep` does; returns sweep.json's rows (one per point).
   A point may be named (`{"name": "l2", "penalties.l2.strength": 1e-3}`). sweep.json also
   holds `member_results` (one per point × seed × fold), `comparisons` (each point against
-  `baseline`, default the first: corrected resampled t-test) and `selected` (the point with
+  `baseline`, default the first: corrected resampled t-test on fixed folds, p-values adjusted
+  together by `p_adjust`, "holm", "bh" or "none"; interquartile mean and probability of
+  improvement) and `selected` (the point with
   the best validation mean, and its test metrics: the only test reported unless
   `test_for_all_points`). `launcher` ("local", "submitit_local", "slurm"), `slurm` (the
   `--slurm_*` options by name, e.g. `{"partition": "gpu", "timeout_min": 60}`) and `detach`
@@ -243,7 +245,7 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
   return sweep_driver.run(config, workdir, points,
                           parallel_jobs=parallel_jobs, overwrite=overwrite, progress=progress,
                           baseline=baseline, test_for_all_points=test_for_all_points,
-                          launcher=launcher, slurm=slurm, detach=detach,
+                          p_adjust=p_adjust, launcher=launcher, slurm=slurm, detach=detach,
                           search=sweep_pruning.spec(search, search_factor, search_min_epochs))
 
 

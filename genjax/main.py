@@ -94,6 +94,10 @@ _SLURM = {name: define(f"slurm_{name}", default, f"sweep, --launcher=slurm: {tex
 _BASELINE = flags.DEFINE_string("baseline", None, "sweep: the point every other is compared "
                                 "with in sweep_compare.md (its name, e.g. 'dropout=0'; default: "
                                 "the first point).")
+_P_ADJUST = flags.DEFINE_enum("p_adjust", "holm", ["holm", "bh", "none"],
+                               "sweep: how sweep_compare.md adjusts the p-values of every point "
+                               "against the baseline for their number: holm (family-wise error), "
+                               "bh (Benjamini-Hochberg false discovery rate) or none.")
 _TEST_ALL = flags.DEFINE_bool("test_for_all_points", False, "sweep: report every point's test "
                               "metrics too (tables say 'test shown for all points: not for "
                               "selection'); by default only the point selected on validation's.")
@@ -112,7 +116,7 @@ _SEARCH_MIN_EPOCHS = flags.DEFINE_string("search_min_epochs", "exhaust", "sweep:
                                          "num_epochs, as scikit-learn's).")
 SEARCH_FLAGS = ("search", "search_factor", "search_min_epochs")
 SAMPLE_FLAGS = ("sample", "samples", "sampler", "sample_seed", "sample_scramble")
-SWEEP_FLAGS = ("sweep", "zip", *SAMPLE_FLAGS, *SEARCH_FLAGS, "parallel_jobs", "baseline",
+SWEEP_FLAGS = ("sweep", "zip", *SAMPLE_FLAGS, *SEARCH_FLAGS, "parallel_jobs", "baseline", "p_adjust",
                "test_for_all_points", "launcher", "detach", *(f"slurm_{n}" for n in _SLURM))
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-host: HOST:PORT of "
@@ -482,7 +486,7 @@ def run_sweep(config, argv) -> None:
   spec = config_file.loaded_spec()
   rows = sweep_driver.run(config, workdir(), sweep_points(argv, config),
                    config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
-                   test_for_all_points=_TEST_ALL.value, search=search_spec(),
+                   p_adjust=_P_ADJUST.value, test_for_all_points=_TEST_ALL.value, search=search_spec(),
                    overwrite=_OVERWRITE.value, progress=_PROGRESS.value,
                    launcher=_LAUNCHER.value, slurm=_slurm_options(), detach=_DETACH.value)
   from genjax.platform import distributed

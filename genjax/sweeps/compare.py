@@ -5,13 +5,23 @@ aside), seed, fold, train/validation sizes, validation metrics at its selected e
 epoch, stop reason, and that member's own test metrics. They are written as
 `sweep_members.csv`; everything an analysis needs, without reading metrics.jsonl.
 
-`comparisons(members, baseline)` groups members by point (seeds and folds are the
-repetitions), pairs each point's members with the baseline's over the same (seed, fold), and
-tests the difference of validation accuracy with the corrected resampled t-test
-(`genjax.sweeps.stats.corrected_resampled_t`, n_val/n_train of the folds); with ≥ 2 seeds it adds a
-bootstrap CI over seeds of the test-accuracy difference. Written as `sweep_compare.md` /
-`.csv`, the test named in a footnote. `over_seeds` turns sweep rows into table rows with
-seeds as repetitions (sweep.md, .csv, .tex and the plots), not a plotted hyperparameter.
+`comparisons(members, baseline, p_adjust)` groups members by point, a (seeds, folds) array of
+validation accuracy each, and pairs every point with the baseline fold by fold:
+
+* the design: the folds are fixed (one `data.split_seed` for every seed), so a point's seeds
+  are averaged within each fold and the J folds (× cv repeats) are the repetitions of the
+  corrected resampled t-test (`stats.fixed_folds_t`; one fold, a hold-out: no p-value);
+* the family: the p-values of all points against the baseline are adjusted together
+  (`stats.adjust_p`: Holm by default, Benjamini–Hochberg, or none);
+* robust summaries (`genjax.sweeps.robust`, rliable's definitions): each point's
+  interquartile mean with a stratified bootstrap interval, and its probability of
+  improvement over the baseline;
+* members that diverged (`DIVERGED_REASONS`) are counted and marked.
+
+With ≥ 2 seeds it adds a bootstrap CI over seeds of the test-accuracy difference. Written as
+`sweep_compare.md` / `.tex` / `.csv`, the design, test and adjustment named in a footnote.
+`over_seeds` turns sweep rows into table rows with seeds as repetitions (sweep.md, .csv, .tex
+and the plots), not a plotted hyperparameter.
 """
 
 from __future__ import annotations
@@ -21,13 +31,15 @@ import os
 
 import numpy as np
 
-from genjax.train import hparams
+from genjax.train import early_stopping, hparams
 from genjax.report.files import primary_only
-from genjax.sweeps import stats
+from genjax.sweeps import robust, stats
 from genjax.errors import ConfigError
 from genjax.sweeps.points import point_name, without_seed
 
 TEST_CAPTION = "test shown for all points: not for selection"
+DIVERGED_REASONS = tuple(early_stopping.STOP_REASONS[i] for i in (early_stopping.NON_FINITE,
+                                                              early_stopping.DIVERGENCE_THRESHOLD))
 MEMBER_COLUMNS = ("point", "seed", "fold", "train_size", "val_size", "val_loss", "val_accuracy",
                   "selected_epoch", "stop_reason", "test_loss", "test_accuracy")
 
@@ -86,7 +98,7 @@ def check_paired(names: list[str], configs: list, baseline: str | None) -> None:
 
 
 def comparisons(members: list[dict], baseline: str | None = None, *,
-                show_test: bool = True) -> list[dict]:
+                show_test: bool = True, p_adjust: str = "holm") -> list[dict]:
   """One entry per point (see the module docstring); the baseline's has no difference.
   Test metrics (mean, bootstrap CI) only with `show_test`."""
   names = point_names(members)
@@ -100,7 +112,9 @@ def comparisons(members: list[dict], baseline: str | None = None, *,
     mine = [m for m in members if m["point"] == name]
     entry = {"point": name, "baseline": base, "seeds": len(keys[0]), "folds": len(keys[1]),
              "val_accuracy_mean": float(np.mean(val)),
-             "val_accuracy_std": float(np.std(val, ddof=1)) if val.size > 1 else 0.0}
+             "val_accuracy_std": float(np.std(val, ddof=1)) if val.size > 1 else 0.0,
+             "val_accuracy_iqm": _robust(robust.iqm_interval, val),
+             "diverged_members": sum(m.get("stop_reason") in DIVERGED_REASONS for m in mine)}
     if show_test:
       test, _ = _grid(members, name, "test_accuracy")
       entry["test_accuracy_mean"] = float(np.mean(test))
@@ -110,11 +124,31 @@ def comparisons(members: list[dict], baseline: str | None = None, *,
                           f"{base!r}; compared points need the same seeds and folds")
       n_train = float(np.mean([m["train_size"] for m in mine]))
       n_val = float(np.mean([m["val_size"] for m in mine]))
-      entry["val_accuracy_difference"] = stats.corrected_resampled_t(val, b_val, n_train, n_val)
+      entry["val_accuracy_difference"] = stats.fixed_folds_t(val, b_val, n_train, n_val)
+      entry["probability_of_improvement"] = _robust(robust.probability_of_improvement, val,
+                                                    b_val)
       if show_test and len(keys[0]) >= 2:
         entry["test_accuracy_difference"] = stats.bootstrap_ci_over_seeds(test, b_test)
     out.append(entry)
+  _adjust(out, p_adjust)
   return out
+
+
+def _robust(fn, *grids):
+  """`fn(*grids)`, or None where a member's result is not finite (a diverged member)."""
+  if not all(np.isfinite(g).all() for g in grids):
+    return None
+  return fn(*grids)
+
+
+def _adjust(entries: list[dict], method: str) -> None:
+  """Adds "p_adjusted", "p_adjust" and "family" (the tests adjusted together) to each
+  difference: one family, every point against the baseline that has a p-value."""
+  diffs = [e["val_accuracy_difference"] for e in entries if "val_accuracy_difference" in e]
+  adjusted = stats.adjust_p([d["p_value"] for d in diffs], method)
+  family = sum(p is not None for p in adjusted)
+  for d, p in zip(diffs, adjusted):
+    d.update(p_adjusted=p, p_adjust=method, family=family)
 
 
 def over_seeds(rows: list[dict], members: list[dict]) -> list[dict]:
@@ -155,17 +189,87 @@ def tex_escape(text: str) -> str:
   """A table cell as LaTeX text (%, _, &, #, \\ and the unicode signs genjax's tables use)."""
   return (text.replace("\\", r"\textbackslash{}").replace("%", r"\%").replace("_", r"\_")
           .replace("&", r"\&").replace("#", r"\#").replace("±", r"$\pm$").replace("−", "$-$")
-          .replace("×", r"$\times$").replace("Δ", r"$\Delta$"))
+          .replace("×", r"$\times$").replace("Δ", r"$\Delta$").replace("†", r"\dag{}")
+          .replace(">", "$>$").replace("<", "$<$"))
 
 
 def _cell(x, fmt: str) -> str:
   return "–" if x is None else format(x, fmt)
 
 
+ADJUST_LABEL = {"holm": "p (Holm)", "bh": "p (BH)", "none": None}
+CSV_COLUMNS = ("point", "seeds", "folds", "val_accuracy_mean", "val_accuracy_std",
+               "difference", "ci95_low", "ci95_high", "p_value", "p_adjusted", "p_adjust",
+               "iqm", "iqm_ci95_low", "iqm_ci95_high", "probability_of_improvement",
+               "diverged_members")
+
+
+def _pct(x) -> str:
+  return f"{100 * x:.2f}"
+
+
+def _cells(r: dict, method: str) -> list[str]:
+  """One table row: point (†: a member diverged), mean ± std, IQM [CI], Δ, CI, p, p̃, P(>)."""
+  d, q = r.get("val_accuracy_difference"), r["val_accuracy_iqm"]
+  iqm = "–" if q is None else _pct(q["iqm"]) + "%" + (
+      "" if q["ci"] is None else f" [{_pct(q['ci'][0])}, {_pct(q['ci'][1])}]")
+  cells = [r["point"] + (" †" if r["diverged_members"] else ""),
+           f"{_pct(r['val_accuracy_mean'])}% ± {_pct(r['val_accuracy_std'])}", iqm]
+  if d is None:
+    cells += ["baseline", "", ""] + ([""] if ADJUST_LABEL[method] else []) + [""]
+    return cells
+  ci = "–" if d["ci95"] is None else f"[{100 * d['ci95'][0]:+.2f}, {100 * d['ci95'][1]:+.2f}]"
+  cells += [f"{100 * d['mean_difference']:+.2f} pt", ci, _cell(d["p_value"], ".3g")]
+  star = " *" if (d["p_adjusted"] if d["p_adjusted"] is not None else 1) < 0.05 else ""
+  if ADJUST_LABEL[method]:
+    cells.append(_cell(d["p_adjusted"], ".3g") + star)
+  else:
+    cells[-1] += star
+  poi = r.get("probability_of_improvement")
+  return cells + ["–" if poi is None else f"{poi:.2f}"]
+
+
+def _record(r: dict) -> list:
+  d, q = r.get("val_accuracy_difference") or {}, r["val_accuracy_iqm"] or {}
+  ci, qci = d.get("ci95") or (None, None), q.get("ci") or (None, None)
+  return [r["point"], r["seeds"], r["folds"], r["val_accuracy_mean"], r["val_accuracy_std"],
+          d.get("mean_difference"), ci[0], ci[1], d.get("p_value"), d.get("p_adjusted"),
+          d.get("p_adjust"), q.get("iqm"), qci[0], qci[1], r.get("probability_of_improvement"),
+          r["diverged_members"]]
+
+
+def footnote(rows: list[dict], method: str, *, show_test: bool) -> str:
+  """What the comparison table shows: the design, the test, the family and its adjustment,
+  the robust summaries, diverged members, and where the test split is."""
+  seeds, folds = rows[0]["seeds"], rows[0]["folds"]
+  family = next((r["val_accuracy_difference"]["family"] for r in rows
+                 if "val_accuracy_difference" in r), 0)
+  star = "adjusted p" if ADJUST_LABEL[method] else "p"
+  text = (f"Validation accuracy over {seeds} seed(s) × {folds} fold(s) per point. Design: "
+          f"{stats.FIXED_FOLDS} (J = {folds} fold means), paired with the baseline "
+          f"({rows[0]['baseline']}) fold by fold. p: two-sided {stats.CORRECTED_TEST}, "
+          f"variance factor 1/J + n_val/n_train, df = J − 1"
+          + ("" if folds > 1 else " (none with one fixed split: use cross-validation)")
+          + f"; adjusted for the {family} comparison(s) with the baseline: "
+          f"{stats.P_ADJUST[method]}; * {star} < 0.05. IQM: interquartile mean over the "
+          f"members, 95% stratified bootstrap interval ({robust.REPS} resamples of seeds within "
+          "each fold, rliable). P(> baseline): probability of improvement, the Mann–Whitney "
+          "U / (n·m) of the point's seeds against the baseline's, averaged over folds.")
+  diverged = [r for r in rows if r["diverged_members"]]
+  if diverged:
+    text += (" † " + "; ".join(f"{r['point']}: {r['diverged_members']} member(s) diverged"
+                               for r in diverged)
+             + " (loss NaN/inf or past the divergence threshold); their accuracy is counted.")
+  return text + (" Validation only" + (": each member's test metrics are in sweep_members.csv ("
+                                       + TEST_CAPTION + ")." if show_test else
+                                       "; the test split is reported for the selected point "
+                                       "only (selected.json)."))
+
+
 @primary_only
 def write(workdir: str, members: list[dict], baseline: str | None = None, *,
-          show_test: bool = True, note: str | None = None,
-          only: set | None = None) -> None:
+          show_test: bool = True, note: str | None = None, only: set | None = None,
+          p_adjust: str = "holm") -> None:
   """sweep_members.csv (each member's test metrics only with `show_test`), sweep_compare.md,
   .tex and .csv; those compare the points in `only` (default all; a search's last rungs),
   and `note` ends their footnote."""
@@ -176,46 +280,24 @@ def write(workdir: str, members: list[dict], baseline: str | None = None, *,
     for m in members:
       w.writerow([m[c] for c in columns])
   rows = comparisons([m for m in members if only is None or m["point"] in only], baseline,
-                     show_test=False)
-  header = ["point", "val acc (mean ± std)", "Δ val acc vs baseline", "95% CI", "p"]
-  cells, records = [], []
-  for r in rows:
-    d = r.get("val_accuracy_difference")
-    if d is None:
-      diff, ci, p = "baseline", "", ""
-    else:
-      diff = f"{100 * d['mean_difference']:+.2f} pt"
-      ci = ("–" if d["ci95"] is None else
-            f"[{100 * d['ci95'][0]:+.2f}, {100 * d['ci95'][1]:+.2f}]")
-      p = _cell(d["p_value"], ".3g") + (" *" if (d["p_value"] or 1) < 0.05 else "")
-    cells.append([r["point"], f"{100 * r['val_accuracy_mean']:.2f}% ± "
-                  f"{100 * r['val_accuracy_std']:.2f}", diff, ci, p])
-    records.append([r["point"], r["seeds"], r["folds"], r["val_accuracy_mean"],
-                    r["val_accuracy_std"], None if d is None else d["mean_difference"],
-                    None if d is None or d["ci95"] is None else d["ci95"][0],
-                    None if d is None or d["ci95"] is None else d["ci95"][1],
-                    None if d is None else d["p_value"]])
-  seeds, folds = rows[0]["seeds"], rows[0]["folds"]
-  footnote = (f"Validation accuracy over {seeds} seed(s) × {folds} fold(s) per point, paired "
-              f"with the baseline ({rows[0]['baseline']}) over the same (seed, fold) members. "
-              f"p: two-sided {stats.CORRECTED_TEST}, variance factor 1/J + n_val/n_train, "
-              f"df = J − 1 (J = {seeds * folds}); * p < 0.05. Validation only"
-              + (": each member's test metrics are in sweep_members.csv (" + TEST_CAPTION + ")."
-                 if show_test else "; the test split is reported for the selected point only "
-                 "(selected.json).")) + (" " + note if note else "")
+                     show_test=False, p_adjust=p_adjust)
+  header = ["point", "val acc (mean ± std)", "IQM [95% CI]", "Δ val acc vs baseline", "95% CI",
+            "p"] + [h for h in (ADJUST_LABEL[p_adjust],) if h] + ["P(> baseline)"]
+  cells = [_cells(r, p_adjust) for r in rows]
+  text = footnote(rows, p_adjust, show_test=show_test) + (" " + note if note else "")
   md_cell = lambda c: c.replace("|", "\\|")  # noqa: E731
   table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   table += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in cells]
-  table += ["", footnote]
-  tex = [r"\begin{tabular}{lrrrr}", r"\hline", " & ".join(tex_escape(h) for h in header) + r" \\",
-         r"\hline"] + [" & ".join(tex_escape(c) for c in row) + r" \\" for row in cells]
-  tex += [r"\hline", r"\end{tabular}", "% " + tex_escape(footnote)]
+  table += ["", text]
+  tex = [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\hline",
+         " & ".join(tex_escape(h) for h in header) + r" \\", r"\hline"]
+  tex += [" & ".join(tex_escape(c) for c in row) + r" \\" for row in cells]
+  tex += [r"\hline", r"\end{tabular}", "% " + tex_escape(text)]
   with open(os.path.join(workdir, "sweep_compare.tex"), "w") as f:
     f.write("\n".join(tex) + "\n")
   with open(os.path.join(workdir, "sweep_compare.md"), "w") as f:
     f.write("\n".join(table) + "\n")
   with open(os.path.join(workdir, "sweep_compare.csv"), "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(["point", "seeds", "folds", "val_accuracy_mean", "val_accuracy_std",
-                "difference", "ci95_low", "ci95_high", "p_value"])
-    w.writerows(records)
+    w.writerow(CSV_COLUMNS)
+    w.writerows(_record(r) for r in rows)

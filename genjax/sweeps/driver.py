@@ -43,7 +43,7 @@ import time
 from genjax.platform import distributed
 from genjax.sweeps import cluster as sweep_jobs, compare as sweep_compare, launch as sweep_launch, nested as nested_cv
 from genjax.workdir import identity as run_identity
-from genjax.sweeps import group as sweep_run, select as sweep_select
+from genjax.sweeps import group as sweep_run, select as sweep_select, stats as sweep_stats
 from genjax.workdir import claims as wd
 from genjax.config import defaults
 from genjax.errors import ConfigError
@@ -59,7 +59,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
         baseline: str | None = None, select: bool = True,
         test_for_all_points: bool = False, launcher: str = "local",
         slurm: dict | None = None, detach: bool = False,
-        search: dict | None = None) -> list[dict] | None:
+        search: dict | None = None, p_adjust: str = "holm") -> list[dict] | None:
   """Runs every point; writes the sweep tables and plots into `workdir`. Returns the rows, or
   None when `detach` left group jobs running (rerun to collect).
 
@@ -70,7 +70,8 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
   options given), `detach` and `parallel_jobs` (default: 1 locally, all groups as jobs) say
   where they run (`sweep_launch`); they are no part of the run's identity. With a job launcher
   a single structural group runs as one job too. `baseline` (a point's name, seeds
-  aside; default the first) is what `sweep_compare.md` tests every other point against.
+  aside; default the first) is what `sweep_compare.md` tests every other point against, the
+  p-values adjusted together by `p_adjust` ("holm", "bh" or "none"; `stats.adjust_p`).
   A point may carry a display name under `sweep_grid.NAME_KEY` ('name'). The test split
   is reported for the selected point only (selected.json) unless `test_for_all_points`.
 
@@ -89,6 +90,10 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
   """
   sampled = points.record() if isinstance(points, sweep_sampling.Samples) else None
   launch = sweep_launch.check(launcher, slurm, detach=detach, parallel_jobs=parallel_jobs)
+  if p_adjust not in sweep_stats.P_ADJUST:
+    raise ConfigError(f"--p_adjust={p_adjust!r} is not a p-value adjustment; use one of "
+                      f"{', '.join(sweep_stats.P_ADJUST)} (holm: family-wise error, bh: false "
+                      "discovery rate)")
   recorded, labels, groups = _resolve(config, points, config_file, baseline)
   sweep_launch.check_sweep(launch, config, groups)
   nested = "cv" in config and bool(config.cv.get("outer_folds"))
@@ -99,7 +104,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
                       processes=distributed.process().count)
   if "cv" in config and config.cv.get("outer_folds"):
     return _nested(config, workdir, groups, recorded, labels, baseline=baseline,
-                   test_for_all_points=test_for_all_points, overwrite=overwrite,
+                   test_for_all_points=test_for_all_points, p_adjust=p_adjust, overwrite=overwrite,
                    progress=progress)
   if len(groups) > 1 and distributed.process().count > 1:
     raise ConfigError(f"a multi-host sweep runs one structural group, this one has {len(groups)} "
@@ -118,9 +123,9 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
                                structural=structural, overwrite=overwrite, progress=progress,
                                points=recorded, baseline=baseline, select=select,
                                labels=labels, test_for_all_points=test_for_all_points,
-                               sampling=sampled, search=search)
+                               sampling=sampled, search=search, p_adjust=p_adjust)
   return _run_structural(config, workdir, groups, recorded, labels, launch, config_file,
-                         overwrite=overwrite, baseline=baseline,
+                         overwrite=overwrite, baseline=baseline, p_adjust=p_adjust,
                          test_for_all_points=test_for_all_points, sampling=sampled)
 
 
@@ -177,7 +182,7 @@ def _resolve(config, points, config_file, baseline):
 
 
 def _run_structural(config, workdir, groups, recorded, labels, launch, config_file, *,
-                    overwrite, baseline, test_for_all_points, sampling=None):
+                    overwrite, baseline, test_for_all_points, sampling=None, p_adjust="holm"):
   """Several structural groups (or one as a cluster job): each group planned and checked
   before any runs, then run through the launcher and collected into the sweep's tables."""
   for i, (structural, numeric) in enumerate(groups):   # every group checked before any runs
@@ -190,7 +195,8 @@ def _run_structural(config, workdir, groups, recorded, labels, launch, config_fi
                                                      f"group{i:02d}.config"))
   with wd.claim_workdir(workdir, config, kind="sweep", points=recorded, outputs=outputs,
                         overwrite=overwrite,
-                        options=sweep_run.options(test_for_all_points)) as claim:
+                        options=sweep_run.options(test_for_all_points, None, baseline,
+                                                  p_adjust)) as claim:
     done = wd.completed(claim, "sweep.json")
     if done is not None:
       return done["rows"]
@@ -202,7 +208,8 @@ def _run_structural(config, workdir, groups, recorded, labels, launch, config_fi
     return sweep_run.finish(
         config, workdir, rows, members, baseline=baseline, select=True, labels=labels,
         test_for_all_points=test_for_all_points, resume=claim.resume, progress=False,
-        sampling=sampling, record={"wall_time_s": time.time() - t_start, "groups": len(groups),
+        sampling=sampling, p_adjust=p_adjust,
+        record={"wall_time_s": time.time() - t_start, "groups": len(groups),
                 "provenance": run_identity.provenance(config)})
 
 
@@ -215,7 +222,7 @@ def _run_groups(launch, config, groups, workdir, config_file):
 
 
 def _nested(config, workdir, groups, recorded, labels, *, baseline, test_for_all_points,
-            overwrite, progress):
+            overwrite, progress, p_adjust="holm"):
   """Nested CV (`genjax.sweeps.nested`) of one structural group's points."""
   if len(groups) > 1:
     raise ConfigError(f"nested CV (cv.outer_folds) selects among the numeric points of one "
@@ -225,7 +232,8 @@ def _nested(config, workdir, groups, recorded, labels, *, baseline, test_for_all
   if distributed.process().count > 1:
     raise ConfigError("nested CV (cv.outer_folds) runs in one process; drop --distributed "
                       "or cv.outer_folds")
-  for flag, given in (("--baseline", baseline), ("--test_for_all_points", test_for_all_points)):
+  for flag, given in (("--baseline", baseline), ("--test_for_all_points", test_for_all_points),
+                      ("--p_adjust", p_adjust != "holm")):
     if given:
       raise ConfigError(f"{flag} does not apply to nested CV (cv.outer_folds), which reports "
                         "each outer fold's selection and never uses the test split; drop it")

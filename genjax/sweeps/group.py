@@ -106,7 +106,7 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
               points: list[dict] | None = None, baseline: str | None = None,
               select: bool = True, labels: dict | None = None,
               test_for_all_points: bool = False, sampling: dict | None = None,
-              search: dict | None = None) -> list[dict]:
+              search: dict | None = None, p_adjust: str = "holm") -> list[dict]:
   """Trains every numeric point × fold of one structural group as one program.
 
   `points` (default: the group's own) is what the workdir's identity records; `baseline`
@@ -114,7 +114,8 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
   given names (`sweep_grid.named`); `select` writes selected.json (`sweep_select`; off in a
   structural sweep's group processes, whose parent selects); `sampling` how sampled points
   were drawn (`Samples.record()`: sweep.json's "sampling", and the sampled plots); `search`
-  a checked successive halving or Hyperband (`pruning.spec`, `pruning.check`). A rerun of
+  a checked successive halving or Hyperband (`pruning.spec`, `pruning.check`); `p_adjust`
+  the comparison table's multiplicity adjustment (`stats.adjust_p`). A rerun of
   a finished group returns its stored rows and writes nothing.
   """
   t_start = time.time()
@@ -124,7 +125,8 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
   identity_points = points if points is not None else [{**structural, **p} for p in numeric]
   with wd.claim_workdir(workdir, g.base, kind="sweep", points=identity_points,
                         outputs=outputs, overwrite=overwrite,
-                        options=options(test_for_all_points, search)) as claim:
+                        options=options(test_for_all_points, search, baseline,
+                                        p_adjust)) as claim:
     done = wd.completed(claim, "sweep.json")
     if done is not None:
       return done["rows"]
@@ -137,6 +139,7 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
     return finish(config, workdir, rows, members, baseline=baseline, select=select,
                   labels=labels, test_for_all_points=test_for_all_points,
                   resume=claim.resume, progress=progress, sampling=sampling, pruner=pruner,
+                  p_adjust=p_adjust,
                   record={"wall_time_s": time.time() - t_start, "members": len(g.plans),
                           "epochs_run": fitted.epochs_run, "epoch_loop": program.epoch_loop,
                           "member_layout": program.member_layout,
@@ -173,10 +176,14 @@ def _pruner(g: GroupPlan, workdir: str, numeric: list[dict], structural: dict,
                            path=os.path.join(workdir, pruning.RUNGS))
 
 
-def options(test_for_all_points: bool, search: dict | None = None) -> dict | None:
-  """The sweep flags a rerun must repeat to resume (they change its outputs)."""
+def options(test_for_all_points: bool, search: dict | None = None, baseline: str | None = None,
+            p_adjust: str = "holm") -> dict | None:
+  """The sweep flags a rerun must repeat to resume (they change its outputs); defaults are
+  left out, so that runs from before a flag existed resume."""
   out = {**({"test_for_all_points": True} if test_for_all_points else {}),
-         **({"search": search} if search else {})}
+         **({"search": search} if search else {}),
+         **({"baseline": baseline} if baseline is not None else {}),
+         **({"p_adjust": p_adjust} if p_adjust != "holm" else {})}
   return out or None
 
 
@@ -185,7 +192,8 @@ TEST_CAPTION = sweep_compare.TEST_CAPTION
 
 def finish(config, workdir: str, rows: list[dict], members: list[dict], *, baseline, select: bool,
            labels: dict | None, test_for_all_points: bool, resume: bool, progress: bool,
-           record: dict, sampling: dict | None = None, pruner=None) -> list[dict]:
+           record: dict, sampling: dict | None = None, pruner=None,
+           p_adjust: str = "holm") -> list[dict]:
   """Names the points, selects on validation (selected.json), writes the tables, plots and
   sweep.json; returns the rows as stored.
 
@@ -227,11 +235,13 @@ def finish(config, workdir: str, rows: list[dict], members: list[dict], *, basel
                 rungs=[r["epochs"] for r in searched["search"]["rungs"]
                        if r["kept"] < r["candidates"]] if searched else ())
   sweep_compare.write(workdir, members, baseline, show_test=show, note=note,
-                      only=None if pruner is None else set(pruner.survivors()))
+                      only=None if pruner is None else set(pruner.survivors()),
+                      p_adjust=p_adjust)
   write_json(os.path.join(workdir, "sweep.json"),
              {"rows": rows, "member_results": members,
               "test_for_all_points": bool(test_for_all_points),
-              "comparisons": sweep_compare.comparisons(compared, baseline, show_test=show),
+              "comparisons": sweep_compare.comparisons(compared, baseline, show_test=show,
+                                                       p_adjust=p_adjust),
               "selected": selected, **({"sampling": sampling} if sampling else {}), **searched,
               **record})
   return rows

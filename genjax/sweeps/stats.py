@@ -182,3 +182,77 @@ def compare(points: dict, baseline: str, *, n_train: float, n_val: float) -> dic
   base = points[baseline]
   return {name: None if name == baseline else corrected_resampled_t(value, base, n_train, n_val)
           for name, value in points.items()}
+
+
+FIXED_FOLDS = "fixed folds, seeds averaged within each fold"
+
+
+def fold_means(grid) -> np.ndarray:
+  """(seeds, folds) member results → the J fold means over seeds, shape (folds,).
+
+  With the folds fixed (`data.split_seed` shared by every seed), members (s, k) and (s′, k)
+  train and validate on the same data: their results are not independent repetitions of the
+  data's randomness. The seeds are averaged within each fold, and the folds (× cv repeats,
+  which re-draw them) are the J repetitions the corrected test was derived for."""
+  arr = _as_float(grid, "grid")
+  if arr.ndim != 2:
+    raise ValueError(f"fold_means needs a (seeds, folds) array; got shape {arr.shape}")
+  return arr.mean(axis=0)
+
+
+def fixed_folds_t(a, b, n_train: float, n_val: float, *, repeats: int = 1) -> dict:
+  """The corrected resampled t of A against baseline B for (seeds, folds) member grids on
+  fixed folds: `corrected_resampled_t` of their fold means (`fold_means`), J = folds,
+
+      t = d̄ / sqrt((1/J + n_val/n_train) · s²),   df = J − 1,
+
+  d_k the difference of fold k's means. `repeats` (the cv repeats inside the folds axis) is
+  recorded. Keys of `corrected_resampled_t` plus "design" and "seeds"; with one fold (a
+  hold-out split) there is no repetition of the data: p_value None with a "reason"."""
+  a, b = _as_float(a, "a"), _as_float(b, "b")
+  if a.shape != b.shape or a.ndim != 2:
+    raise ValueError(f"a and b must be (seeds, folds) arrays of one shape; got {a.shape} "
+                     f"and {b.shape}")
+  out = corrected_resampled_t(fold_means(a), fold_means(b), n_train, n_val)
+  out.update(design=FIXED_FOLDS, seeds=int(a.shape[0]), repeats=int(repeats))
+  if a.shape[1] < 2:
+    out["reason"] = ("one fixed split: seeds vary the model's randomness only, not the data, "
+                     "so no test of the difference is valid; use cross-validation "
+                     "(--config.cv.method=stratified_kfold) for a p-value")
+  return out
+
+
+P_ADJUST = {"holm": "Holm (1979) step-down, family-wise error",
+            "bh": "Benjamini–Hochberg (1995), false discovery rate",
+            "none": "unadjusted"}
+
+
+def adjust_p(p_values, method: str = "holm") -> list:
+  """Multiplicity-adjusted p-values of one family of m tests (None entries are not tests and
+  stay None; m counts the others). With p_(1) ≤ … ≤ p_(m) sorted,
+
+      Holm: p̃_(i) = max_{j ≤ i} min(1, (m − j + 1) · p_(j)),
+      BH:   p̃_(i) = min_{j ≥ i} min(1, m / j · p_(j)),
+      none: p̃ = p.
+
+  Returned in the input's order. ValueError for an unknown method or a p outside [0, 1]."""
+  if method not in P_ADJUST:
+    raise ValueError(f"unknown p-value adjustment {method!r}; use one of {', '.join(P_ADJUST)}")
+  where = [i for i, p in enumerate(p_values) if p is not None]
+  p = np.array([float(p_values[i]) for i in where], dtype=np.float64)
+  if np.any(~(p >= 0) | ~(p <= 1)):
+    raise ValueError(f"p-values must be in [0, 1]; got {p.tolist()}")
+  m = p.size
+  adjusted = p.copy()
+  if m and method != "none":
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    if method == "holm":
+      steps = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ranked))
+    else:
+      steps = np.minimum.accumulate(np.minimum(1.0, m / np.arange(1, m + 1) * ranked)[::-1])[::-1]
+    adjusted[order] = steps
+  out: list = [None] * len(p_values)
+  for i, value in zip(where, adjusted):
+    out[i] = float(value)
+  return out

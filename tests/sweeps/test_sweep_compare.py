@@ -59,12 +59,14 @@ def test_members_and_comparisons_of_a_seeded_grid(tmp_path):
   a, b = by("dropout=0.3", "val_accuracy"), by("dropout=0", "val_accuracy")
   n_train = np.mean([int(m["train_size"]) for m in members])
   n_val = np.mean([int(m["val_size"]) for m in members])
-  t, p = _corrected(a, b, n_train, n_val)
+  # Fixed folds: the seeds are averaged within each fold; the 3 folds are the repetitions.
+  t, p = _corrected(a.mean(axis=0), b.mean(axis=0), n_train, n_val)
   record = json.load(open(workdir / "sweep.json"))
   other = next(c for c in record["comparisons"] if c["point"] == "dropout=0.3")
   assert other["val_accuracy_difference"]["t"] == pytest.approx(t, rel=1e-9)
   assert other["val_accuracy_difference"]["p_value"] == pytest.approx(p, rel=1e-9)
-  assert other["val_accuracy_difference"]["df"] == 5
+  assert other["val_accuracy_difference"]["df"] == 2
+  assert other["val_accuracy_difference"]["p_adjusted"] == pytest.approx(p, rel=1e-12)  # m = 1
   assert "test_accuracy_difference" in other        # 2 seeds: bootstrap over seeds
   table_rows = _csv(workdir / "sweep.csv")   # seeds are repetitions in the tables
   assert [r["model.dropout"] for r in table_rows] == ["0.0", "0.3"] and "seed" not in table_rows[0]
