@@ -188,7 +188,8 @@ def difference(old: dict, new: dict) -> str | None:
   if old.get("options", {}) != new.get("options", {}):
     a, b = old.get("options", {}), new.get("options", {})
     key = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))[0]
-    return f"its --{key} differs ({a.get(key, False)} -> {b.get(key, False)})"
+    return (f"its --{key} differs ({a.get(key, 'the default')} -> "
+            f"{b.get(key, 'the default')})")
   if old.get("inputs") != new.get("inputs"):
     changed = sorted(set(old.get("inputs", {})) | set(new.get("inputs", {})))
     return f"an input file's content differs ({', '.join(changed)})"

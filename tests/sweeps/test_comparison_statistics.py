@@ -217,3 +217,49 @@ def test_a_hold_out_seed_sweep_has_no_p_value_and_the_footnote_says_why(tmp_path
   assert "none with one fixed split: use cross-validation" in table
   line = next(x for x in table.splitlines() if x.startswith("| p1 |"))
   assert line.split("|")[6].strip() == "–"
+
+
+# --- the CLI: a bad value, and a rerun that differs, each one line with exit 2 --------------
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SWEEP = ["sweep", "--config=experiments/mnist1d_mlp.py", "--progress=false",
+         "--config.num_epochs=2", "--config.model.widths=(16,)",
+         "--config.cv.method=stratified_kfold", "--config.cv.folds=2",
+         "--config.checkpoint.enabled=false", "--sweep=model.dropout=0,0.2,0.4"]
+
+
+def _genjax(workdir, extra=()):
+  return subprocess.run([sys.executable, "-m", "genjax.main", *SWEEP, *extra,
+                         f"--workdir={workdir}"], cwd=ROOT, capture_output=True, text=True,
+                        timeout=600)
+
+
+def test_an_unknown_p_adjust_is_one_line_exit_2(tmp_path):
+  out = _genjax(tmp_path / "w", ["--p_adjust=bonferroni"])
+  assert out.returncode == 2, out.stderr[-2000:]
+  lines = out.stderr.strip().splitlines()
+  assert len(lines) == 1 and "p_adjust" in lines[0] and "holm" in lines[0], lines
+  assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_with_another_adjustment_or_baseline_is_refused(tmp_path):
+  workdir = tmp_path / "w"
+  first = _genjax(workdir, ["--p_adjust=bh"])
+  assert first.returncode == 0, first.stderr[-3000:]
+  table = (workdir / "sweep_compare.md").read_text()
+  assert "| p (BH) |" in table and "Benjamini" in table
+  before = {p: (workdir / p).read_bytes() for p in ("sweep_compare.md", "sweep.json")}
+  for extra, named in ((["--p_adjust=holm"], "p_adjust"),
+                       (["--p_adjust=bh", "--baseline=dropout=0.2"], "baseline")):
+    out = _genjax(workdir, extra)
+    assert out.returncode == 2, (extra, out.stderr[-2000:])
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--overwrite" in lines[0] and named in lines[0], lines
+  assert {p: (workdir / p).read_bytes() for p in before} == before
+  again = _genjax(workdir, ["--p_adjust=bh"])          # the identical run: its stored rows
+  assert again.returncode == 0, again.stderr[-2000:]
