@@ -187,14 +187,19 @@ def test_repeated_points_are_refused_before_anything_runs(points, tmp_path):
 
 
 def test_the_comparison_table_is_also_latex(default_run):
+  from genjax.sweeps.compare import tex_escape
   workdir, _ = default_run
   tex = (workdir / "sweep_compare.tex").read_text()
   md = (workdir / "sweep_compare.md").read_text()
-  assert tex.startswith("\\begin{tabular}{lrrrr}") and "\\end{tabular}" in tex
+  header = md.splitlines()[0].strip("| ").split(" | ")
+  assert header[-3:] == ["p", "p (Holm)", "P(> baseline)"]
+  assert tex.startswith("\\begin{tabular}{l" + "r" * (len(header) - 1) + "}")
+  assert "\\end{tabular}" in tex and "P($>$ baseline)" in tex
   body = [line for line in tex.splitlines() if not line.startswith("% ")]
   assert "$\\pm$" in tex and "Nadeau \\& Bengio 2003" in tex
   assert all("%" not in line.replace("\\%", "") for line in body)    # every % escaped
   rows = [line for line in tex.splitlines() if line.endswith("\\\\")][1:]
   assert [r.split(" & ")[0] for r in rows] == ["plain", "L2", "dropout"]
   for row, line in zip(rows, md.splitlines()[2:5]):     # the same cells as the markdown
-    assert row.split(" & ")[2] == line.split(" | ")[2].replace("Δ", "$\\Delta$")
+    for k in (1, 2, 3):
+      assert row.split(" & ")[k] == tex_escape(line.split(" | ")[k])
