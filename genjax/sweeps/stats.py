@@ -11,6 +11,11 @@ understates Var(d̄); with n_val / n_train the held-out / training set sizes of 
     t = d̄ / sqrt((1/J + n_val/n_train) · s²),   df = J − 1,
     p = 2 · (1 − T_df(|t|)),   ci95 = d̄ ± t_{0.975,df} · sqrt((1/J + n_val/n_train) · s²).
 
+Fixed folds (`fixed_folds_t`, what sweep tables use): a seed sweep shares its folds across
+seeds, so members (s, k) and (s′, k) see the same data; the seeds are averaged within each
+fold and the J folds are the pairs (one fold, a hold-out: no test). `adjust_p` adjusts a
+family of p-values (Holm 1979; Benjamini & Hochberg 1995).
+
 The naive paired t (factor 1/J alone, = scipy.stats.ttest_rel) is kept for comparison;
 it is anti-conservative here. `bootstrap_ci_over_seeds` resamples whole seeds (rows),
 keeping each seed's folds paired, and reports a percentile interval for d̄.
@@ -171,18 +176,24 @@ def bootstrap_ci_over_seeds(a, b, *, n_boot: int = 2000, seed: int = 0, level: f
   return out
 
 
-def compare(points: dict, baseline: str, *, n_train: float, n_val: float) -> dict:
-  """`corrected_resampled_t(points[name], points[baseline], n_train, n_val)` for every name.
+def compare(points: dict, baseline: str, *, n_train: float, n_val: float,
+            p_adjust: str = "holm") -> dict:
+  """`fixed_folds_t(points[name], points[baseline], n_train, n_val)` for every name, the
+  p-values adjusted together (`adjust_p(..., p_adjust)`: "p_adjusted", "p_adjust", "family").
 
-  points: name -> (r, K) array of member results, all of one shape; the baseline's own
-  entry is None. Keeps the order of `points`. KeyError if `baseline` is not a point.
+  points: name -> (seeds, folds) array of member results, all of one shape; the baseline's
+  own entry is None. Keeps the order of `points`. KeyError if `baseline` is not a point.
   """
   if baseline not in points:
     raise KeyError(f"baseline {baseline!r} not among points {list(points)}")
   base = points[baseline]
-  return {name: None if name == baseline else corrected_resampled_t(value, base, n_train, n_val)
-          for name, value in points.items()}
-
+  out = {name: None if name == baseline else fixed_folds_t(value, base, n_train, n_val)
+         for name, value in points.items()}
+  tested = [r for r in out.values() if r is not None]
+  adjusted = adjust_p([r["p_value"] for r in tested], p_adjust)
+  for r, p in zip(tested, adjusted):
+    r.update(p_adjusted=p, p_adjust=p_adjust, family=sum(q is not None for q in adjusted))
+  return out
 
 FIXED_FOLDS = "fixed folds, seeds averaged within each fold"
 
