@@ -19,6 +19,7 @@ import gc
 import os
 import re
 import sys
+import textwrap
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -118,7 +119,8 @@ SEARCH_FLAGS = ("search", "search_factor", "search_min_epochs")
 SAMPLE_FLAGS = ("sample", "samples", "sampler", "sample_seed", "sample_scramble")
 SWEEP_FLAGS = ("sweep", "zip", *SAMPLE_FLAGS, *SEARCH_FLAGS, "parallel_jobs", "baseline", "p_adjust",
                "test_for_all_points", "launcher", "detach", *(f"slurm_{n}" for n in _SLURM))
-_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over epochs.")
+_PROGRESS = flags.DEFINE_bool("progress", None, "Show a progress bar over epochs (default: "
+                              "only when stderr is a terminal, so batch logs stay clean).")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-host: HOST:PORT of "
                                    "process 0, which serves jax.distributed's coordinator.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "multi-host: how many processes.")
@@ -214,13 +216,49 @@ def _define_config(config, spec: str, argv: list[str]) -> None:
     overrides.guard(flags.FLAGS[name], config)
 
 
+DOCS = "docs/pages/reference/cli.md (every flag), docs/pages/getting-started.md (a first run)"
+HELP_ARGS = ("--help", "-h", "-?", "--help=true")
+
+
+def usage() -> str:
+  """What `genjax --help` and `genjax` alone print: the commands, an example, where to read on."""
+  width = max(len(c) for c in COMMANDS)
+  lines = ["genjax: train JAX/Flax models that generalize, and compare them fairly.", "",
+           "usage: genjax COMMAND --config=FILE.py[:ARG] --workdir=DIR [--config.KEY=VALUE ...]",
+           "", "commands:"]
+  for c in COMMANDS:
+    lines += textwrap.wrap(COMMAND_HELP[c], 88, initial_indent=f"  {c:<{width}}  ",
+                           subsequent_indent=" " * (width + 4))
+  lines += ["", "examples:",
+            "  genjax train --config=experiments/mnist1d_mlp.py --workdir=runs/mlp",
+            "  genjax sweep --config=experiments/mnist1d_kfold.py --workdir=runs/wd \\",
+            "      --sweep='penalties.l2.strength=0,1e-4,1e-3' --sweep='seed=0,1,2'", "",
+            "genjax --helpfull lists every flag. Docs: " + DOCS + "."]
+  return "\n".join(lines)
+
+
+def progress() -> bool:
+  """--progress as given, else whether stderr is a terminal (no bars in a batch job's log)."""
+  if _PROGRESS.value is not None:
+    return bool(_PROGRESS.value)
+  return sys.stderr.isatty()
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl parsing where every bad flag, config file or override is one line and exit 2.
+  `genjax` alone, or with --help / -h, prints `usage()` and exits 0.
 
   The config file is loaded here, once (`genjax.config.files`), then defined as
   the inline ConfigDict flag --config, so that --config.a.b=v overrides apply.
   """
   from genjax.config import files as config_file
+  given = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+  if not given or any(a in HELP_ARGS for a in given):
+    try:
+      print(usage(), flush=True)
+    except BrokenPipeError:   # `genjax --help | head`
+      sys.stdout = open(os.devnull, "w")
+    sys.exit(0)
   try:
     argv = [*argv[:1], *flags.FLAGS.read_flags_from_files(argv[1:], force_gnu=False)]
     spec, argv = split_config_arg(argv)
@@ -335,10 +373,10 @@ def run_command(command: str, config, argv, points=None) -> None:
   if points is not None:   # a sweep's group process: its group runner, directly
     from genjax.sweeps import driver as sweep_driver
     sweep_driver.run_one_group(config, workdir(), points, overwrite=_OVERWRITE.value,
-                               progress=_PROGRESS.value)
+                               progress=progress())
     return
   results = api.train(config, workdir(), overwrite=_OVERWRITE.value,
-                      progress=_PROGRESS.value)
+                      progress=progress())
   if not distributed.is_primary():
     return
   from genjax.report.tables import results_table
@@ -487,7 +525,7 @@ def run_sweep(config, argv) -> None:
   rows = sweep_driver.run(config, workdir(), sweep_points(argv, config),
                    config_file=spec, parallel_jobs=_JOBS.value, baseline=_BASELINE.value,
                    p_adjust=_P_ADJUST.value, test_for_all_points=_TEST_ALL.value, search=search_spec(),
-                   overwrite=_OVERWRITE.value, progress=_PROGRESS.value,
+                   overwrite=_OVERWRITE.value, progress=progress(),
                    launcher=_LAUNCHER.value, slurm=_slurm_options(), detach=_DETACH.value)
   from genjax.platform import distributed
   if rows is None or not distributed.is_primary():   # detached: the jobs run on

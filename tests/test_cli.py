@@ -110,3 +110,55 @@ def test_workdir_that_is_a_file(tmp_path):
   assert out.returncode == 2 and "is a file" in out.stderr
   assert len(out.stderr.strip().splitlines()) == 1
   assert path.read_text() == "x"
+
+
+@pytest.mark.parametrize("args", [(), ("--help",), ("-h",), ("train", "--help"),
+                                  ("sweep", "-h", "--workdir=x")])
+def test_help_lists_the_commands_and_points_to_the_docs(args):
+  """`genjax` alone and `genjax --help` introduce the CLI (absl's own said only 'Try
+  --helpfull'); exit 0, nothing run."""
+  from genjax.main import COMMANDS
+  out = genjax(*args, timeout=60)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "usage: genjax COMMAND" in out.stdout and "--helpfull" in out.stdout
+  for command in COMMANDS:
+    assert f"\n  {command}  " in out.stdout, out.stdout
+  assert "docs/pages/reference/cli.md" in out.stdout
+  assert not os.path.exists(os.path.join(ROOT, "x"))
+
+
+def _bars(stderr: str) -> bool:
+  return "epoch/s" in stderr or "s/epoch" in stderr
+
+
+def test_progress_bars_only_on_a_terminal_unless_asked(tmp_path):
+  """Under sbatch stderr is a file: no carriage-return bars there by default; --progress=true
+  forces them; on a terminal (a real pseudo-terminal here) they are on by default."""
+  import pty
+  base = ["train", "--config=experiments/mnist1d_mlp.py", "--config.num_epochs=2",
+          "--config.model.widths=(16,)", "--config.checkpoint.enabled=false"]
+  out = genjax(*base, f"--workdir={tmp_path / 'file'}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert not _bars(out.stderr), out.stderr[-2000:]
+  out = genjax(*base, f"--workdir={tmp_path / 'forced'}", "--progress=true")
+  assert out.returncode == 0 and _bars(out.stderr), out.stderr[-2000:]
+  import fcntl
+  import struct
+  import termios
+  leader, follower = pty.openpty()
+  fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0×0
+  proc = subprocess.Popen([sys.executable, "-m", "genjax.main", *base,
+                           f"--workdir={tmp_path / 'tty'}"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=follower)
+  os.close(follower)
+  seen = b""
+  while True:
+    try:
+      chunk = os.read(leader, 4096)
+    except OSError:        # the terminal closed: the process ended
+      break
+    if not chunk:
+      break
+    seen += chunk
+  assert proc.wait(timeout=240) == 0, seen[-2000:]
+  assert _bars(seen.decode(errors="replace")), seen[-2000:]
