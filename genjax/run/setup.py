@@ -156,9 +156,11 @@ def validate_plans(s: Setup, plans: list[MemberPlan], *, here: bool = True) -> N
 
 def callbacks_for(s: Setup, program: Program, workdir: str | None, *, progress: bool,
                   label: str, ckpt_subdir: str | None = None,
-                  metrics_name: str = "metrics.jsonl") -> list:
+                  metrics_name: str = "metrics.jsonl",
+                  tensorboard_runs: list[tuple[str, ...]] | None = None) -> list:
   """The standard callbacks of a run (none that write when `workdir` is None), then the
-  user's (`config.callbacks`)."""
+  user's (`config.callbacks`). `tensorboard_runs`: each member's TensorBoard run folder
+  parts (`callbacks.TensorBoardLog`; default: from the member names)."""
   config = s.config
   out: list = [callbacks_lib.Progress(label, enabled=progress),
                callbacks_lib.MembersLeaving()]
@@ -168,7 +170,8 @@ def callbacks_for(s: Setup, program: Program, workdir: str | None, *, progress: 
     out = [callbacks_lib.MetricsLog(os.path.join(workdir, metrics_name)),
            callbacks_lib.TensorBoardLog(
                os.path.join(workdir, "tensorboard"),
-               suffix=metrics_name.removesuffix(".jsonl").removeprefix("metrics"))] + out
+               suffix=metrics_name.removesuffix(".jsonl").removeprefix("metrics"),
+               config=config, runs=tensorboard_runs)] + out
     if config.checkpoint.enabled:
       ckpt = checkpoint.from_config(config.checkpoint, workdir, subdir=ckpt_subdir,
                                     mode=program.monitor.resolved_mode)
@@ -221,9 +224,11 @@ def check_open_files(members: int) -> None:
 
 def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: bool = False,
           progress: bool = False, label: str = "", member_names: list[str] | None = None,
-          num_epochs: int | None = None, pruner=None):
+          num_epochs: int | None = None, pruner=None,
+          tensorboard_runs: list[tuple[str, ...]] | None = None):
   """`build_program` + `fit` with the standard callbacks: (program, fitted). A program without
-  early stopping, or with other files (a refit), is `genjax.run.refit`'s."""
+  early stopping, or with other files (a refit), is `genjax.run.refit`'s. `tensorboard_runs`:
+  each member's TensorBoard run folder parts (default: from `member_names`)."""
   program = build_program(s, plans, member_names=member_names)
   if distributed.is_primary():   # the epoch's formulation, once per run (results.json too)
     side = ", members side by side" if program.member_layout == "side_by_side" else ""
@@ -239,7 +244,8 @@ def train(s: Setup, plans: list[MemberPlan], workdir: str | None, *, resume: boo
     print(f"genjax: {len(plans)} member(s){devices}, epoch loop: {program.epoch_loop}{side}"
           f"{conv}{bf16}", flush=True)
   cbs = callbacks_for(s, program, workdir, progress=progress,
-                      label=label or f"{s.config.data.name}/{s.config.model.name}")
+                      label=label or f"{s.config.data.name}/{s.config.model.name}",
+                      tensorboard_runs=tensorboard_runs)
   return program, fit(program, cbs, num_epochs=num_epochs or s.config.num_epochs,
                       resume=resume, pruner=pruner)
 

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from genjax.workdir import checkpoint
 from genjax.platform import distributed
 from genjax.report.files import json_line, read_metrics, write_metrics
-from genjax.report.tensorboard import TensorBoard
+from genjax.report.tensorboard import TensorBoard, name_parts, run_dirs
 from genjax.errors import ConfigError
 from genjax.registry import Registry
 
@@ -144,20 +144,117 @@ class MetricsLog(Callback):
 
 
 class TensorBoardLog(Callback):
-  """TensorBoard event files, one directory per member: `<root>/<member><suffix>`."""
+  """TensorBoard event files, one run folder per member: `<root>/<run><suffix>`, the runs
+  named by `runs` (each member's folder parts, e.g. (point name, 'fold0')), else by the
+  member names (`report.tensorboard.name_parts`), made file-safe and distinct
+  (`run_dirs`). Each run holds its scalars per epoch and, given the run's resolved `config`,
+  that config as text and the HParams dashboard's data: the member's hyperparameters
+  (`member_hparams`) at the start, its final metrics (`final_metrics`) at the end."""
 
-  def __init__(self, root: str, suffix: str = ""):
-    self.root, self.suffix, self._tb = root, suffix, None
+  def __init__(self, root: str, suffix: str = "", config=None,
+               runs: list[tuple[str, ...]] | None = None):
+    self.root, self.suffix, self.config, self.runs, self._tb = root, suffix, config, runs, None
 
   def on_train_start(self, info) -> None:
-    self._tb = TensorBoard(self.root, info.program.member_names, prefix=self.suffix)
+    program = info.program
+    parts = self.runs or [name_parts(n) for n in program.member_names]
+    self._tb = TensorBoard(self.root, run_dirs(parts), prefix=self.suffix)
+    if self.config is None:
+      return
+    text = self.config.to_json_best_effort(indent=2, sort_keys=True)
+    for k in range(program.num_members):
+      values = member_hparams(self.config, program, k)
+      self._tb.start(k, values, config_markdown(values, text))
 
   def on_epoch_end(self, info, logs) -> None:
     for k, row in zip(logs.active, logs.rows):
       self._tb.write(k, logs.epoch, row)
 
   def on_train_end(self, info, state) -> None:
+    if self.config is not None:
+      epochs_run = max((r["epoch"] + 1 for r in info.rows), default=info.start_epoch)
+      for k, metrics in enumerate(final_metrics(info, state, epochs_run)):
+        self._tb.end(k, epochs_run, metrics)
     self._tb.close()
+
+  def on_interrupt(self, info) -> None:
+    if self._tb is not None:   # no session end: a resumed run writes it when it finishes
+      self._tb.close()
+
+
+# A run's main hyperparameters (config keys), shown with the swept ones in TensorBoard.
+MAIN_HPARAMS = ("data.name", "data.augment", "data.label_noise", "model.name", "model.widths",
+                "model.dropout", "optimizer.name", "optimizer.learning_rate",
+                "optimizer.schedule", "optimizer.weight_decay", "batch_size", "num_epochs",
+                "loss.label_smoothing", "ema.decay", "cv.method", "seed")
+
+
+def member_hparams(config, program, k: int) -> dict:
+  """Member k's hyperparameters: its name (`run`), the config's MAIN_HPARAMS and every
+  penalty strength > 0, its own swept values (`MemberPlan.hparams`), its seed and, under
+  cross-validation, its fold."""
+  plan = program.plans[k]
+  out = {"run": program.member_names[k]}
+  for key in MAIN_HPARAMS:
+    out[key] = _config_value(config, key)
+  for name, penalty in (config.get("penalties") or {}).items():
+    strength = penalty.get("strength") if hasattr(penalty, "get") else None
+    if strength:
+      out[f"penalties.{name}.strength"] = strength
+  out.update(plan.hparams)
+  out["seed"] = plan.seed if plan.seed is not None else _config_value(config, "seed")
+  if _config_value(config, "cv.method") not in (None, "none"):
+    out["fold"] = plan.member_id
+  return {k: v for k, v in out.items() if v is not None}
+
+
+def _config_value(config, key: str):
+  """`config`'s value at dotted `key`, None where it has none."""
+  node = config
+  for part in key.split("."):
+    if not hasattr(node, "get"):
+      return None
+    node = node.get(part)
+  return node
+
+
+def config_markdown(values: dict, config_json: str) -> str:
+  """The text a run stores under `config`: its own values, then the resolved config (JSON,
+  as a code block)."""
+  own = ", ".join(f"{k}={v}" for k, v in values.items())
+  return (f"**This run:** {own}\n\n**Resolved config:**\n\n"
+          + "\n".join("    " + line for line in config_json.splitlines()))
+
+
+def final_metrics(info, state, epochs_run: int) -> list[dict]:
+  """Per member: the float metrics of its row at its selected epoch (`Program.
+  selected_epoch`: best under restore_best_weights, else its last), `selected_epoch` and
+  `epochs_trained` (its rows, a resumed run's earlier ones included)."""
+  program = info.program
+  monitor = program.real(jax.device_get(state.monitor))
+  selected = program.selected_epoch(monitor, epochs_run)
+  rows: list[dict] = [{} for _ in range(program.num_members)]
+  index = _member_index(program)
+  for r in info.rows:
+    rows[index(r)][r["epoch"]] = r
+  out = []
+  for k, by_epoch in enumerate(rows):
+    row = by_epoch.get(int(selected[k]), {})
+    out.append({**{key: v for key, v in row.items() if isinstance(v, float)},
+                "selected_epoch": int(selected[k]), "epochs_trained": len(by_epoch)})
+  return out
+
+
+def _member_index(program):
+  """row -> the index of the member it belongs to (`fit`'s rows: `member` names in sweeps,
+  `fold` ids with several members, neither for one)."""
+  if program.named_members:
+    names = {n: k for k, n in enumerate(program.member_names)}
+    return lambda r: names[r["member"]]
+  if program.num_members > 1:
+    ids = {p.member_id: k for k, p in enumerate(program.plans)}
+    return lambda r: ids[r["fold"]]
+  return lambda r: 0
 
 
 class Progress(Callback):
@@ -221,12 +318,14 @@ class RunCheckpoint(Callback):
 
   def __init__(self, ckpt: checkpoint.Checkpointer, devices: int | None = None):
     self.ckpt, self.devices = ckpt, devices   # devices: how many the program trains on
+    self._last = None   # (epoch, state, monitored) of the last epoch that ended
 
   def restore(self, state):
     return self.ckpt.restore_latest(state, devices=self.devices)
 
   def on_epoch_end(self, info, logs) -> None:
     epoch = logs.epoch + 1
+    self._last = (epoch, logs.state, logs.monitored)
     self.ckpt.save(epoch, logs.state, metric=logs.monitored, devices=self.devices,
                    force=epoch == info.num_epochs or bool(logs.stopped.all()))
 
@@ -235,7 +334,12 @@ class RunCheckpoint(Callback):
     self.ckpt.close()
 
   def on_interrupt(self, info) -> None:
-    self.ckpt.close()   # a save under way completes: the rerun resumes from it
+    """Ctrl-C, SIGTERM, SIGHUP: the last epoch that ended is saved whatever
+    `min_interval_s` says (a no-op when it is saved already), so the rerun loses nothing."""
+    if self._last is not None:
+      epoch, state, monitored = self._last
+      self.ckpt.save(epoch, state, metric=monitored, devices=self.devices, force=True)
+    self.ckpt.close()   # the saves under way complete
 
 
 class MemberBestCheckpoints(Callback):

@@ -239,17 +239,25 @@ class Program:
     m = self.num_members
     state = self.real(state)
     mon = jax.device_get(state.monitor)
-    best_epoch = np.asarray(mon.best_epoch)
-    es = self.early_stopping
-    restore = np.broadcast_to((es is not None and es.restore_best_weights) & (best_epoch >= 0),
-                              (m,))
+    restore = self._restores(mon)
     # On the host (a few hundred KB): no extra program to compile for one select.
     best, final = jax.device_get((state.best_params, self.weights(state.train)))
     selected = jax.tree.map(
         lambda b, f: np.where(restore.reshape((m,) + (1,) * (b.ndim - 1)), b, f), best, final)
+    return selected, self.selected_epoch(mon, epochs_run)
+
+  def selected_epoch(self, mon, epochs_run: int) -> np.ndarray:
+    """(M,) the epoch `select` takes each member's weights from, given the host copy `mon`
+    of the members' early-stopping state after `epochs_run` epochs."""
     last_epoch = np.where(np.asarray(mon.should_stop), np.asarray(mon.stopped_epoch),
                           epochs_run - 1)
-    return selected, np.where(restore, best_epoch, last_epoch)
+    return np.where(self._restores(mon), np.asarray(mon.best_epoch), last_epoch)
+
+  def _restores(self, mon) -> np.ndarray:
+    """(M,) bool: the member's selected weights are its best epoch's."""
+    es = self.early_stopping
+    return np.broadcast_to((es is not None and es.restore_best_weights)
+                           & (np.asarray(mon.best_epoch) >= 0), (self.num_members,))
 
 
 def _ema_fn(config, routes) -> Callable:

@@ -65,8 +65,11 @@ FILES: tuple[Output, ...] = (
            "Training and validation loss and accuracy per epoch (hold-out: the selected "
            "epoch marked; cross-validation: one curve per fold)."),
     Output("tensorboard/", ("train", "refit", "group", "nested"),
-           "TensorBoard event files, one folder per member (`run/`, `fold0/`, ...; a sweep: "
-           "`POINT/foldK/`; a refit: `run_refit/`)."),
+           "TensorBoard event files, one run folder per member (`run/`, `fold0/`, ...; a "
+           "sweep: `POINT/foldK/`, the member's values made file-safe; a refit: `run_refit/`): "
+           "its scalars per epoch, its hyperparameters and `final/` metrics (the selected "
+           "epoch's) for the HParams dashboard, and its resolved config as text (`config`). "
+           "`tensorboard --logdir WORKDIR/tensorboard`."),
     Output("selected/", ("train",),
            "The selected weights of every member, with its standardization statistics and "
            "its training and validation indices (orbax): what `genjax.load_run` restores."),

@@ -167,8 +167,9 @@ def test_the_cli_splits_five_folds_over_two_cpu_devices_with_the_same_bits(tmp_p
 
 
 def _events(directory):
-  """(step, {tag: value}) of every event in a TensorBoard directory, read as TFRecords by
-  hand (length, crc, Event proto, crc), independently of the writer."""
+  """(step, {tag: value}) of every epoch's scalars event in a TensorBoard directory, read as
+  TFRecords by hand (length, crc, Event proto, crc), independently of the writer (the run's
+  HParams, config text and `final/` metrics: tests/report/test_tensorboard_hparams.py)."""
   from tensorboardX.proto.event_pb2 import Event
   out = []
   for name in sorted(os.listdir(directory)):
@@ -178,7 +179,9 @@ def _events(directory):
       (length,) = struct.unpack("<Q", data[i:i + 8])
       event = Event.FromString(data[i + 12:i + 12 + length])
       i += 12 + length + 4
-      if event.HasField("summary"):
+      epoch_scalars = all(v.HasField("simple_value") and not v.tag.startswith("final/")
+                          for v in event.summary.value)
+      if event.HasField("summary") and epoch_scalars:
         out.append((event.step, {v.tag: v.simple_value for v in event.summary.value}))
   return out
 
