@@ -8,13 +8,78 @@ selected epoch (the folds' median, labelled, under cross-validation) and the ker
 norm and sparsity of the selected weights (not the last epoch's).
 
 `results_table` is the small table `genjax train` prints of the run it finished.
+
+The one number format of genjax's figures and sweep tables (sweep.md/.csv/.tex, the sweep
+figures): an accuracy in percent with two decimals, its std in points with two decimals
+(`percent`, `mean_std`: '48.95 ± 1.77'). A sweep point that diverged (`divergence`: a member's
+loss went NaN/inf, or past `early_stopping.divergence_threshold`) is marked, never shown as a
+plausible accuracy: `accuracy_cell` writes 'diverged' where no finite model is left and a '†'
+(`DIVERGED_NOTE`) where a member stopped on it but the point's selected models are finite.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
+
+DIVERGED_REASONS = ("non_finite", "divergence_threshold")   # stop reasons of a diverged member
+DAGGER = "†"
+DIVERGED_NOTE = (f"{DAGGER} a member diverged (its loss went NaN/inf or past the divergence "
+                 "threshold) and stopped; the point's numbers are its selected weights'")
+NO_MODEL_NOTE = ("diverged: a member's selected model has a NaN/inf loss, so the point has no "
+                 "accuracy to show")
+
+
+def _finite(x) -> bool:
+  try:
+    return x is not None and math.isfinite(float(x))
+  except (TypeError, ValueError):
+    return False
+
+
+def percent(x, digits: int = 2) -> str:
+  """A fraction as a percentage with `digits` decimals, no sign ('48.95'); '–' for a missing or
+  non-finite value."""
+  return f"{100 * float(x):.{digits}f}" if _finite(x) else "–"
+
+
+def mean_std(mean, std=None) -> str:
+  """'48.95 ± 1.77' (fractions as percent, two decimals); the mean alone without a std."""
+  return percent(mean) + (f" ± {percent(std)}" if _finite(std) else "")
+
+
+def divergence(row: dict) -> str | None:
+  """How a sweep row (one point, over its seeds × folds) diverged: "no_model" when its mean
+  validation loss or accuracy is not finite (a member's selected model is NaN: the point has
+  no accuracy), "member" when a member stopped on a non-finite or diverging monitored value
+  (`stop_reasons`) but the selected models are finite, else None."""
+  if not (_finite(row.get("val_loss_mean", 0.0)) and _finite(row.get("val_accuracy_mean"))):
+    return "no_model"
+  reasons = set(str(row.get("stop_reasons") or "").split(","))
+  return "member" if reasons & set(DIVERGED_REASONS) else None
+
+
+def accuracy_cell(row: dict, key: str = "val_accuracy_mean") -> str:
+  """A sweep table's accuracy cell: '48.95%', '48.95%†' (a member diverged), 'diverged' (no
+  finite model: its accuracy would be chance-level noise)."""
+  how = divergence(row)
+  if how == "no_model":
+    return "diverged"
+  return f"{percent(row.get(key))}%" + (DAGGER if how == "member" else "")
+
+
+def std_cell(row: dict) -> str:
+  """The '± std' cell (points, two decimals); '–' for a point with no finite model."""
+  return "–" if divergence(row) == "no_model" else percent(row.get("val_accuracy_std"))
+
+
+def diverged_notes(rows: list[dict]) -> str:
+  """The footnote sentences a sweep table needs for its diverged rows ('' when none)."""
+  kinds = {divergence(r) for r in rows}
+  return " ".join(f"{note}." for kind, note in (("no_model", NO_MODEL_NOTE),
+                                                ("member", DIVERGED_NOTE)) if kind in kinds)
 
 
 def run_row(workdir: str) -> dict:
@@ -37,6 +102,7 @@ def run_row(workdir: str) -> dict:
 
 
 def markdown(title: str, runs_dir: str, names: list[str]) -> str:
+  """The runs' table: accuracies, sparsity and gaps with two decimals (as the sweep tables)."""
   refs = dict(n.split("=", 1) if "=" in n else (n, None) for n in names)
   has_ref = any(v is not None for v in refs.values())
   lines = [f"# {title}", "",
@@ -46,9 +112,11 @@ def markdown(title: str, runs_dir: str, names: list[str]) -> str:
   for name, ref in refs.items():
     r = run_row(os.path.join(runs_dir, name))
     ref_cell = (f" {100 * float(ref):.0f}% |" if ref is not None else " – |") if has_ref else ""
-    lines.append(f"| {name} |{ref_cell} {100 * r['train_accuracy']:.1f}% | {100 * r['val_accuracy']:.1f}% | {100 * r['test_accuracy']:.1f}% | "
-                 f"{100 * r['gap_accuracy']:+.1f} pt | {r['gap_loss']:+.3f} | {r['selected_epoch']} | "
-                 f"{r['weight_l2_norm']:.1f} | {100 * r['weight_sparsity']:.1f}% |")
+    accs = " | ".join(f"{percent(r[k])}%" for k in ("train_accuracy", "val_accuracy",
+                                                    "test_accuracy"))
+    lines.append(f"| {name} |{ref_cell} {accs} | {100 * r['gap_accuracy']:+.2f} pt | "
+                 f"{r['gap_loss']:+.3f} | {r['selected_epoch']} | {r['weight_l2_norm']:.1f} | "
+                 f"{percent(r['weight_sparsity'])}% |")
   return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,7 @@
 draws them, written by process 0 only next to the grid's plots:
 
 * `plot_sampled` (sweep_sampled.png): validation accuracy against each sampled
-  hyperparameter, one dot per point (mean over its folds × seeds), diverged points marked ×;
+  hyperparameter, one dot per point (mean over its seeds × folds), diverged points marked ×;
 * `plot_best_so_far` (sweep_best_so_far.png): the best validation accuracy among the first
   k sampled points against k, the number of points drawn (in the order drawn).
 
@@ -17,22 +17,21 @@ from __future__ import annotations
 import math
 
 from genjax.report.files import primary_only
-from genjax.report.plots import new_figure
+from genjax.report.plots import DIVERGED_COLOR, new_figure
+from genjax.report.tables import DIVERGED_REASONS as DIVERGED, divergence  # noqa: F401
 from genjax.sweeps.labels import formatter, is_number, short_keys
+from genjax.sweeps.plots import diverged_handles, over_text
 from genjax.sweeps.points import point_name
 
-DIVERGED = ("non_finite", "divergence_threshold")   # stop reasons of a diverged member
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
            "tab:gray", "tab:olive", "tab:cyan")   # tab:red marks diverged points
 
 
 def diverged(row: dict) -> bool:
-  """Whether a point diverged: a member stopped on a non-finite or diverging monitored value,
-  or its mean validation loss or accuracy is not finite."""
-  reasons = set(str(row.get("stop_reasons", "")).split(","))
-  values = [row.get("val_loss_mean"), row.get("val_accuracy_mean")]
-  return bool(reasons & set(DIVERGED)) or not all(
-      v is not None and math.isfinite(float(v)) for v in values)
+  """Whether a point diverged (`genjax.report.tables.divergence`): a member stopped on a
+  non-finite or diverging monitored value, or its mean validation loss or accuracy is not
+  finite."""
+  return divergence(row) is not None
 
 
 def _same(a, b) -> bool:
@@ -91,6 +90,28 @@ def _axis_values(ax, key: str, dist: str, values: list):
   return [where[repr(v)] for v in values]
 
 
+def _mark(ax, i: int, x, y: float | None) -> None:
+  """Row i's red ×: at its accuracy `y` when its selected models are finite (a member stopped
+  on a NaN/inf loss), else on the panel's low edge (no accuracy shown)."""
+  if y is None:
+    ax.plot([x], [0.0], ls="none", marker="x", ms=9, mew=2, color=DIVERGED_COLOR,
+            transform=ax.get_xaxis_transform(), clip_on=False, zorder=5, gid=f"diverged:{i}")
+  else:
+    ax.plot([x], [y], ls="none", marker="x", ms=9, mew=1.5, color=DIVERGED_COLOR, zorder=5,
+            gid=f"diverged:{i}")
+
+
+def _room(ax, rows: list[dict]) -> None:
+  """Room below the data for the low edge's ×s (points with no finite model)."""
+  if any(divergence(r) == "no_model" for r in rows):
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo - 0.08 * (hi - lo), hi)
+
+
+def _mark_y(row: dict) -> float | None:
+  return None if divergence(row) == "no_model" else _accuracy(row)
+
+
 def _sampled_figure(rows: list[dict], sampling: dict):
   """The Figure of `plot_sampled` (see there)."""
   keys = list(sampling["axes"])
@@ -98,25 +119,28 @@ def _sampled_figure(rows: list[dict], sampling: dict):
   panels = fig.subplots(1, len(keys), squeeze=False)[0]
   colors, lines = _others(rows, sampling)
   short = short_keys(keys)
-  finite = [a for r in rows if not diverged(r) for a in [_accuracy(r)] if math.isfinite(a)]
-  floor = min(finite, default=0.0)
   for ax, key in zip(panels, keys):
     xs = _axis_values(ax, short[key] if len(short[key]) < len(key) else key,
                       sampling["axes"][key], [r["point"].get(key) for r in rows])
     for i, (r, x) in enumerate(zip(rows, xs)):
-      y = _accuracy(r)
       if diverged(r):
-        ax.plot([x], [y if math.isfinite(y) else floor], ls="none", marker="x", ms=8,
-                color="tab:red", gid=f"diverged:{i}")
+        _mark(ax, i, x, _mark_y(r))
       else:
-        ax.plot([x], [y], ls="none", marker="o", ms=6, alpha=0.85, gid=f"point:{i}",
+        ax.plot([x], [_accuracy(r)], ls="none", marker="o", ms=6, alpha=0.85, gid=f"point:{i}",
                 color=_COLORS[lines.index(colors[i]) % len(_COLORS)])
     ax.set_ylabel("validation accuracy (%)")
     ax.grid(alpha=0.3)
-  _legend(fig, lines, any(diverged(r) for r in rows))
-  fig.suptitle(f"{len(sampling['drawn'])} points ({_how(sampling)}); one dot per point: mean "
-               "over folds × seeds", fontsize="medium")
+    _room(ax, rows)
+  _legend(fig, lines, rows)
+  fig.suptitle(f"{len(sampling['drawn'])} points ({_how(sampling)}); one dot per point: "
+               f"{_over(rows)}", fontsize="medium")
   return fig
+
+
+def _over(rows: list[dict]) -> str:
+  """'mean over 5 seeds × 5 folds' (seeds only where there are seeds), or 'one model each'."""
+  text = over_text(rows)
+  return text.replace("mean ± std over", "mean over") if text.startswith("mean") else text
 
 
 def _how(sampling: dict) -> str:
@@ -125,16 +149,15 @@ def _how(sampling: dict) -> str:
   return f"{sampling['sampler']}{scrambled}, seed {sampling['seed']}"
 
 
-def _legend(fig, lines: list[str], any_diverged: bool) -> None:
-  """The colours' meaning (when grid axes vary) and the diverged mark, below the axes."""
+def _legend(fig, lines: list[str], rows: list[dict]) -> None:
+  """The colours' meaning (when grid axes vary) and the diverged marks, below the axes."""
   from matplotlib.lines import Line2D
   handles = [Line2D([], [], ls="none", marker="o", color=_COLORS[j % len(_COLORS)], label=n)
              for j, n in enumerate(lines) if n]
-  if any_diverged:
-    handles.append(Line2D([], [], ls="none", marker="x", color="tab:red", label="diverged"))
+  handles += diverged_handles(rows)
   if handles:
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4),
-               fontsize="small", frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2 if any(
+        len(h.get_label()) > 30 for h in handles) else 4), fontsize="small", frameon=False)
 
 
 def best_so_far(rows: list[dict], sampling: dict) -> dict[str, list[float]]:
@@ -172,9 +195,7 @@ def _best_figure(rows: list[dict], sampling: dict):
       if c != line or k is None:
         continue
       if diverged(r):
-        ax.plot([k + 1], [min(v for v in curve if math.isfinite(v)) if any(
-            math.isfinite(v) for v in curve) else 0.0], ls="none", marker="x", ms=7,
-            color="tab:red", gid=f"diverged:{i}")
+        _mark(ax, i, k + 1, _mark_y(r))
       else:
         ax.plot([k + 1], [_accuracy(r)], ls="none", marker="o", ms=4, alpha=0.4, color=color,
                 gid=f"point:{i}")
@@ -183,17 +204,18 @@ def _best_figure(rows: list[dict], sampling: dict):
   ax.set_xlabel(f"number of points drawn ({_how(sampling)})")
   ax.set_ylabel("best validation accuracy so far (%)")
   ax.grid(alpha=0.3)
-  _legend(fig, lines, any(diverged(r) for r in rows))
-  ax.set_title("line: best so far; dots: each point (mean over folds × seeds)",
-               fontsize="medium")
+  _room(ax, rows)
+  _legend(fig, lines, rows)
+  ax.set_title(f"line: best so far; dots: each point ({_over(rows)})", fontsize="medium")
   return fig
 
 
 @primary_only
 def plot_sampled(path: str, rows: list[dict], sampling: dict) -> None:
-  """Validation accuracy (mean over folds × seeds) against each sampled key, one panel per
-  key (log scale for loguniform, one tick per value for a choice), one dot per point, a red
-  × for a diverged point (`diverged`; at the lowest finite accuracy when its own is NaN).
+  """Validation accuracy (the mean over each point's seeds × folds; seeds only where there
+  are seeds) against each sampled key, one panel per key (log scale for loguniform, one tick
+  per value for a choice), one dot per point, a red × for a diverged point (`diverged`; on
+  the panel's low edge, no accuracy drawn, when it has no finite model).
   `sampling` is `Samples.record()` (sweep.json's "sampling"); rows need "point",
   "val_accuracy_mean", "val_loss_mean", "stop_reasons"."""
   fig = _sampled_figure(rows, sampling)
@@ -204,7 +226,7 @@ def plot_sampled(path: str, rows: list[dict], sampling: dict) -> None:
 def plot_best_so_far(path: str, rows: list[dict], sampling: dict) -> None:
   """The best validation accuracy among the first k points drawn against k (`best_so_far`),
   a step line per combination of the grid axes' values, each point's own accuracy a faint
-  dot at its draw number, diverged points a red ×."""
+  dot at its draw number, diverged points a red × (as in `plot_sampled`)."""
   fig = _best_figure(rows, sampling)
   fig.savefig(path, dpi=130, bbox_inches="tight")
 

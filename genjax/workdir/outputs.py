@@ -62,8 +62,9 @@ FILES: tuple[Output, ...] = (
            "The run's results: the selected weights on train, validation and test, the "
            "selection and stopping facts, and how the run was computed (schema below)."),
     Output("learning_curves.png", ("train",),
-           "Training and validation loss and accuracy per epoch (hold-out: the selected "
-           "epoch marked; cross-validation: one curve per fold)."),
+           "Training and validation loss and accuracy (%) per epoch (hold-out: the selected "
+           "epoch marked; cross-validation: one curve per fold); an epoch with a NaN/inf "
+           "value (a diverged run or fold) is a red × on the panel's low edge."),
     Output("tensorboard/", ("train", "refit", "group", "nested"),
            "TensorBoard event files, one run folder per member (`run/`, `fold0/`, ...; a "
            "sweep: `POINT/foldK/`, the member's values made file-safe; a refit: `run_refit/`): "
@@ -77,7 +78,8 @@ FILES: tuple[Output, ...] = (
            "Orbax checkpoints (the folder is `checkpoint.subdir`): the training state of all "
            "members, latest and best (`checkpoint.keep_latest`, `keep_best`), to resume; with "
            "several members, each member's own best weights under `best/`."),
-    Output("cv_folds.png", ("cv",), "Validation accuracy per fold."),
+    Output("cv_folds.png", ("cv",),
+           "Validation accuracy per fold (%): a box and one dot per fold."),
     Output("oof_predictions.npz", ("cv",),
            "Out-of-fold predictions: each fold's selected model on its own validation part: "
            "`indices` (into the training split), `labels`, `logits`, `fold`."),
@@ -95,9 +97,16 @@ FILES: tuple[Output, ...] = (
     Output("sweep.md", ("sweep", "group"), "The same table in Markdown (printed at the end)."),
     Output("sweep.tex", ("sweep", "group"), "The same table in LaTeX."),
     Output("sweep_metrics.png", ("sweep", "group"),
-           "Validation accuracy against each swept value, with error bars."),
+           "Validation accuracy (mean ± std over each point's seeds × folds, error bars) "
+           "against each swept numeric value — a grid, `--zip` or sampled points; log axis "
+           "for log-spaced values, a line per value of a second grid axis; named points "
+           "(`get_sweep`'s names) as one dot per point on an axis near the data, its value "
+           "printed as in sweep.md (`64.00 ± 2.03`). A diverged point is a red ×: on the "
+           "axis' edge, its value 'diverged', when no finite model is left; over its dot "
+           "(value marked †) when a member stopped on a NaN/inf loss."),
     Output("sweep_curves.png", ("sweep", "group"),
-           "Mean validation loss per epoch of every point."),
+           "Mean validation loss per epoch of every point; a diverged point is labelled so, "
+           "a red × at its first NaN/inf epoch."),
     Output("sweep_rungs.jsonl", ("sweep",),
            "A search's rung decisions as made, one JSON line each (`--search`; "
            "`genjax.sweeps.pruning`); checked on resume."),
@@ -108,7 +117,8 @@ FILES: tuple[Output, ...] = (
     Output("sweep_rungs.csv", ("sweep",), "sweep_rungs.md as CSV."),
     Output("sweep_sampled.png", ("sweep",),
            "Sampled sweeps (`--sample`): validation accuracy against each sampled key, one "
-           "dot per point, diverged points marked."),
+           "dot per point, diverged points a red × (on the axis' edge when no finite model "
+           "is left)."),
     Output("sweep_best_so_far.png", ("sweep",),
            "Sampled sweeps: the best validation accuracy among the first k points drawn, "
            "against k."),
