@@ -18,6 +18,7 @@ import errno
 import gc
 import os
 import re
+import signal
 import sys
 import textwrap
 
@@ -25,7 +26,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from genjax.config import overrides
-from genjax.errors import ConfigError, Interrupted
+from genjax.errors import ConfigError, Interrupted, Terminated
 
 COMMANDS = ("train", "sweep")
 # What each command does (docs/pages/reference/cli.md is generated from it; "group" is
@@ -295,10 +296,17 @@ def load_config():
   return config
 
 
+def _terminate(signum, frame) -> None:
+  raise Terminated(signum)
+
+
 def main(argv: list[str]) -> None:
   """Runs the command; every error is caught here, once: ConfigError (bad input) and a fault
-  of the machine (disk full, read-only, ...) are one line and exit 2, Ctrl-C exits 130, any
-  other exception is a genjax bug and keeps its traceback."""
+  of the machine (disk full, read-only, ...) are one line and exit 2; Ctrl-C, SIGTERM and
+  SIGHUP save what training has (a checkpoint at the epoch's end) and exit 128 + the signal
+  (130, 143, 129) in one line; any other exception is a genjax bug and keeps its traceback."""
+  for signum in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(signum, _terminate)
   sys.unraisablehook = _unraisable
   if not flags.FLAGS["verbosity"].present:
     # orbax/tfds chatter off unless -v is given; genjax reports its own errors in one line.
@@ -308,10 +316,14 @@ def main(argv: list[str]) -> None:
   except ConfigError as e:
     stop(2, f"error: {e}")
   except Interrupted as e:
-    stop(130, f"interrupted at epoch {e.epoch}; rerun the same command to resume")
-  except KeyboardInterrupt:
-    stop(130, "interrupted outside training; rerun the same command to resume from what "
-         "was saved")
+    name = signal.Signals(e.signum).name
+    stop(128 + e.signum, f"{'interrupted' if name == 'SIGINT' else 'stopped by ' + name} at "
+         f"epoch {e.epoch}; rerun the same command to resume")
+  except KeyboardInterrupt as e:
+    signum = getattr(e, "signum", signal.SIGINT)
+    name = signal.Signals(signum).name
+    stop(128 + signum, f"{'interrupted' if name == 'SIGINT' else 'stopped by ' + name} "
+         "outside training; rerun the same command to resume from what was saved")
   except Exception as e:  # pylint: disable=broad-except
     fault = environment_fault(e)
     if fault is None:
@@ -372,7 +384,9 @@ def run_command(command: str, config, argv, points=None) -> None:
     return run_sweep(config, argv)
   if points is not None:   # a sweep's group process: its group runner, directly
     from genjax.sweeps import driver as sweep_driver
+    from genjax.sweeps.launch import group_names
     sweep_driver.run_one_group(config, workdir(), points, overwrite=_OVERWRITE.value,
+                               names=group_names(argv[2]),
                                progress=progress())
     return
   results = api.train(config, workdir(), overwrite=_OVERWRITE.value,

@@ -107,7 +107,10 @@ class TensorBoard:
     if distributed.is_primary():
       from tensorboardX import FileWriter
       self.fresh = [not has_events(p) for p in self.paths]
-      self._writers = [FileWriter(p, flush_secs=30) for p in self.paths]
+      # tensorboardX names a file by the second and the host only: a resume within the same
+      # second would truncate the earlier file. A nanosecond stamp keeps them apart, in order.
+      suffix = f".{time.time_ns():020d}.{os.getpid()}"
+      self._writers = [FileWriter(p, flush_secs=30, filename_suffix=suffix) for p in self.paths]
 
   def start(self, member: int, hparams: dict, text: str) -> None:
     """Member `member`'s session start (its `hparams`, for the HParams dashboard) and its
@@ -125,6 +128,18 @@ class TensorBoard:
     writer.add_summary(session_start, 0)
     writer.add_summary(summary.text("config", text), 0)
     writer.flush()
+
+  def purge_from(self, step: int) -> None:
+    """A session-log START at `step` in every run folder, when training starts or resumes.
+    TensorBoard's readers take a run's second and later STARTs as restarts and drop the
+    events from that step on that the earlier part had logged: a resumed run replays the
+    epochs after its checkpoint, and each epoch is read once."""
+    if not self._writers:
+      return
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+    for writer in self._writers:
+      writer.add_event(Event(step=int(step), wall_time=time.time(),
+                             session_log=SessionLog(status=SessionLog.START)))
 
   def write(self, member: int, epoch: int, row: dict) -> None:
     """One epoch's scalars: every float of `row` (`val_accuracy` as `val/accuracy`)."""

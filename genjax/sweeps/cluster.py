@@ -118,7 +118,8 @@ def _controller_output(launch: Launch, workdir: str):
       os.close(fd)
 
 
-def _submit(launch: Launch, config, groups, workdir, config_file, indices, records) -> dict:
+def _submit(launch: Launch, config, groups, workdir, config_file, indices, records,
+            names: list | None = None) -> dict:
   """Submits groups `indices` (one batch: a job array on SLURM); records them in launch.json;
   returns {group: (record, job)}."""
   import submitit
@@ -127,7 +128,7 @@ def _submit(launch: Launch, config, groups, workdir, config_file, indices, recor
   ex = _executor(launch, workdir, len(indices))
   functions = [submitit.helpers.CommandFunction(
       sweep_launch.command(config, groups[i], workdir, i, config_file,
-                           distributed=launch.tasks > 1),
+                           distributed=launch.tasks > 1, names=names[i] if names else None),
       cwd=os.getcwd()) for i in indices]
   try:
     with _controller_output(launch, workdir), ex.batch():
@@ -261,7 +262,7 @@ def _plan(workdir: str, groups: list, records: dict) -> tuple[list[int], dict]:
   return todo, watched
 
 
-def run(launch: Launch, config, groups, workdir, config_file):
+def run(launch: Launch, config, groups, workdir, config_file, names: list | None = None):
   """Submits the groups that need it and waits for all (or returns None with `detach`);
   then (rows, members), or ConfigError naming the first failed group."""
   records = _load(workdir)
@@ -270,7 +271,7 @@ def run(launch: Launch, config, groups, workdir, config_file):
     if not todo and not watched:
       return collect(workdir, groups, config)
     if todo:
-      _submit(launch, config, groups, workdir, config_file, todo, records)
+      _submit(launch, config, groups, workdir, config_file, todo, records, names)
     print(f"sweep: detached; {len(todo) + len(watched)} group job(s) running; rerun the same "
           "command to collect the tables", flush=True)
     return None
@@ -280,7 +281,8 @@ def run(launch: Launch, config, groups, workdir, config_file):
   while todo or watched:
     free = limit - len(watched)
     if todo and free > 0:
-      watched.update(_submit(launch, config, groups, workdir, config_file, todo[:free], records))
+      watched.update(_submit(launch, config, groups, workdir, config_file, todo[:free], records,
+                             names))
       todo = todo[free:]
     time.sleep(POLL_S)
     for i, (record, job) in list(watched.items()):

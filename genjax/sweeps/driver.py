@@ -130,7 +130,7 @@ def run(config, workdir: str, points: list[dict], *, config_file: str | None = N
 
 
 def run_one_group(config, workdir: str, points: list[dict], *, overwrite: bool = False,
-                  progress: bool = False) -> list[dict]:
+                  progress: bool = False, names: list[str] | None = None) -> list[dict]:
   """A structural group's process: its resolved config and exactly its numeric points (from
   its group file, `sweep_launch.read_group`), each applied to the config and checked once,
   trained as one program in `workdir`; its parent selects and reports (`select=False`)."""
@@ -140,7 +140,7 @@ def run_one_group(config, workdir: str, points: list[dict], *, overwrite: bool =
                       "rerun the sweep that wrote the group file")
   return sweep_run.run_group(config, workdir, groups[0][1], structural={}, overwrite=overwrite,
                              progress=progress, points=recorded, baseline=None, select=False,
-                             labels=labels, test_for_all_points=False)
+                             labels=labels, test_for_all_points=False, run_names=names)
 
 
 def _check_point(config, point: dict) -> None:
@@ -201,7 +201,9 @@ def _run_structural(config, workdir, groups, recorded, labels, launch, config_fi
     if done is not None:
       return done["rows"]
     t_start = time.time()
-    collected = _run_groups(launch, config, groups, workdir, config_file)
+    names = [[label({**structural, **p}, labels) for p in numeric]
+             for structural, numeric in groups]
+    collected = _run_groups(launch, config, groups, workdir, config_file, names)
     if collected is None:
       return None   # detached: the group jobs run on
     rows, members = collected
@@ -213,12 +215,14 @@ def _run_structural(config, workdir, groups, recorded, labels, launch, config_fi
                 "provenance": run_identity.provenance(config)})
 
 
-def _run_groups(launch, config, groups, workdir, config_file):
-  """Every group through `launch`'s launcher: (rows, members), or None when detached."""
+def _run_groups(launch, config, groups, workdir, config_file, names=None):
+  """Every group through `launch`'s launcher: (rows, members), or None when detached.
+  `names`: per group, its points' display names (the group processes' TensorBoard runs)."""
   if launch.launcher.cluster is None:
-    sweep_launch.run_processes(config, groups, workdir, config_file, launch.parallel_jobs or 1)
+    sweep_launch.run_processes(config, groups, workdir, config_file, launch.parallel_jobs or 1,
+                               names)
     return sweep_launch.collect(workdir, groups, config)
-  return sweep_jobs.run(launch, config, groups, workdir, config_file)
+  return sweep_jobs.run(launch, config, groups, workdir, config_file, names)
 
 
 def _nested(config, workdir, groups, recorded, labels, *, baseline, test_for_all_points,

@@ -21,6 +21,7 @@ from genjax.run import results as results_lib, setup as experiment
 from genjax.train import hparams
 from genjax.optim import penalties
 from genjax.report.files import primary_only, write_json
+from genjax.report import tables as number_format
 from genjax.workdir import claims as wd, identity as run_identity
 from genjax.data import augment, label_noise
 from genjax.errors import ConfigError
@@ -106,7 +107,8 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
               points: list[dict] | None = None, baseline: str | None = None,
               select: bool = True, labels: dict | None = None,
               test_for_all_points: bool = False, sampling: dict | None = None,
-              search: dict | None = None, p_adjust: str = "holm") -> list[dict]:
+              search: dict | None = None, p_adjust: str = "holm",
+              run_names: list[str] | None = None) -> list[dict]:
   """Trains every numeric point × fold of one structural group as one program.
 
   `points` (default: the group's own) is what the workdir's identity records; `baseline`
@@ -115,7 +117,8 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
   structural sweep's group processes, whose parent selects); `sampling` how sampled points
   were drawn (`Samples.record()`: sweep.json's "sampling", and the sampled plots); `search`
   a checked successive halving or Hyperband (`pruning.spec`, `pruning.check`); `p_adjust`
-  the comparison table's multiplicity adjustment (`stats.adjust_p`). A rerun of
+  the comparison table's multiplicity adjustment (`stats.adjust_p`); `run_names` the points'
+  display names when this is a structural group's process (default: from `labels`). A rerun of
   a finished group returns its stored rows and writes nothing.
   """
   t_start = time.time()
@@ -134,7 +137,8 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
     program, fitted = experiment.train(
         g.setup, g.plans, workdir, resume=claim.resume, progress=progress,
         label=f"sweep {len(numeric)} points x {len(g.folds)} folds", member_names=g.names,
-        pruner=pruner)
+        pruner=pruner, tensorboard_runs=tensorboard_runs(g, numeric, structural, labels,
+                                                         run_names))
     rows, members = _rows(g, program, fitted, numeric, structural)
     return finish(config, workdir, rows, members, baseline=baseline, select=select,
                   labels=labels, test_for_all_points=test_for_all_points,
@@ -174,6 +178,20 @@ def _pruner(g: GroupPlan, workdir: str, numeric: list[dict], structural: dict,
                            g.base.num_epochs,
                            restore_best=es is not None and es.restore_best_weights,
                            path=os.path.join(workdir, pruning.RUNGS))
+
+
+def tensorboard_runs(g: GroupPlan, numeric: list[dict], structural: dict,
+                     labels: dict | None, run_names: list[str] | None = None) -> list[tuple]:
+  """Each member's TensorBoard run folder parts: its point's display name (the user's name,
+  structural values included), its seed when seeds are swept, its fold."""
+  per_point = len(g.plans) // len(numeric)
+  out = []
+  for j, plan in enumerate(g.plans):
+    point = {**structural, **numeric[j // per_point]}
+    name = run_names[j // per_point] if run_names else label(point, labels)
+    seed = (f"seed{point[hparams.SEED_KEY]}",) if hparams.SEED_KEY in point else ()
+    out.append((name, *seed, f"fold{plan.member_id}"))
+  return out
 
 
 def options(test_for_all_points: bool, search: dict | None = None, baseline: str | None = None,
@@ -382,16 +400,20 @@ def write_outputs(workdir: str, rows: list[dict], members: list[dict] | None = N
   def cells(i, r):
     out = [texts[k][i] for k in shown]
     for c, _ in columns:
-      out.append({"val_accuracy_mean": f"{100 * r['val_accuracy_mean']:.2f}%",
-                  "val_accuracy_std": f"{100 * r['val_accuracy_std']:.2f}",
-                  "test_accuracy": f"{100 * r.get('test_accuracy', float('nan')):.2f}%",
-                  "gap_accuracy": f"{100 * r['gap_accuracy']:+.2f} pt",
+      out.append({"val_accuracy_mean": number_format.accuracy_cell(r),
+                  "val_accuracy_std": number_format.std_cell(r),
+                  "test_accuracy": number_format.accuracy_cell(r, "test_accuracy"),
+                  "gap_accuracy": ("–" if number_format.divergence(r) == "no_model" else
+                                   f"{100 * r['gap_accuracy']:+.2f} pt"),
                   "best_epoch_median": f"{r['best_epoch_median']:g}",
                   "stop_reasons": r["stop_reasons"]}[c])
     return out
 
   header = shown + [h for _, h in columns]
   caption = _caption(rows, show_test, selected)
+  notes = number_format.diverged_notes(rows)
+  if notes:
+    caption += " " + notes
   if sampling:
     caption += f" Points drawn: {sample_plots.describe(sampling)}."
   md_cell = lambda c: c.replace("|", "\\|") if c else "–"  # noqa: E731

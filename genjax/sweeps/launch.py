@@ -188,12 +188,13 @@ def group_dir(workdir: str, i: int) -> str:
   return os.path.join(workdir, f"group{i:02d}")
 
 
-def write_group(path: str, config, numeric: list[dict]) -> None:
+def write_group(path: str, config, numeric: list[dict], names: list[str] | None = None) -> None:
   """Writes a structural group's file: its config, resolved by the sweep (never the config
   file's values again), and exactly its points, as one Python literal {"config": ...,
   "points": [...]} (`read_group` reads it). Read back here first: a group trains exactly the
   points it is given, or the sweep is refused in one line before the group starts."""
-  body = {"config": ast.literal_eval(resolved_text(config)), "points": numeric}
+  body = {"config": ast.literal_eval(resolved_text(config)), "points": numeric,
+          **({"names": list(names)} if names else {})}
   text = repr(body)
   try:
     back = ast.literal_eval(text)["points"]
@@ -219,6 +220,17 @@ def read_group(path: str):
   if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
     raise ConfigError(f"the sweep group file {path} holds no list of points; rerun the sweep")
   return config, points
+
+
+def group_names(path: str) -> list[str] | None:
+  """The display names of a group file's points (the sweep's, structural values and given
+  names included: TensorBoard's run folders), or None when it holds none."""
+  try:
+    with open(path) as f:
+      names = ast.literal_eval(f.read()).get("names")
+  except (OSError, ValueError, SyntaxError, AttributeError):
+    return None
+  return [str(n) for n in names] if isinstance(names, list) else None
 
 
 def _typed(points: list[dict]) -> list:
@@ -250,13 +262,13 @@ def _inherited_flags(distributed: bool = False) -> list[str]:
 
 
 def command(config, group, workdir: str, i: int, config_file: str | None, *,
-            distributed: bool = False) -> list[str]:
+            distributed: bool = False, names: list[str] | None = None) -> list[str]:
   """Writes groupNN.config (`write_group`) and returns the group's command line: the group
   runner (`genjax.sweeps.driver.run_one_group`), entered through `python -m genjax.main group
   FILE`, not through `genjax sweep`'s flags."""
   structural, numeric = group
   path = os.path.join(workdir, f"group{i:02d}.config")
-  write_group(path, apply_point(config, structural), numeric)
+  write_group(path, apply_point(config, structural), numeric, names)
   return [sys.executable, "-m", "genjax.main", GROUP_COMMAND, path,
           *([f"--config={config_file}"] if config_file else []),
           f"--workdir={group_dir(workdir, i)}", "--progress=false",
@@ -326,7 +338,8 @@ def _die_with_parent() -> None:
     pass
 
 
-def run_processes(config, groups, workdir, config_file, parallel_jobs) -> None:
+def run_processes(config, groups, workdir, config_file, parallel_jobs,
+                  names: list | None = None) -> None:
   """One `genjax sweep` process per structural group, `parallel_jobs` at a time; the first
   that fails stops the others (ConfigError naming its log)."""
   pending, running = list(enumerate(groups)), []
@@ -334,7 +347,8 @@ def run_processes(config, groups, workdir, config_file, parallel_jobs) -> None:
     while pending or running:
       while pending and len(running) < parallel_jobs:
         i, group = pending.pop(0)
-        args = command(config, group, workdir, i, config_file)
+        args = command(config, group, workdir, i, config_file,
+                       names=names[i] if names else None)
         log = open(os.path.join(workdir, f"group{i:02d}.log"), "a")   # a resume appends
         with warnings.catch_warnings():   # os.fork's multithreading warning: the child
           warnings.simplefilter("ignore", RuntimeWarning)   # execs at once, nothing is shared

@@ -159,11 +159,14 @@ class TensorBoardLog(Callback):
     program = info.program
     parts = self.runs or [name_parts(n) for n in program.member_names]
     self._tb = TensorBoard(self.root, run_dirs(parts), prefix=self.suffix)
+    self._tb.purge_from(info.start_epoch)
     if self.config is None:
       return
     text = self.config.to_json_best_effort(indent=2, sort_keys=True)
     for k in range(program.num_members):
       values = member_hparams(self.config, program, k)
+      if self.runs:   # the point's display name, as the sweep's tables show it
+        values = {"point": self.runs[k][0], **values}
       self._tb.start(k, values, config_markdown(values, text))
 
   def on_epoch_end(self, info, logs) -> None:
