@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 from genjax.platform import distributed
-from genjax.errors import Interrupted
+from genjax.errors import STOP_SIGNALS, Interrupted
 from genjax.train.program import Program, RunState
 
 
@@ -102,23 +102,30 @@ def _rows(program: Program, epoch: int, host: dict, active) -> list[dict]:
 
 
 class _CtrlC:
-  """Ctrl-C during training, seen at the next epoch's end: a KeyboardInterrupt raised inside a
-  library's own handler (orbax's checkpoint writer, say) could be swallowed there and the run
-  would go on. A second Ctrl-C interrupts at once. Main thread only (elsewhere: Python's own)."""
+  """Ctrl-C, SIGTERM or SIGHUP during training, seen at the next epoch's end: a
+  KeyboardInterrupt raised inside a library's own handler (orbax's checkpoint writer, say)
+  could be swallowed there and the run would go on, and SIGTERM's default would end it with
+  no checkpoint. A second signal acts at once (its previous handler). Main thread only
+  (elsewhere: Python's own)."""
 
   def __init__(self):
-    self.pressed, self._previous = False, None
+    self.pressed, self.signum, self._previous = False, signal.SIGINT, {}
     if threading.current_thread() is threading.main_thread():
-      self._previous = signal.signal(signal.SIGINT, self._press) or signal.default_int_handler
+      for name in STOP_SIGNALS:
+        signum = getattr(signal, name)
+        previous = signal.signal(signum, self._press)
+        self._previous[signum] = previous if previous is not None else signal.SIG_DFL
+      if self._previous.get(signal.SIGINT) == signal.SIG_DFL:
+        self._previous[signal.SIGINT] = signal.default_int_handler
 
   def _press(self, signum, frame):
-    self.pressed = True
-    signal.signal(signal.SIGINT, self._previous)
+    self.pressed, self.signum = True, signum
+    self.release()
 
   def release(self):
-    if self._previous is not None:
-      signal.signal(signal.SIGINT, self._previous)
-      self._previous = None
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)
+    self._previous = {}
 
 
 def _hooks(callbacks: Sequence[Any], name: str) -> list:
@@ -180,7 +187,7 @@ def fit(program: Program, callbacks: Sequence[Any] = (), *, num_epochs: int,
   except KeyboardInterrupt:
     for hook in _hooks(callbacks, "on_interrupt"):
       hook(info)
-    raise Interrupted(epoch) from None
+    raise Interrupted(epoch, ctrl_c.signum) from None
   finally:
     ctrl_c.release()
   for hook in _hooks(callbacks, "on_train_end"):

@@ -117,17 +117,30 @@ def test_sweep_flags_given_to_train_are_refused(tmp_path):
   assert not (tmp_path / "run").exists()
 
 
-def test_ctrl_c_is_one_line_exit_130_and_the_rerun_resumes_identical(tmp_path):
-  # Long enough that a loaded machine cannot finish it before the test sees 5 epochs; a
-  # checkpoint at most every second (a save costs more than this model's epoch), so the rerun
-  # replays the epochs after the last one.
-  args = [*SMALL, "--config.num_epochs=200", "--config.early_stopping.enabled=false",
-          "--config.checkpoint.min_interval_s=1"]
-  reference = tmp_path / "reference"
-  out = _genjax("train", *args, f"--workdir={reference}")
+# Long enough that a loaded machine cannot finish it before the test sees 5 epochs; a
+# checkpoint at most every 60 s, so only the final checkpoint the signal writes holds the
+# last epoch, and the rerun resumes from it.
+LONG = [*SMALL, "--config.num_epochs=200", "--config.early_stopping.enabled=false",
+        "--config.checkpoint.min_interval_s=60"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+  reference = tmp_path_factory.mktemp("reference") / "run"
+  out = _genjax("train", *LONG, f"--workdir={reference}")
   assert out.returncode == 0, out.stderr[-3000:]
+  return reference
+
+
+@pytest.mark.parametrize("name,status,phrase", [
+    ("SIGINT", 130, "interrupted at epoch"),
+    ("SIGTERM", 143, "stopped by SIGTERM at epoch"),     # SLURM's time limit, a preemption
+    ("SIGHUP", 129, "stopped by SIGHUP at epoch"),       # the terminal closed
+])
+def test_a_signal_saves_a_final_checkpoint_is_one_line_and_the_rerun_resumes_identical(
+    tmp_path, uninterrupted, name, status, phrase):
   workdir = tmp_path / "run"
-  proc = subprocess.Popen([sys.executable, "-m", "genjax.main", "train", *args,
+  proc = subprocess.Popen([sys.executable, "-m", "genjax.main", "train", *LONG,
                            f"--workdir={workdir}"], cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
   metrics = workdir / "metrics.jsonl"
@@ -135,15 +148,18 @@ def test_ctrl_c_is_one_line_exit_130_and_the_rerun_resumes_identical(tmp_path):
   while (not metrics.exists() or len(metrics.read_text().splitlines()) < 5) and (
       proc.poll() is None and time.time() < deadline):
     time.sleep(0.01)
-  proc.send_signal(signal.SIGINT)
+  proc.send_signal(getattr(signal, name))
   _, err = proc.communicate(timeout=120)
   lines = err.strip().splitlines()
-  assert proc.returncode == 130, err[-3000:]
-  assert len(lines) == 1 and "interrupted at epoch" in lines[0], err[-3000:]
+  assert proc.returncode == status, err[-3000:]
+  assert len(lines) == 1 and phrase in lines[0], err[-3000:]
   assert "rerun the same command to resume" in lines[0]
-  out = _genjax("train", *args, f"--workdir={workdir}")
+  logged = len(metrics.read_text().splitlines())
+  steps = [int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]
+  assert max(steps) == logged, (steps, logged)        # the final checkpoint: nothing lost
+  out = _genjax("train", *LONG, f"--workdir={workdir}")
   assert out.returncode == 0, out.stderr[-3000:]
-  assert _results(workdir) == _results(reference)
+  assert _results(workdir) == _results(uninterrupted)
   rows = [json.loads(line) for line in metrics.read_text().splitlines()]
   assert [r["epoch"] for r in rows] == list(range(200))
 
