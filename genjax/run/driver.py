@@ -104,7 +104,8 @@ def _plot(s, workdir: str, fitted, results: dict) -> None:
   plot_fold_curves(wd.path(workdir, "learning_curves.png"), fitted.rows,
                    title=f"{title}: {len(per_fold)} folds")
   plot_fold_accuracy(wd.path(workdir, "cv_folds.png"), [f["val"]["accuracy"] for f in per_fold],
-                     title=f"{config.cv.method}: validation accuracy per fold")
+                     title=f"{config.cv.method}: validation accuracy per fold",
+                     diverged=results.get("diverged_folds") or [])
 
 
 def _run_facts(s, program, fitted) -> dict:

@@ -16,7 +16,7 @@ validation accuracy each, and pairs every point with the baseline fold by fold:
 * robust summaries (`genjax.sweeps.robust`, rliable's definitions): each point's
   interquartile mean with a stratified bootstrap interval, and its probability of
   improvement over the baseline;
-* members that diverged (`DIVERGED_REASONS`) are counted and marked.
+* members that diverged (`genjax.report.tables.DIVERGED_REASONS`) are counted and marked.
 
 With ≥ 2 seeds it adds a bootstrap CI over seeds of the test-accuracy difference. Written as
 `sweep_compare.md` / `.tex` / `.csv`, the design, test and adjustment named in a footnote.
@@ -31,15 +31,14 @@ import os
 
 import numpy as np
 
-from genjax.train import early_stopping, hparams
+from genjax.train import hparams
+from genjax.report.tables import DIVERGED_REASONS
 from genjax.report.files import primary_only
 from genjax.sweeps import robust, stats
 from genjax.errors import ConfigError
 from genjax.sweeps.points import point_name, without_seed
 
 TEST_CAPTION = "test shown for all points: not for selection"
-DIVERGED_REASONS = tuple(early_stopping.STOP_REASONS[i] for i in (early_stopping.NON_FINITE,
-                                                              early_stopping.DIVERGENCE_THRESHOLD))
 MEMBER_COLUMNS = ("point", "seed", "fold", "train_size", "val_size", "val_loss", "val_accuracy",
                   "selected_epoch", "stop_reason", "test_loss", "test_accuracy")
 

@@ -304,10 +304,41 @@ def _series(rows, key, others):
   return [(dict(zip(repeat, vals)), sel) for vals, sel in series], shared, joined
 
 
+def _format_x(ax, key, xs, where, numeric, formats, short, shared, joined):
+  """A panel's x axis: log or symlog for log-spaced values, a tick per grid value (rotated when
+  long) or plain ticks, and the key's label naming the keys that move with it."""
+  from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
+  scale, linthresh = _x_scale(xs) if numeric else ("linear", None)
+  if scale == "symlog":
+    ax.set_xscale("symlog", linthresh=linthresh, linscale=1.0)
+  elif scale == "log":
+    ax.set_xscale("log")
+  tick_labels = [formats[key](x) for x in xs]
+  if not numeric or (len(xs) <= 10 and (joined or not shared)):   # a tick per grid value
+    ax.set_xticks(list(where.values()), tick_labels)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if scale != "log":
+      ax.xaxis.set_minor_locator(NullLocator())
+    if sum(len(t) + 2 for t in tick_labels) > 36:
+      ax.tick_params(axis="x", labelrotation=30)
+      for t in ax.get_xticklabels():
+        t.set_horizontalalignment("right")
+  else:
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+  if not numeric:
+    ax.set_xlim(-0.5, len(xs) - 0.5)
+  label = key + {"log": " (log scale)", "symlog": " (symlog: linear below "
+                 f"{fmt(linthresh)})"}.get(scale, "")
+  if shared:   # a --zip partner or sampled keys: they vary along this axis too
+    label += "\n" + ("with " if joined else "and ") + ", ".join(short[k] for k in shared) + \
+        (" moving with it" if joined else " varying (dots: one per point)")
+  ax.set_xlabel(label)
+
+
 def _sweep_panels(rows, keys, show_test):
   """One panel per key: accuracy against its values, a line (or dots) per value of the
   repeating other keys, its legend below the panel."""
-  from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
   from matplotlib.transforms import ScaledTranslation
   short = short_keys(keys)
   formats = {k: formatter([r["point"].get(k) for r in rows]) for k in keys}
@@ -353,32 +384,7 @@ def _sweep_panels(rows, keys, show_test):
                          None if how == "no_model" else 100 * _number(r["val_accuracy_mean"]))
       handles.append(eb)
       labels.append(label if len(label) <= LABEL_CHARS else label.replace(", ", "\n"))
-    scale, linthresh = _x_scale(xs) if numeric else ("linear", None)
-    if scale == "symlog":
-      ax.set_xscale("symlog", linthresh=linthresh, linscale=1.0)
-    elif scale == "log":
-      ax.set_xscale("log")
-    tick_labels = [formats[key](x) for x in xs]
-    if not numeric or (len(xs) <= 10 and (joined or not shared)):   # a tick per grid value
-      ax.set_xticks(list(where.values()), tick_labels)
-      ax.xaxis.set_minor_formatter(NullFormatter())
-      if scale != "log":
-        ax.xaxis.set_minor_locator(NullLocator())
-      if sum(len(t) + 2 for t in tick_labels) > 36:
-        ax.tick_params(axis="x", labelrotation=30)
-        for t in ax.get_xticklabels():
-          t.set_horizontalalignment("right")
-    else:
-      ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
-      ax.xaxis.set_minor_formatter(NullFormatter())
-    if not numeric:
-      ax.set_xlim(-0.5, len(xs) - 0.5)
-    label = key + {"log": " (log scale)", "symlog": " (symlog: linear below "
-                   f"{fmt(linthresh)})"}.get(scale, "")
-    if shared:   # a --zip partner or sampled keys: they vary along this axis too
-      label += "\n" + ("with " if joined else "and ") + ", ".join(short[k] for k in shared) + \
-          (" moving with it" if joined else " varying (dots: one per point)")
-    ax.set_xlabel(label)
+    _format_x(ax, key, xs, where, numeric, formats, short, shared, joined)
     ax.set_ylabel("accuracy (%)" if show_test else "validation accuracy (%)")
     ax.grid(alpha=0.3)
     if any(divergence(r) == "no_model" for r in rows):   # the edge's ×s below the data

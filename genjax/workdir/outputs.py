@@ -128,8 +128,12 @@ FILES: tuple[Output, ...] = (
            "the test is shown)."),
     Output("sweep_compare.md", ("sweep", "group"),
            "Every point against the baseline (`--baseline`, default the first point): "
-           "difference of validation accuracy with the corrected resampled t-test; with ≥ 2 "
-           "seeds a bootstrap interval of the test difference where the test is shown."),
+           "validation mean ± std; interquartile mean with a stratified bootstrap interval; "
+           "difference of validation accuracy with the corrected resampled t-test on the "
+           "fixed folds' seed means (none for a hold-out split), its p-value and the p-value "
+           "adjusted over all points (`--p_adjust`: Holm, BH or none); the probability of "
+           "improvement; † where a member diverged. The footnote names the design, the test "
+           "and the family."),
     Output("sweep_compare.csv", ("sweep", "group"), "The same comparison as CSV."),
     Output("sweep_compare.tex", ("sweep", "group"), "The same comparison in LaTeX."),
     Output("selected.json", ("sweep",),
@@ -313,9 +317,12 @@ RESULTS_JSON: tuple[Key, ...] = (
     Key(".wall_time_s", "", "Seconds the run took."),
 )
 
-_T = ("`genjax.sweeps.stats.corrected_resampled_t`'s result: `mean_difference`, "
-      "`std_difference`, `t`, `df`, `p_value` (two-sided), `ci95`, `test`, `n`, and `reason` "
-      "where it is undefined")
+_T = ("`genjax.sweeps.stats.fixed_folds_t`'s result: `mean_difference`, "
+      "`std_difference`, `t`, `df`, `p_value` (two-sided), `ci95`, `test`, `n` (J, the "
+      "folds), `design`, `seeds`, `p_adjusted`, `p_adjust` (holm, bh or none), `family` (the "
+      "tests adjusted together), and `reason` where it is undefined")
+_IQM = ("`genjax.sweeps.robust.iqm_interval`'s result: `iqm`, `ci` (stratified bootstrap), "
+        "`level`, `reps`, `seed`, `method`, and `reason` where the interval is undefined")
 _BOOT = ("`genjax.sweeps.stats.bootstrap_ci_over_seeds`'s result: `mean_difference`, `ci`, "
          "`level`, `n_boot`, `seed`, `n_seeds`, `n_folds`, `method`, and `reason` where it is "
          "undefined")
@@ -364,6 +371,14 @@ SWEEP_JSON: tuple[Key, ...] = (
     Key(".comparisons[].val_accuracy_mean", "", "Validation accuracy, mean over seeds × "
         "folds."),
     Key(".comparisons[].val_accuracy_std", "", "Its standard deviation."),
+    Key(".comparisons[].val_accuracy_iqm", "", "Its interquartile mean, " + _IQM + "; null "
+        "when a member's accuracy is not finite."),
+    Key(".comparisons[].val_accuracy_iqm.<stat>", "", "One of those values."),
+    Key(".comparisons[].diverged_members", "", "How many of its members diverged (stop "
+        "reason non_finite or divergence_threshold)."),
+    Key(".comparisons[].probability_of_improvement", NOT_BASELINE,
+        "P(point > baseline): per fold, Mann–Whitney U / (n·m) of its seeds against the "
+        "baseline's, averaged over folds (`genjax.sweeps.robust`)."),
     Key(".comparisons[].test_accuracy_mean", TEST_SHOWN,
         "Test accuracy, mean over its members."),
     Key(".comparisons[].val_accuracy_difference", NOT_BASELINE,
