@@ -77,6 +77,31 @@ def definition(obj: Any) -> tuple[str, str] | None:
   return os.path.realpath(filename), qualname
 
 
+HOW_TO = {"penalty": "add-a-penalty", "metric": "add-a-metric", "model": "add-a-model",
+          "callback": "add-a-callback", "augmentation op": "add-an-augmentation",
+          "optimizer": "add-an-optimizer", "dataset": "add-a-dataset"}
+
+
+def unregistered_hint(key: str) -> str | None:
+  """For a config or sweep key under a registry's section that names nothing registered
+  (`penalties.max_norm.strength` without a `max_norm` penalty): the sentence saying so and
+  which module to import; None when `key` is not of that form. A user's penalty, metric, ...
+  exists only once the module that registers it is imported, in this process: the --config
+  file must import it (or define it), or a script must import it before calling genjax."""
+  parts = key.split(".")
+  for reg in list(_REGISTRIES):
+    section = (reg.config_key or "").split(".")
+    if (reg.config_key and len(parts) > len(section) and parts[:len(section)] == section
+        and parts[len(section)] not in reg._entries):
+      name = parts[len(section)]
+      page = HOW_TO.get(reg.kind)
+      return (f"no {reg.kind} {name!r} is registered (registered: "
+              f"{', '.join(reg.names()) or 'none'}): import the module that registers it "
+              f"(`register({name!r})`) in your --config file, or before calling genjax"
+              + (f"; see docs/pages/how-to/{page}.md" if page else ""))
+  return None
+
+
 class Registry(Generic[T]):
   """Named objects of one kind (see the module docstring)."""
 

@@ -130,8 +130,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Checks names, ranges and keys; raises ConfigError on the first problem."""
   unknown = list(_unknown_keys(config, get_config()))
   if unknown:
-    raise ConfigError(f"unknown config key '{unknown[0]}'; see genjax/config/defaults.py for the "
-                      "available keys (check the spelling)")
+    from genjax import registry
+    hint = registry.unregistered_hint(unknown[0])
+    raise ConfigError(f"unknown config key '{unknown[0]}'; " + (hint or "see "
+                      "genjax/config/defaults.py for the available keys (check the spelling)"))
   for name, value in (("seed", config.seed), ("data.split_seed", config.data.get("split_seed"))):
     if value is None and name != "seed":
       continue

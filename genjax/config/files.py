@@ -324,3 +324,29 @@ def _describe(e: BaseException, config_path: str) -> str:
     message = repr(e)
   return f"{where}: {kind}: {message}" if message else f"{where}: {kind}"
 
+
+
+def reimport(recorded: dict[str, str]) -> list[tuple[str, str]]:
+  """Imports the user modules a run recorded (`{path: sha256}`, its identity's
+  `code.user_modules`: config files and the modules that register its penalties, models,
+  metrics, ...) that this process has not imported, so that a stored config naming them
+  loads again (`genjax.load_run`). A module is imported only when its file is there with the
+  recorded content; returns [(path, "missing" | "changed")] for the others, so that a failure
+  can name them. Executing a module again is safe: a registration from the same definition
+  replaces itself (`genjax.registry`)."""
+  loaded = {os.path.realpath(m.__file__) for m in list(sys.modules.values())
+            if isinstance(getattr(m, "__file__", None), str)}
+  loaded |= {os.path.realpath(p) for p in _MODULES}
+  left = []
+  for path, digest in sorted(recorded.items()):
+    if os.path.realpath(path) in loaded:
+      continue
+    if not os.path.isfile(path):
+      left.append((path, "missing"))
+      continue
+    with open(path, "rb") as f:
+      if hashlib.sha256(f.read()).hexdigest() != digest:
+        left.append((path, "changed"))
+        continue
+    module_for(path)
+  return left

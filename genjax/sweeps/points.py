@@ -294,6 +294,15 @@ def _set_augment(config, key: str, value) -> None:
   config.data.augment = augment.set_param(config.data.augment, name, param, value)
 
 
+def _not_in_config(key: str) -> str:
+  """Why sweep key `key` is not in the config: an unregistered penalty, metric, ... (which
+  module to import), else a spelling to check."""
+  from genjax import registry
+  hint = registry.unregistered_hint(key)
+  return f"sweep key '{key}' is not in the config; " + (
+      hint or "check it against genjax/config/defaults.py")
+
+
 def apply_point(config, point: dict):
   """A copy of `config` with `point`'s values set; ConfigError for bad keys or types.
 
@@ -303,8 +312,7 @@ def apply_point(config, point: dict):
   augment_keys = [k for k in point if k.startswith("data.augment.")]
   for key in augment_keys:
     if "data" not in config or "augment" not in config.data:
-      raise ConfigError(f"sweep key '{key}' is not in the config; check it against "
-                        "genjax/config/defaults.py")
+      raise ConfigError(_not_in_config(key))
   for key, value in point.items():
     if key in augment_keys:
       continue
@@ -312,12 +320,10 @@ def apply_point(config, point: dict):
     parts = key.split(".")
     for part in parts[:-1]:
       if part not in node:
-        raise ConfigError(f"sweep key '{key}' is not in the config; check it against "
-                          "genjax/config/defaults.py")
+        raise ConfigError(_not_in_config(key))
       node = node[part]
     if parts[-1] not in node:
-      raise ConfigError(f"sweep key '{key}' is not in the config; check it against "
-                        "genjax/config/defaults.py")
+      raise ConfigError(_not_in_config(key))
     old = node[parts[-1]]
     if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
       value = float(value)
