@@ -322,15 +322,8 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
   layout = parallel.resolve(config.parallel, num_members=m, batch_size=config.batch_size,
                             pad=not epoch_loops.has_conv(template))
   epoch_steps = steps_per_epoch(max(len(p.train_idx) for p in plans), config.batch_size)
-  rop_cfg = config.get("reduce_on_plateau")
-  plateau = rop_cfg is not None and reduce_on_plateau.enabled(rop_cfg)
-  # Schedules span config.num_epochs even when a driver trains fewer epochs (a K-fold refit):
-  # the refit then follows the folds' learning-rate and strength trajectory for its epochs.
-  tx = optim.make_optimizer(config.optimizer, config.penalties, template,
-                            steps_per_epoch=epoch_steps, num_epochs=config.num_epochs,
-                            lr_scale=plateau)
+  tx, rop_cfg, use_ema = _member_optimizer(config, template, epoch_steps)
   routes = _routes(plans)
-  use_ema = float(config.get("ema", {}).get("decay", 0.0)) > 0
   weights = lambda train: train.ema if use_ema else train.params  # noqa: E731 (Program.weights)
   fns = _step_fn_args(setup, routes, tx, epoch_steps, use_ema)
   plain = Steps(**fns)   # evaluate, predict for callers, outside any device mapping
@@ -338,8 +331,7 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
              if layout.axis == "data" else plain)
   loop = epoch_loops.resolve(config.get("epoch_loop", "auto"), template, layout.axis,
                              setup.model.conv)
-  member_finish = _member_finish(monitor_es, weights,
-                                 rop_cfg=rop_cfg if plateau else None)
+  member_finish = _member_finish(monitor_es, weights, rop_cfg=rop_cfg)
 
   def member_epoch(rs: RunState, member_plan: Plan, x, y, epoch):
     frozen = rs.monitor.should_stop
@@ -366,13 +358,48 @@ def build_program(setup, plans: list[MemberPlan], *, member_names: list[str] | N
                  early_stopping=es, monitor=monitor_es, x_train=setup.x_train,
                  y_train=setup.y_train, evaluate=plain.evaluate, predict=plain.predict,
                  _init_state=_init_state_fn(setup.model, tx, monitor_es, routes["optimizer"],
-                                            use_ema, rop_cfg if plateau else None, layout),
+                                            use_ema, rop_cfg, layout),
                  _run_epoch=run_epoch, epoch_loop=loop, member_layout=members,
                  convolutions=setup.model.conv if epoch_loops.has_conv(template) else None,
                  use_ema=use_ema, layout=layout, compaction=compaction,
                  _keys=init_keys(list(plans) + [plans[-1]] * layout.padding, config.seed),
                  # Padding members (module docstring): copies of the last member's plan.
                  _epoch_plan=pad_members(plan, layout.padding))
+
+
+def _member_optimizer(config, template, epoch_steps: int) -> tuple[Any, Any, bool]:
+  """(the optimizer, the reduce-on-plateau config or None when off, whether the state holds
+  an EMA of the weights): what a member's state is built from besides its model."""
+  rop_cfg = config.get("reduce_on_plateau")
+  plateau = rop_cfg is not None and reduce_on_plateau.enabled(rop_cfg)
+  # Schedules span config.num_epochs even when a driver trains fewer epochs (a K-fold refit):
+  # the refit then follows the folds' learning-rate and strength trajectory for its epochs.
+  tx = optim.make_optimizer(config.optimizer, config.penalties, template,
+                            steps_per_epoch=epoch_steps, num_epochs=config.num_epochs,
+                            lr_scale=plateau)
+  use_ema = float(config.get("ema", {}).get("decay", 0.0)) > 0
+  return tx, rop_cfg if plateau else None, use_ema
+
+
+def member_state_shapes(setup, plans: list[MemberPlan] | None = None) -> RunState:
+  """One member's initial `RunState` as `build_program(setup, plans)` builds it, as a pytree
+  of `jax.ShapeDtypeStruct` without the member axis: the same `init_member`, traced by
+  `jax.eval_shape` for one key and one member's hparams (float32 scalars, as `stack_plans`
+  gives them), so nothing is compiled or allocated. Whatever the state holds is there:
+  params, the optimizer's state and its injected hyperparameters, the EMA, BatchNorm
+  statistics, the early-stopping monitor, best params, reduce-on-plateau. `plans` None: no
+  swept hyperparameters (their values never change the state's shapes), one epoch of the
+  whole training split."""
+  config = setup.config
+  n = max(len(p.train_idx) for p in plans) if plans else len(setup.splits.train_y)
+  tx, rop_cfg, use_ema = _member_optimizer(config, setup.model.param_shapes,
+                                           steps_per_epoch(max(n, 1), config.batch_size))
+  names = sorted(plans[0].hparams) if plans else []
+  init_member = _init_member_fn(setup.model, tx, setup.monitor,
+                                hparams.routes(names)["optimizer"], use_ema, rop_cfg)
+  key = jax.eval_shape(lambda: jax.random.key(0))
+  hp = {name: jax.ShapeDtypeStruct((), jnp.float32) for name in names}
+  return jax.eval_shape(init_member, key, hp)
 
 
 def _step_fn_args(setup, routes: dict, tx, steps_per_epoch: int, use_ema: bool) -> dict:
@@ -455,6 +482,17 @@ def _init_state_fn(model, tx, monitor_es, opt_keys: dict, use_ema: bool, rop_cfg
   initialization in the layout's member blocks (`parallel.place`), so that it is the same
   bits on any device count. Runs once: compiled at LLVM -O1, which halves its compile time
   and gives the same bits."""
+  init_member = _init_member_fn(model, tx, monitor_es, opt_keys, use_ema, rop_cfg)
+  if parallel.side_by_side_devices(layout):
+    return parallel.SideBySide(init_member, layout, (True, True),
+                               compiler_options=INIT_COMPILER_OPTIONS)
+  return jax.jit(parallel.blocked(init_member, (0, 0), layout.block),
+                 out_shardings=layout.state_sharding(), compiler_options=INIT_COMPILER_OPTIONS)
+
+
+def _init_member_fn(model, tx, monitor_es, opt_keys: dict, use_ema: bool,
+                    rop_cfg) -> Callable:
+  """init_member(key, hp) -> one member's initial RunState (no member axis)."""
 
   def init_member(key, hp):
     params = model.init(key)
@@ -464,9 +502,4 @@ def _init_state_fn(model, tx, monitor_es, opt_keys: dict, use_ema: bool, rop_cfg
                          ema=params if use_ema else None),
         monitor=monitor_es.init(batch_shape=()), best_params=params,
         plateau=None if rop_cfg is None else reduce_on_plateau.init(rop_cfg))
-
-  if parallel.side_by_side_devices(layout):
-    return parallel.SideBySide(init_member, layout, (True, True),
-                               compiler_options=INIT_COMPILER_OPTIONS)
-  return jax.jit(parallel.blocked(init_member, (0, 0), layout.block),
-                 out_shardings=layout.state_sharding(), compiler_options=INIT_COMPILER_OPTIONS)
+  return init_member
