@@ -8,6 +8,7 @@ The Python API (`genjax.api`; the `genjax` command is a thin layer over it):
     rows = genjax.sweep(config, points, workdir="runs/grid")
     points = genjax.sample_points({"optimizer.learning_rate": "loguniform(1e-4,1e-1)"}, 16)
     run = genjax.load_run("runs/cv")
+    genjax.register_arrays("my_arrays", x_train, y_train, x_test, y_test)   # data.name=my_arrays
 
 Imported on first use: `import genjax` alone stays light (the CLI parses flags first).
 """
@@ -21,13 +22,17 @@ import warnings
 from genjax.version import __version__  # noqa: F401
 
 _API = ("load_config", "fit", "sweep", "sample_points", "load_run", "Run")
-__all__ = list(_API)
+_DATA = ("register_arrays", "unregister_arrays")   # genjax.data.arrays: your own arrays
+__all__ = list(_API + _DATA)
 
 
 def __getattr__(name: str):
   if name in _API:
     from genjax import api
     return getattr(api, name)
+  if name in _DATA:
+    from genjax.data import arrays
+    return getattr(arrays, name)
   raise AttributeError(f"module 'genjax' has no attribute {name!r}")
 
 

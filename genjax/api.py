@@ -289,12 +289,15 @@ def load_run(workdir: str) -> Run:
   standardization statistics; the data are loaded again (offline) for `evaluate`.
 
   Penalties, models or metrics a run's config module registered must be registered first
-  (import that module)."""
+  (import that module); so must arrays it trained on (`genjax.register_arrays`, the same
+  arrays: their digest is checked)."""
   workdir = _workdir(workdir, "load_run")
   identity, results = record.load_verified(workdir, "results.json")   # sealed and unedited
   if identity.get("kind") != "train":
     raise ConfigError(f"'{workdir}' holds a genjax {identity.get('kind')} run; load_run reads "
                       "`genjax train` runs (a sweep's rows are in its sweep.json)")
+  from genjax.data import arrays as own_arrays   # arrays it trained on: registered, the same
+  own_arrays.check_recorded(identity.get("inputs", {}), workdir)
   config = _config_from_json(identity["config"])
   s = experiment.prepare(config, None)
   plans = experiment.member_plans(config, s.splits.train_y)

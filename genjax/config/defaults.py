@@ -30,7 +30,7 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0   # the model's randomness (initialization, dropout, augmentation, shuffling)
   config.data = ml_collections.ConfigDict({
-      "name": "mnist1d",          # an offline builder (mnist1d, digits, fashion_mnist_local) or any TFDS name
+      "name": "mnist1d",          # an offline builder (mnist1d, digits, fashion_mnist_local), arrays registered with genjax.register_arrays, or any TFDS name
       "data_dir": "",             # TFDS data_dir; "" = TFDS's default (honours TFDS_DATA_DIR)
       "validation_fraction": 0.1, # hold-out carved from the training split, stratified
       "standardize": "feature",   # feature | channel | none; statistics from the training portion only

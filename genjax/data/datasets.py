@@ -1,5 +1,7 @@
 """Datasets by name, as numpy arrays (`load`).
 
+Arrays registered in memory (`genjax.data.arrays.register_arrays`) come first: they are
+their own splits, nothing is read or prepared.
 Offline names (`OFFLINE_DATASETS`, optionally `name/config`) are prepared on
 first use with our TFDS builders in `data_dir` (default: $TFDS_DATA_DIR read at
 call time, else TFDS's default) and cached as one `.npz` beside the prepared files, so a warm
@@ -16,7 +18,6 @@ process ends with the arrays a single process loads (the cache is not used).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import hashlib
 import io
@@ -33,7 +34,9 @@ import tensorflow_datasets as tfds
 
 from genjax.platform import distributed
 from genjax.workdir import paths
+from genjax.data import arrays as own_arrays
 from genjax.data import builders
+from genjax.data.array_splits import ArraySplits  # noqa: F401  (its home before)
 from genjax.data.builders import fashion_mnist_local
 from genjax.data.builders import mnist1d
 from genjax.errors import ConfigError
@@ -43,8 +46,8 @@ DATASETS = builders.DATASETS  # offline name -> TFDS builder class (a genjax Reg
 
 
 def offline_datasets() -> tuple[str, ...]:
-  """Names of the registered offline datasets, in registration order."""
-  return tuple(name for name, _ in DATASETS.items())
+  """Names of the registered offline datasets (builder classes), in registration order."""
+  return tuple(name for name, entry in DATASETS.items() if isinstance(entry, type))
 
 
 def __getattr__(attr):
@@ -60,58 +63,12 @@ _CACHE_FORMAT = 2   # 2: with the arrays' digest (format 1 caches are rebuilt)
 _CHUNK = 16384  # Examples per vectorized data-source read.
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class ArraySplits:
-  """Train and test arrays of one dataset; arrays are read-only.
-
-  `*_x` keep the stored dtype (float32 signals, uint8 images: not rescaled);
-  examples are rank 1 (signal, length L) or rank 3 (image, HWC). `*_y` are
-  int32 labels in [0, num_classes).
-  """
-
-  name: str
-  train_x: np.ndarray
-  train_y: np.ndarray
-  test_x: np.ndarray
-  test_y: np.ndarray
-  num_classes: int
-
-  def __post_init__(self):
-    for part in ("train", "test"):
-      x, y = np.asarray(getattr(self, f"{part}_x")), np.asarray(getattr(self, f"{part}_y"))
-      if (x.ndim not in (2, 4) or y.ndim != 1 or len(x) != len(y)
-          or not np.issubdtype(y.dtype, np.integer)):
-        raise ConfigError(
-            f"dataset {self.name!r} {part} split has x {x.shape}, y {y.shape} "
-            f"{y.dtype}; need x [N, L] or [N, H, W, C] and integer y [N]: use "
-            "another dataset.")
-      if y.size and (y.min() < 0 or y.max() >= self.num_classes):
-        raise ConfigError(
-            f"dataset {self.name!r} {part} labels span [{y.min()}, {y.max()}], "
-            f"outside [0, num_classes={self.num_classes}); fix num_classes.")
-      for key, a in ((f"{part}_x", x), (f"{part}_y", y.astype(np.int32, copy=False))):
-        view = a.view()  # Read-only view: the caller's array stays writable.
-        view.flags.writeable = False
-        object.__setattr__(self, key, view)
-    if self.train_x.shape[1:] != self.test_x.shape[1:]:
-      raise ConfigError(
-          f"dataset {self.name!r} train/test example shapes differ "
-          f"({self.train_x.shape[1:]} vs {self.test_x.shape[1:]}); use another dataset.")
-
-  @property
-  def input_shape(self) -> tuple[int, ...]:
-    """Shape of one example, e.g. (40,) or (28, 28, 1)."""
-    return tuple(self.train_x.shape[1:])
-
-  @property
-  def kind(self) -> str:
-    """"signal" for rank-1 examples, "image" for rank-3 (HWC) examples."""
-    return "signal" if self.train_x.ndim == 2 else "image"
-
-
 def load(name: str, *, data_dir: str | os.PathLike | None = None) -> ArraySplits:
-  """Loads dataset `name` (e.g. `mnist1d`, `mnist1d/shuffled`, `mnist`).
+  """Loads dataset `name` (e.g. `mnist1d`, `mnist1d/shuffled`, `mnist`, `my_arrays`).
 
+  The one lookup of every `data.name`: arrays registered in memory
+  (`genjax.data.arrays.register_arrays`), then genjax's offline builders (both in
+  `DATASETS`), then a TFDS dataset prepared in `data_dir`.
   `data_dir` defaults to $TFDS_DATA_DIR (read at call time), else TFDS's default.
 
   Raises ConfigError for an unknown name, a bad config, missing source files
@@ -121,6 +78,9 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None) -> ArraySplits
     raise ConfigError(
         f"dataset name {name!r} is not a non-empty string; use one of "
         f"{', '.join(offline_datasets())} or a prepared TFDS name.")
+  own = own_arrays.lookup(_parse_name(name)[0])
+  if own is not None:   # in memory: data_dir plays no part
+    return own.load(name)
   # TFDS freezes its default dir at import; read TFDS_DATA_DIR now instead.
   what = "data.data_dir" if data_dir else "$TFDS_DATA_DIR"
   data_dir = os.fspath(data_dir) if data_dir else os.environ.get("TFDS_DATA_DIR") or None
@@ -367,9 +327,12 @@ def read_source(source: Sequence[Any], keys: Sequence[str],
 
 
 def _unknown(name: str) -> ConfigError:
+  own = own_arrays.registered()
   return ConfigError(
       f"unknown dataset {name!r}; offline datasets are "
-      f"{', '.join(offline_datasets())} (e.g. 'mnist1d/shuffled'); other TFDS "
+      f"{', '.join(offline_datasets())} (e.g. 'mnist1d/shuffled'); your own numpy arrays "
+      f"must be registered in this process first, with genjax.register_arrays({name!r}, "
+      f"x_train, y_train, x_test, y_test) (registered: {', '.join(own) or 'none'}); other TFDS "
       "datasets must be prepared first in array_record format with TensorFlow "
       "(`pip install 'genjax-generalize[tf]'`) and then loaded by name with their data_dir.")
 

@@ -27,7 +27,7 @@ from genjax.platform import distributed
 from genjax.train import early_stopping, metrics
 from genjax.optim import penalties
 from genjax.workdir import claims as workdir_lib
-from genjax.data import datasets, label_noise
+from genjax.data import arrays as own_arrays, datasets, label_noise
 from genjax.data import splits as validation
 from genjax.errors import ConfigError
 from genjax.models import precision as precision_lib
@@ -68,6 +68,8 @@ def prepare(config, workdir: str | None, *, here: bool = True) -> Setup:
   extra = metrics.parse(config.metrics)
   check_monitor(config.early_stopping.monitor, extra)
   splits = datasets.load(config.data.name, data_dir=config.data.data_dir or None)
+  if workdir is not None:   # a sweep's group processes read arrays registered in memory here
+    own_arrays.share_with_subprocesses(config.data.name)
   if config.data.label_noise:
     noisy = label_noise.corrupt(splits.train_y, splits.num_classes, config.data.label_noise,
                                 data_seed(config))

@@ -142,11 +142,29 @@ def config_dict(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
-def input_files(config) -> dict:
-  """{setting: sha256} of the input files a config names (`cv.groups`), by content."""
+ARRAYS_KEY = "arrays:"   # inputs["arrays:NAME"]: the digest of the arrays registered as NAME
+_DATA_DIGESTS: list = []   # name -> sha256 | None (genjax.data.arrays registers its own)
+
+
+def register_data_digest(digest_of) -> None:
+  """Makes `digest_of(dataset name)` (a digest, or None for a dataset without one) part of
+  every run's identity: `genjax.data.arrays` records the arrays registered in memory."""
+  if digest_of not in _DATA_DIGESTS:
+    _DATA_DIGESTS.append(digest_of)
+
+
+def input_files(config, points: list[dict] | None = None) -> dict:
+  """{setting: sha256} of the input files a config names (`cv.groups`), by content, and
+  {"arrays:NAME": sha256} of the in-memory arrays its `data.name` (or a point's) names."""
   out = {}
   if config.cv.method == "group_kfold" and config.cv.groups and os.path.isfile(config.cv.groups):
     out["cv.groups"] = _sha256(config.cv.groups)
+  names = [config.data.name] + [p["data.name"] for p in points or () if "data.name" in p]
+  for name in dict.fromkeys(n for n in names if isinstance(n, str)):
+    for digest_of in _DATA_DIGESTS:
+      digest = digest_of(name)
+      if digest:
+        out[ARRAYS_KEY + name] = digest
   return out
 
 
@@ -156,7 +174,7 @@ def identity(kind: str, config, points: list[dict] | None = None,
   sweep's --test_for_all_points)."""
   run = {"kind": kind, "config": config_dict(config),
          "points": json.loads(json.dumps(points or [])), "code": code_fingerprint(),
-         "inputs": input_files(config)}
+         "inputs": input_files(config, points)}
   if options:
     run["options"] = dict(options)
   return run
@@ -191,7 +209,13 @@ def difference(old: dict, new: dict) -> str | None:
     return (f"its --{key} differs ({a.get(key, 'the default')} -> "
             f"{b.get(key, 'the default')})")
   if old.get("inputs") != new.get("inputs"):
-    changed = sorted(set(old.get("inputs", {})) | set(new.get("inputs", {})))
+    a, b = old.get("inputs", {}), new.get("inputs", {})
+    changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    arrays = [k for k in changed if k.startswith(ARRAYS_KEY)]
+    if arrays:
+      short = lambda d: f"sha256 {d[:12]}…" if d else "not registered arrays"
+      return (f"the arrays registered as {arrays[0][len(ARRAYS_KEY):]!r} differ from those it "
+              f"trained on ({short(a.get(arrays[0]))} then, {short(b.get(arrays[0]))} now)")
     return f"an input file's content differs ({', '.join(changed)})"
   oc, nc = old.get("code", {}), new.get("code", {})
   if oc.get("genjax_version") != nc.get("genjax_version") or (

@@ -19,7 +19,9 @@ from genjax.registry import Registry
 # genjax name -> builder class, in registration order. Registered TFDS names equal these
 # names (none collides with a TFDS catalog builder; tests check that). A builder class
 # registered here is loaded by `genjax.data.load(name)` like these: a subclass of
-# `genjax.data.builders._base.OfflineBuilder` (features X_KEY, "label", "index").
+# `genjax.data.builders._base.OfflineBuilder` (features X_KEY, "label", "index"). Arrays
+# registered in memory (`genjax.data.arrays.register_arrays`) are entries here too: every
+# `data.name` is looked up in this one registry before TFDS's catalog.
 DATASETS: Registry[type] = Registry("offline dataset", config_key="data.name")
 DATASETS.register("mnist1d", Mnist1d)
 DATASETS.register("digits", Digits)
