@@ -288,9 +288,10 @@ def load_run(workdir: str) -> Run:
   """A finished `genjax train` run's members, restored from `<workdir>/selected` with their
   standardization statistics; the data are loaded again (offline) for `evaluate`.
 
-  Penalties, models or metrics a run's config module registered must be registered first
-  (import that module); so must arrays it trained on (`genjax.register_arrays`, the same
-  arrays: their digest is checked)."""
+  Penalties, models or metrics the run's config registered are found again: the modules it
+  recorded (its identity's `code.user_modules`) are imported when their files are there
+  unchanged, and an error names one that is missing or changed. Arrays it trained on must be
+  registered first (`genjax.register_arrays`, the same arrays: their digest is checked)."""
   workdir = _workdir(workdir, "load_run")
   identity, results = record.load_verified(workdir, "results.json")   # sealed and unedited
   if identity.get("kind") != "train":
@@ -298,8 +299,23 @@ def load_run(workdir: str) -> Run:
                       "`genjax train` runs (a sweep's rows are in its sweep.json)")
   from genjax.data import arrays as own_arrays   # arrays it trained on: registered, the same
   own_arrays.check_recorded(identity.get("inputs", {}), workdir)
+  from genjax.config import files as config_files
+  left = config_files.reimport(identity.get("code", {}).get("user_modules", {}))
   config = _config_from_json(identity["config"])
-  s = experiment.prepare(config, None)
+  try:
+    s = experiment.prepare(config, None)
+  except ConfigError as e:
+    if not left:
+      raise
+    path, why = left[0]
+    raise ConfigError(f"{e} — the run imported {path}, which is {why} since: restore it, or "
+                      "import the module that registers what the config names before "
+                      "load_run") from None
+  changed = config_files.changed_definitions(identity.get("code", {}).get("user_modules", {}))
+  if changed:
+    raise ConfigError(f"'{workdir}' was trained with {changed[0]} as it was then, and it has "
+                      "changed since (it defines a registered model, penalty, metric, ...): "
+                      "restore that file to load this run, or train it again")
   plans = experiment.member_plans(config, s.splits.train_y)
   program = build_program(s, plans)
   m = len(plans)

@@ -350,3 +350,17 @@ def reimport(recorded: dict[str, str]) -> list[tuple[str, str]]:
         continue
     module_for(path)
   return left
+
+
+def changed_definitions(recorded: dict[str, str]) -> list[str]:
+  """The recorded user modules (`{path: sha256}`) that define a registered model, penalty,
+  metric, ... now (`registry.definition_files`) and whose content differs from the record:
+  loading a run's weights with such code would not be the run that trained."""
+  defined = {os.path.realpath(p) for p in registry.definition_files()}
+  out = []
+  for path, digest in sorted(recorded.items()):
+    if os.path.realpath(path) in defined and os.path.isfile(path):
+      with open(path, "rb") as f:
+        if hashlib.sha256(f.read()).hexdigest() != digest:
+          out.append(path)
+  return out

@@ -8,7 +8,9 @@ groupNN/sweep.json exists) nor one whose recorded job still runs — asked throu
 for SLURM, the job's controller PID for a local job (submitit cannot tell once its submitting
 process is gone) — and refuses one whose workdir lock another process holds; it submits the
 rest, waits for all, then reports the first failed group in one line with its log. `detach`:
-submit and return None; a later identical sweep collects.
+submit and return None; a later identical sweep collects. Each job runs its group process as a
+`genjax.sweeps.group_job.GroupCommand`: checkpointable, so a preempted or timed-out job saves
+(SIGTERM to the group process) and is requeued, a bounded number of times, and resumes.
 """
 
 from __future__ import annotations
@@ -122,11 +124,11 @@ def _submit(launch: Launch, config, groups, workdir, config_file, indices, recor
             names: list | None = None) -> dict:
   """Submits groups `indices` (one batch: a job array on SLURM); records them in launch.json;
   returns {group: (record, job)}."""
-  import submitit
   from submitit.core import utils
   os.makedirs(os.path.join(workdir, FOLDER), exist_ok=True)
   ex = _executor(launch, workdir, len(indices))
-  functions = [submitit.helpers.CommandFunction(
+  from genjax.sweeps.group_job import GroupCommand   # checkpointable: requeued on preemption
+  functions = [GroupCommand(
       sweep_launch.command(config, groups[i], workdir, i, config_file,
                            distributed=launch.tasks > 1, names=names[i] if names else None),
       cwd=os.getcwd()) for i in indices]
