@@ -9,8 +9,11 @@
     run.predict(x)                            # raw inputs -> logits (members, N, classes)
     run.predict(x, ensemble=True)             # log of the members' mean probabilities
     run.evaluate("test")                      # per member: {"loss": (M,), "accuracy": (M,)}
-    rows = genjax.sweep(config, [{"model.dropout": 0.0}, {"model.dropout": 0.2}],
-                        workdir="runs/grid")
+    rows = genjax.sweep(config, [{"name": "none", "model.dropout": 0.0},
+                                 {"name": "dropout", "model.dropout": 0.2}],
+                        workdir="runs/grid")   # rows[1]["name"] == "dropout"
+    best = genjax.load_run("runs/grid")       # the selected point's members, as a Run
+    other = genjax.load_run("runs/grid", point="none")
     points = genjax.sample_points({"optimizer.learning_rate": "loguniform(1e-4,1e-1)"},
                                   samples=16, sampler="sobol", seed=0)
     rows = genjax.sweep(config, points, workdir="runs/sampled")   # + the sampled plots
@@ -37,6 +40,7 @@ from genjax.run import driver, setup as experiment
 from genjax.workdir import paths, record
 from genjax.sweeps import driver as sweep_driver, pruning as sweep_pruning, sampling as sweep_sampling
 from genjax.errors import ConfigError
+from genjax.train import hparams
 from genjax.train.members import MemberPlan
 from genjax.train.program import Program, build_program
 
@@ -90,8 +94,10 @@ class Run:
   """A trained run: its members' selected models (see the module docstring).
 
   `params` and the plans' arrays have the member axis first; member k is `member_names[k]`
-  (fold k, or "run" for a hold-out run). `history[name]` is (M, epochs_run), NaN where a
-  member did not train (it had stopped).
+  (fold k, or "run" for a hold-out run; a sweep point's "POINT[/seedS]/foldK", `load_run`).
+  `history[name]` is (M, epochs_run), NaN where a member did not train (it had stopped).
+  `results`: results.json's content; of a sweep's point, its rows and member results as
+  sweep.json holds them and the sweep's selection.
   """
   config: Any
   results: dict
@@ -147,7 +153,8 @@ class Run:
 
   def evaluate(self, split: str = "test") -> dict[str, np.ndarray]:
     """Each member's selected model on `split`: "test" (the whole test split), "val" or
-    "train" (the member's own part): {metric: (M,)}."""
+    "train" (the member's own part, its own labels under a swept label-noise fraction):
+    {metric: (M,)}."""
     if not isinstance(split, str) or split not in ("test", "val", "train"):
       raise ConfigError(f"evaluate: split {split!r} is unknown; use 'test', 'val' or 'train'")
     plan, evaluate = self._plan(), self._evaluate
@@ -159,7 +166,11 @@ class Run:
     else:
       idx, w = ((plan.train_idx, plan.train_weight) if split == "train"
                 else (plan.val_idx, plan.val_weight))
-      out = evaluate(self.params, plan, self._program.x_train, self._program.y_train, idx, w)
+      if plan.labels is not None:   # each member's own labels (a swept label-noise fraction)
+        evaluate = self._program.members_map(self._program.evaluate, (0, 0, None, 0, 0, 0))
+        out = evaluate(self.params, plan, self._program.x_train, plan.labels, idx, w)
+      else:
+        out = evaluate(self.params, plan, self._program.x_train, self._program.y_train, idx, w)
     return {k: np.asarray(v) for k, v in jax.device_get(out).items()}
 
   @functools.cached_property
@@ -218,7 +229,11 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
           detach: bool = False, search: str = "grid", search_factor: int = 3,
           search_min_epochs: int | str = "exhaust", p_adjust: str = "holm") -> list[dict] | None:
   """Runs every point as `genjax sweep` does; returns sweep.json's rows (one per point).
-  A point may be named (`{"name": "l2", "penalties.l2.strength": 1e-3}`). sweep.json also
+  A point may be named (`{"name": "l2", "penalties.l2.strength": 1e-3}`): a row's `name` is
+  the point's name as the tables show it (the given name, else the automatic one; also
+  `label`), `auto_name` the automatic one spelled from its values ('dropout=0.2', seed
+  included: sweep.json's `name`); `genjax.load_run(workdir, point=NAME)` loads a point's
+  members. sweep.json also
   holds `member_results` (one per point × seed × fold), `comparisons` (each point against
   `baseline`, default the first: corrected resampled t-test on fixed folds, p-values adjusted
   together by `p_adjust`, "holm", "bh" or "none"; interquartile mean and probability of
@@ -242,11 +257,21 @@ def sweep(config, points: list[dict], workdir: str, *, parallel_jobs: int | None
   if points is None or not all(isinstance(p, dict) for p in points):
     raise ConfigError("sweep: points must be a list of dicts, e.g. "
                       "[{'model.dropout': 0.0}, {'model.dropout': 0.2}]")
-  return sweep_driver.run(config, workdir, points,
+  rows = sweep_driver.run(config, workdir, points,
                           parallel_jobs=parallel_jobs, overwrite=overwrite, progress=progress,
                           baseline=baseline, test_for_all_points=test_for_all_points,
                           p_adjust=p_adjust, launcher=launcher, slurm=slurm, detach=detach,
                           search=sweep_pruning.spec(search, search_factor, search_min_epochs))
+  return None if rows is None else [_named_row(r) for r in rows]
+
+
+def _named_row(row: dict) -> dict:
+  """A sweep.json row as `sweep` returns it: `name` the point's name as the tables show it
+  (the user's, else the automatic one), `auto_name` the automatic one, spelled from its
+  values, seed included (sweep.json's `name`). Nested CV's rows are returned as stored."""
+  if "label" not in row:
+    return row
+  return {**row, "name": row["label"], "auto_name": row.get("auto_name", row["name"])}
 
 
 def sample_points(axes: dict, samples: int, *, sampler: str = sweep_sampling.DEFAULT_SAMPLER,
@@ -284,48 +309,48 @@ def _config_from_json(stored: dict):
   return config
 
 
-def load_run(workdir: str) -> Run:
-  """A finished `genjax train` run's members, restored from `<workdir>/selected` with their
-  standardization statistics; the data are loaded again (offline) for `evaluate`.
+def load_run(workdir: str, *, point: str | None = None) -> Run:
+  """A finished run's members, restored with their standardization statistics; the data are
+  loaded again (offline) for `evaluate`.
 
-  Penalties, models or metrics the run's config registered are found again: the modules it
-  recorded (its identity's `code.user_modules`) are imported when their files are there
-  unchanged, and an error names one that is missing or changed. Arrays it trained on must be
-  registered first (`genjax.register_arrays`, the same arrays: their digest is checked)."""
+  * A `genjax train` run (or `genjax.fit` with a workdir): its members, from
+    `<workdir>/selected`.
+  * A finished `genjax sweep` (or `genjax.sweep`): the members (seeds × folds) of its
+    selected point (selected.json), or of `point`, a point's name as the sweep's tables show
+    it (`load_run("runs/grid", point="l2")`; another name is refused in one line that lists
+    them). A structural sweep's members are read from the group that trained them
+    (`groupNN/selected`). `results` holds the point's rows and member results as the sweep
+    recorded them, and the sweep's selection; `member_names` are "POINT[/seedS]/foldK".
+    Nested cross-validation (`cv.outer_folds`) is refused.
+
+  What is read is verified: the run's sealed manifest must record it finished with every
+  output unchanged, the stored weights their checksum, the stored members the splits their
+  config gives. Penalties, models or metrics the run's config registered are found again: the
+  modules it recorded (its identity's `code.user_modules`) are imported when their files are
+  there unchanged, and an error names one that is missing or changed. Arrays it trained on
+  must be registered first (`genjax.register_arrays`, the same arrays: their digest is
+  checked)."""
   workdir = _workdir(workdir, "load_run")
+  if point is not None and not isinstance(point, str):
+    raise ConfigError(f"load_run: point must be a point's name (a str, as the sweep's tables "
+                      f"show it), got {type(point).__name__} {point!r}")
+  if _stored_kind(workdir) == "sweep":
+    return _load_sweep(workdir, point)
   identity, results = record.load_verified(workdir, "results.json")   # sealed and unedited
   if identity.get("kind") != "train":
     raise ConfigError(f"'{workdir}' holds a genjax {identity.get('kind')} run; load_run reads "
-                      "`genjax train` runs (a sweep's rows are in its sweep.json)")
-  from genjax.data import arrays as own_arrays   # arrays it trained on: registered, the same
-  own_arrays.check_recorded(identity.get("inputs", {}), workdir)
-  from genjax.config import files as config_files
-  left = config_files.reimport(identity.get("code", {}).get("user_modules", {}))
-  config = _config_from_json(identity["config"])
-  try:
-    s = experiment.prepare(config, None)
-  except ConfigError as e:
-    if not left:
-      raise
-    path, why = left[0]
-    raise ConfigError(f"{e} — the run imported {path}, which is {why} since: restore it, or "
-                      "import the module that registers what the config names before "
-                      "load_run") from None
-  changed = config_files.changed_definitions(identity.get("code", {}).get("user_modules", {}))
-  if changed:
-    raise ConfigError(f"'{workdir}' was trained with {changed[0]} as it was then, and it has "
-                      "changed since (it defines a registered model, penalty, metric, ...): "
-                      "restore that file to load this run, or train it again")
+                      "`genjax train` and `genjax sweep` runs")
+  if point is not None:
+    raise ConfigError(f"load_run: point={point!r} names a sweep's point, and '{workdir}' holds "
+                      "a `genjax train` run; drop point=, or give a sweep's workdir")
+  config, s = _prepared(workdir, identity, lambda c: experiment.prepare(c, None))
   plans = experiment.member_plans(config, s.splits.train_y)
   program = build_program(s, plans)
   m = len(plans)
   params = jax.tree.map(lambda a: jax.ShapeDtypeStruct((m,) + a.shape, a.dtype),
                         s.model.param_shapes)
   stored = experiment.load_selected(workdir, experiment.selected_tree(program, params))
-  for name in ("train_idx", "val_idx"):   # the stored members are the ones recomputed
-    if not np.array_equal(np.asarray(stored[name]), np.asarray(getattr(program.plan, name))):
-      raise ConfigError(f"'{workdir}': the stored members' {name} differ from the split its "
-                        "config gives (another dataset version or scikit-learn?); rerun it")
+  _check_splits(workdir, stored, program.plan)
   rows = []
   path = os.path.join(workdir, "metrics.jsonl")
   if os.path.exists(path):
@@ -337,3 +362,162 @@ def load_run(workdir: str) -> Run:
              params=jax.tree.map(np.asarray, stored["params"]),
              mean=np.asarray(stored["mean"]), std=np.asarray(stored["std"]),
              history=_history(rows, plans, epochs), _setup=s, _program=program)
+
+
+def _stored_kind(workdir: str) -> str | None:
+  """The kind run.json names (only to choose what to verify and read; None when unreadable)."""
+  import json
+  try:
+    with open(os.path.join(workdir, "run.json")) as f:
+      kind = json.load(f).get("kind")
+  except (OSError, ValueError, AttributeError):
+    return None
+  return kind if isinstance(kind, str) else None
+
+
+def _prepared(workdir: str, identity: dict, prepare):
+  """(config, prepare(config)) of the run `identity` records: its arrays checked, the user
+  modules it imported imported again (an error names one that is missing or changed)."""
+  from genjax.data import arrays as own_arrays   # arrays it trained on: registered, the same
+  own_arrays.check_recorded(identity.get("inputs", {}), workdir)
+  from genjax.config import files as config_files
+  modules = identity.get("code", {}).get("user_modules", {})
+  left = config_files.reimport(modules)
+  config = _config_from_json(identity["config"])
+  try:
+    prepared = prepare(config)
+  except ConfigError as e:
+    if not left:
+      raise
+    path, why = left[0]
+    raise ConfigError(f"{e} — the run imported {path}, which is {why} since: restore it, or "
+                      "import the module that registers what the config names before "
+                      "load_run") from None
+  changed = config_files.changed_definitions(modules)
+  if changed:
+    raise ConfigError(f"'{workdir}' was trained with {changed[0]} as it was then, and it has "
+                      "changed since (it defines a registered model, penalty, metric, ...): "
+                      "restore that file to load this run, or train it again")
+  return config, prepared
+
+
+def _check_splits(workdir: str, stored: dict, plan) -> None:
+  for name in ("train_idx", "val_idx"):   # the stored members are the ones recomputed
+    if not np.array_equal(np.asarray(stored[name]), np.asarray(getattr(plan, name))):
+      raise ConfigError(f"'{workdir}': the stored members' {name} differ from the split its "
+                        "config gives (another dataset version or scikit-learn?); rerun it")
+
+
+def _table_name(row: dict) -> str:
+  """A sweep.json row's point as the sweep's tables name it (seed aside)."""
+  from genjax.sweeps.points import point_name, without_seed
+  return row.get("label") or point_name(without_seed(row["point"]))
+
+
+def _tuples(value):
+  """A JSON value as the sweep had it: lists back to tuples."""
+  return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _load_sweep(workdir: str, point: str | None) -> Run:
+  """`load_run` of a finished sweep (its docstring)."""
+  from genjax.sweeps import group as sweep_group, launch as sweep_launch
+  from genjax.sweeps import points as sweep_points
+  if os.path.exists(os.path.join(workdir, "nested.json")):
+    raise ConfigError(f"'{workdir}' holds a nested cross-validation sweep (cv.outer_folds), "
+                      "whose models are its outer folds' refits; load_run reads `genjax train` "
+                      "runs and sweeps without cv.outer_folds (nested.json holds its results)")
+  identity, stored = record.load_verified(workdir, "sweep.json")   # sealed and unedited
+  if identity.get("kind") != "sweep":
+    raise ConfigError(f"'{workdir}' holds a genjax {identity.get('kind')} run, not a sweep; "
+                      "load_run reads `genjax train` and `genjax sweep` runs")
+  rows, names = stored["rows"], list(dict.fromkeys(_table_name(r) for r in stored["rows"]))
+  selected = stored.get("selected")
+  if point is None:
+    if not selected:
+      raise ConfigError(f"'{workdir}' is one group of a structural sweep, which selects no "
+                        "point of its own: load_run the sweep's workdir (its parent), or name "
+                        f"a point: point= one of {', '.join(map(repr, names))}")
+    point = selected["name"]
+  if point not in names:
+    raise ConfigError(f"load_run: the sweep in '{workdir}' has no point named {point!r}; its "
+                      f"points are {', '.join(map(repr, names))}")
+  # The group that trained the point: the workdir itself, or a structural sweep's groupNN
+  # (the parent's rows are its groups' rows, in group order).
+  where = [(workdir, identity, rows, i) for i in range(len(rows))]
+  if "groups" in stored:
+    where = []
+    for g in range(int(stored["groups"])):
+      gdir = sweep_launch.group_dir(workdir, g)
+      g_identity, g_stored = record.load_verified(gdir, "sweep.json")
+      where += [(gdir, g_identity, g_stored["rows"], i) for i in range(len(g_stored["rows"]))]
+    if len(where) != len(rows) or any(
+        any(rows[j]["point"].get(k) != v for k, v in g_rows[i]["point"].items())
+        for j, (_, _, g_rows, i) in enumerate(where)):
+      raise ConfigError(f"'{workdir}': its groups' rows are not the sweep's rows (a group "
+                        "copied or rerun since?); rerun the sweep with --overwrite")
+  mine = [j for j, r in enumerate(rows) if _table_name(r) == point]
+  gdir, g_identity, g_rows = where[mine[0]][:3]
+  if any(where[j][0] != gdir for j in mine):
+    raise ConfigError(f"'{workdir}': point {point!r} was trained in several groups; load_run "
+                      "reads one group's members")
+  groups = sweep_points.split([{k: _tuples(v) for k, v in r["point"].items()} for r in g_rows])
+  if len(groups) != 1:
+    raise ConfigError(f"'{gdir}': its sweep.json holds {len(groups)} structural groups' rows; "
+                      "rerun the sweep with --overwrite")
+  structural, numeric = groups[0]
+  config, g = _prepared(gdir, g_identity,
+                        lambda c: sweep_group.plan_group(c, None, numeric, here=False))
+  program = build_program(g.setup, g.plans, member_names=g.names)
+  m = len(g.plans)
+  params = jax.tree.map(lambda a: jax.ShapeDtypeStruct((m,) + a.shape, a.dtype),
+                        g.setup.model.param_shapes)
+  weights = experiment.load_selected(
+      gdir, experiment.selected_tree(program, params),
+      fix="rerun the sweep with --overwrite (a finished sweep is not trained again)")
+  _check_splits(gdir, weights, program.plan)
+  k = len(g.folds)
+  in_group = [where[j][3] for j in mine]
+  members = [i * k + f for i in in_group for f in range(k)]
+  seeds = len(in_group) > 1 or any(hparams.SEED_KEY in numeric[i] for i in in_group)
+  member_names = [f"{point}" + (f"/seed{g.plans[j].seed}" if seeds else "")
+                  + f"/fold{g.plans[j].member_id}" for j in members]
+  plans = [g.plans[j] for j in members]
+  sub = build_program(g.setup, plans, member_names=[g.names[j] for j in members])
+  take = lambda a: np.asarray(a)[np.asarray(members)]   # noqa: E731
+  history_rows = []
+  path = os.path.join(gdir, "metrics.jsonl")
+  if os.path.exists(path):
+    from genjax.report.files import read_metrics
+    history_rows = read_metrics(path)
+  member_results = [r for r in stored["member_results"] if r["point"] == point]
+  results = {"kind": "sweep", "point": point, "values": rows[mine[0]]["point"],
+             "rows": [rows[j] for j in mine], "member_results": member_results,
+             "selected": selected, "group": os.path.relpath(gdir, workdir)}
+  return Run(config=sweep_points.apply_point(config, sweep_points.without_seed(
+                 numeric[in_group[0]])),
+             results=results, workdir=workdir, member_names=member_names, plans=plans,
+             params=jax.tree.map(take, weights["params"]), mean=take(weights["mean"]),
+             std=take(weights["std"]),
+             history=_member_history(history_rows, [g.names[j] for j in members]),
+             _setup=g.setup, _program=sub)
+
+
+def _member_history(rows: list[dict], names: list[str]) -> dict[str, np.ndarray]:
+  """`_history` of a sweep's members, by their metric rows' `member` names: (M, epochs the
+  group ran), NaN where a member did not train. A name ('l2=0.001,dropout=0/fold1') is
+  compared as its set of values and its fold: the records keep no key order."""
+  def canonical(name: str):
+    values, _, fold = name.rpartition("/")
+    return frozenset(values.split(",")), fold
+  index = {canonical(n): k for k, n in enumerate(names)}
+  epochs = 1 + max((r["epoch"] for r in rows), default=-1)
+  mine = [{**r, "member": index[canonical(r["member"])]} for r in rows
+          if isinstance(r.get("member"), str) and canonical(r["member"]) in index]
+  keys = sorted({k for r in mine for k in r if k not in ("epoch", "fold", "member")})
+  out = {n: np.full((len(names), epochs), np.nan) for n in keys}
+  for r in mine:
+    for n in keys:
+      if n in r and r["epoch"] < epochs:
+        out[n][r["member"], r["epoch"]] = np.nan if r[n] is None else r[n]
+  return out

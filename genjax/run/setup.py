@@ -268,8 +268,19 @@ SELECTED = "selected"   # <workdir>/selected: the members' selected weights and 
 def save_selected(workdir: str, program: Program, fitted) -> None:
   """Writes every member's selected weights with its plan (indices, standardization) to
   `<workdir>/selected` (one orbax step, checksummed), for `genjax.load_run`."""
-  with checkpoint.Checkpointer(os.path.join(workdir, SELECTED), async_save=False) as ckpt:
-    ckpt.save(0, selected_tree(program, fitted.selected_params), metric=None, force=True)
+  write_selected(workdir, selected_tree(program, fitted.selected_params))
+
+
+def write_selected(workdir: str, tree: dict) -> None:
+  """Writes `tree` (`selected_tree`: a run's or a sweep group's members) as
+  `<workdir>/selected`, replacing one a previous write of this run left."""
+  path = os.path.join(workdir, SELECTED)
+  if distributed.is_primary() and os.path.isdir(path):
+    import shutil   # a kill after it was written, or a run continued: written again
+    shutil.rmtree(path)
+  distributed.barrier("genjax-selected-cleared")
+  with checkpoint.Checkpointer(path, async_save=False) as ckpt:
+    ckpt.save(0, tree, metric=None, force=True)
 
 
 def selected_tree(program: Program, params) -> dict:
@@ -282,11 +293,12 @@ def selected_tree(program: Program, params) -> dict:
   return {"params": params, **{k: np.asarray(v) for k, v in arrays.items()}}
 
 
-def load_selected(workdir: str, target: dict) -> dict:
-  """The tree `save_selected` wrote, restored into the structure of `target`."""
+def load_selected(workdir: str, target: dict, *, fix: str = "rerun it") -> dict:
+  """The tree `save_selected` (or `write_selected`) wrote, restored into the structure of
+  `target` and verified (its checksum); `fix` ends the error for a workdir without it."""
   path = os.path.join(workdir, SELECTED)
   if not os.path.isdir(path):
     raise ConfigError(f"'{workdir}' has no {SELECTED}/ (the selected weights of a finished "
-                      "run); it was not finished, or was written by an older genjax: rerun it")
+                      f"run); it was not finished, or was written by an older genjax: {fix}")
   with checkpoint.Checkpointer(path, async_save=False) as ckpt:
     return ckpt.restore(0, target)

@@ -212,8 +212,9 @@ def finish(config, workdir: str, rows: list[dict], members: list[dict], *, basel
            labels: dict | None, test_for_all_points: bool, resume: bool, progress: bool,
            record: dict, sampling: dict | None = None, pruner=None,
            p_adjust: str = "holm") -> list[dict]:
-  """Names the points, selects on validation (selected.json), writes the tables, plots and
-  sweep.json; returns the rows as stored.
+  """Names the points, selects on validation (selected.json), writes the tables, plots,
+  every member's selected weights (`selected/`, when the rows come from `_rows`: a group that
+  trained here) and sweep.json; returns the rows as stored.
 
   The test split is reported for the selected point only (selected.json), unless
   `test_for_all_points`: then every point's test metrics appear too, captioned
@@ -223,7 +224,11 @@ def finish(config, workdir: str, rows: list[dict], members: list[dict], *, basel
   search (`pruner`) selects and compares among the points of its last rungs only, and writes
   sweep_rungs.md/.csv and sweep.json's "search".
   """
+  weights = getattr(rows, "selected_weights", None)   # a group that trained here (`_rows`)
+  rows = list(rows)
   relabel(rows, members, labels)
+  for r in rows:   # `name` and `auto_name`: automatic (seed included); `label`: as tables show
+    r["auto_name"] = r["name"]
   table = sweep_compare.over_seeds(rows, members)
   compared, note, searched = members, None, {}
   if pruner is not None:
@@ -255,6 +260,8 @@ def finish(config, workdir: str, rows: list[dict], members: list[dict], *, basel
   sweep_compare.write(workdir, members, baseline, show_test=show, note=note,
                       only=None if pruner is None else set(pruner.survivors()),
                       p_adjust=p_adjust)
+  if weights is not None:   # every member's selected weights: `genjax.load_run(workdir)`
+    experiment.write_selected(workdir, weights)
   write_json(os.path.join(workdir, "sweep.json"),
              {"rows": rows, "member_results": members,
               "test_for_all_points": bool(test_for_all_points),
@@ -279,7 +286,8 @@ def _without_test(records: list[dict]) -> list[dict]:
 
 def _rows(g: GroupPlan, program, fitted, numeric: list[dict], structural: dict):
   """(rows, members). Rows, per point: validation mean ± std over folds, its fold ensemble's
-  test, gap, epochs. Members: one row each (`sweep_compare`), its own test metrics."""
+  test, gap, epochs. Members: one row each (`sweep_compare`), its own test metrics. The rows
+  carry `selected_weights` (`setup.selected_tree` of every member) for `finish` to store."""
   s = g.setup
   # Each member is scored on its own labels (noisy ones under swept label noise).
   val = results_lib.evaluate_members(program, fitted, "val")
@@ -321,6 +329,11 @@ def _rows(g: GroupPlan, program, fitted, numeric: list[dict], structural: dict):
         "selected_epoch": int(fitted.selected_epoch[j]),
         "stop_reason": results_lib.stop_info(s.es, fitted.monitor, j)["stop_reason"],
         **{f"test_{name}": v for name, v in test.items()}})
+
+  class Rows(list):   # the rows, carrying every member's selected weights to `finish`
+    selected_weights = None
+  rows = Rows(rows)
+  rows.selected_weights = experiment.selected_tree(program, fitted.selected_params)
   return rows, members
 
 

@@ -20,7 +20,9 @@ from genjax.report import files as report
 from genjax.sweeps.points import apply_point, without_seed
 
 SELECTED = "selected.json"
-OUTPUTS = (SELECTED, "metrics_refit.jsonl")
+# selected/: every member's selected weights, written by each group that trains
+# (`group.finish`), read by `genjax.load_run`.
+OUTPUTS = (SELECTED, "metrics_refit.jsonl", experiment.SELECTED)
 
 
 def best(table: list[dict]) -> dict:

@@ -71,9 +71,12 @@ FILES: tuple[Output, ...] = (
            "its scalars per epoch, its hyperparameters and `final/` metrics (the selected "
            "epoch's) for the HParams dashboard, and its resolved config as text (`config`). "
            "`tensorboard --logdir WORKDIR/tensorboard`."),
-    Output("selected/", ("train",),
-           "The selected weights of every member, with its standardization statistics and "
-           "its training and validation indices (orbax): what `genjax.load_run` restores."),
+    Output("selected/", ("train", "group"),
+           "The selected weights of every member (a sweep's group: every point × seed × fold, "
+           "at each member's selected epoch), with its standardization statistics and its "
+           "training and validation indices (orbax, checksummed): what `genjax.load_run` "
+           "restores (of a sweep: `load_run(WORKDIR, point=NAME)`, the selected point by "
+           "default)."),
     Output("checkpoints/", ("train", "group", "nested"),
            "Orbax checkpoints (the folder is `checkpoint.subdir`): the training state of all "
            "members, latest and best (`checkpoint.keep_latest`, `keep_best`), to resume; with "
@@ -332,9 +335,11 @@ SWEEP_JSON: tuple[Key, ...] = (
         "tables, sweep.md, pool a point's seeds)."),
     Key(".rows[].point", "", "The point: {sweep key: value}, structural values included."),
     Key(".rows[].point.<key>", "", "One swept value."),
-    Key(".rows[].name", "", "The point's name, e.g. `dropout=0.2,seed=1`."),
+    Key(".rows[].name", "", "The point's automatic name, e.g. `dropout=0.2,seed=1`."),
+    Key(".rows[].auto_name", "", "The same automatic name (in the rows `genjax.sweep` "
+        "returns, `name` is the label and this the automatic name)."),
     Key(".rows[].label", "", "The name tables show: without the seed (a named point: its "
-        "name)."),
+        "name); `genjax.load_run(WORKDIR, point=LABEL)` loads its members."),
     Key(".rows[].folds", "", "Folds per point."),
     Key(".rows[].val_accuracy_mean", "", "Validation accuracy, mean over the point's folds."),
     Key(".rows[].val_accuracy_std", "", "Its standard deviation over folds."),
