@@ -144,6 +144,7 @@ def run_group(config, workdir: str, numeric: list[dict], *, structural: dict,
                   labels=labels, test_for_all_points=test_for_all_points,
                   resume=claim.resume, progress=progress, sampling=sampling, pruner=pruner,
                   p_adjust=p_adjust,
+                  weights=experiment.selected_tree(program, fitted.selected_params),
                   record={"wall_time_s": time.time() - t_start, "members": len(g.plans),
                           "epochs_run": fitted.epochs_run, "epoch_loop": program.epoch_loop,
                           "member_layout": program.member_layout,
@@ -211,10 +212,10 @@ TEST_CAPTION = sweep_compare.TEST_CAPTION
 def finish(config, workdir: str, rows: list[dict], members: list[dict], *, baseline, select: bool,
            labels: dict | None, test_for_all_points: bool, resume: bool, progress: bool,
            record: dict, sampling: dict | None = None, pruner=None,
-           p_adjust: str = "holm") -> list[dict]:
+           p_adjust: str = "holm", weights=None) -> list[dict]:
   """Names the points, selects on validation (selected.json), writes the tables, plots,
-  every member's selected weights (`selected/`, when the rows come from `_rows`: a group that
-  trained here) and sweep.json; returns the rows as stored.
+  every member's selected weights (`weights`, `setup.selected_tree` of a group that trained
+  here, as `selected/`) and sweep.json; returns the rows as stored.
 
   The test split is reported for the selected point only (selected.json), unless
   `test_for_all_points`: then every point's test metrics appear too, captioned
@@ -224,8 +225,6 @@ def finish(config, workdir: str, rows: list[dict], members: list[dict], *, basel
   search (`pruner`) selects and compares among the points of its last rungs only, and writes
   sweep_rungs.md/.csv and sweep.json's "search".
   """
-  weights = getattr(rows, "selected_weights", None)   # a group that trained here (`_rows`)
-  rows = list(rows)
   relabel(rows, members, labels)
   for r in rows:   # `name` and `auto_name`: automatic (seed included); `label`: as tables show
     r["auto_name"] = r["name"]
@@ -286,8 +285,7 @@ def _without_test(records: list[dict]) -> list[dict]:
 
 def _rows(g: GroupPlan, program, fitted, numeric: list[dict], structural: dict):
   """(rows, members). Rows, per point: validation mean ± std over folds, its fold ensemble's
-  test, gap, epochs. Members: one row each (`sweep_compare`), its own test metrics. The rows
-  carry `selected_weights` (`setup.selected_tree` of every member) for `finish` to store."""
+  test, gap, epochs. Members: one row each (`sweep_compare`), its own test metrics."""
   s = g.setup
   # Each member is scored on its own labels (noisy ones under swept label noise).
   val = results_lib.evaluate_members(program, fitted, "val")
@@ -329,11 +327,6 @@ def _rows(g: GroupPlan, program, fitted, numeric: list[dict], structural: dict):
         "selected_epoch": int(fitted.selected_epoch[j]),
         "stop_reason": results_lib.stop_info(s.es, fitted.monitor, j)["stop_reason"],
         **{f"test_{name}": v for name, v in test.items()}})
-
-  class Rows(list):   # the rows, carrying every member's selected weights to `finish`
-    selected_weights = None
-  rows = Rows(rows)
-  rows.selected_weights = experiment.selected_tree(program, fitted.selected_params)
   return rows, members
 
 

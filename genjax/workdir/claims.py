@@ -32,7 +32,7 @@ import time
 
 from genjax.platform import distributed
 from genjax.report.files import write_bytes
-from genjax.workdir import record
+from genjax.workdir import extend, record
 from genjax.errors import ConfigError
 from genjax.workdir.identity import CONFIG, IDENTITY, LOCK, MANIFEST, RESERVED, _NAME, _GROUP
 from genjax.workdir.identity import difference, identity
@@ -242,7 +242,7 @@ def claim(workdir: str, run: dict, *, config_json: str, outputs: tuple[str, ...]
       os.makedirs(workdir, exist_ok=True)
       lock = WorkdirLock(workdir)
       lock.acquire()
-      verdict = _RESUME if _decide(workdir, run, outputs, overwrite) else _FRESH
+      verdict = _RESUME if _decide(workdir, run, outputs, overwrite, config_json) else _FRESH
       if verdict == _FRESH:
         _start_fresh(workdir, run, config_json, outputs, overwrite)
     except BaseException as e:   # told to the other processes before it is raised here
@@ -277,8 +277,9 @@ def _start_fresh(workdir: str, run: dict, config_json: str, outputs, overwrite: 
   write_bytes(os.path.join(workdir, IDENTITY), run_bytes)
 
 
-def _decide(workdir: str, run: dict, outputs, overwrite: bool) -> bool:
-  """True: resume. False: start fresh. Raises ConfigError for a refusal."""
+def _decide(workdir: str, run: dict, outputs, overwrite: bool, config_json: str = "") -> bool:
+  """True: resume (a larger num_epochs alone: continue, `genjax.workdir.extend`). False: start
+  fresh. Raises ConfigError for a refusal."""
   fix = "pass --overwrite to replace it, or choose another --workdir"
   identity_path, manifest_path = (os.path.join(workdir, n) for n in (IDENTITY, MANIFEST))
   has_identity, has_manifest = os.path.lexists(identity_path), os.path.lexists(manifest_path)
@@ -314,13 +315,21 @@ def _decide(workdir: str, run: dict, outputs, overwrite: bool) -> bool:
   if overwrite:
     return False
   files = (manifest or {}).get("files", {})
-  if manifest is None or record.digest(identity_path) != files.get(IDENTITY):
+  known = {files.get(IDENTITY), (manifest or {}).get("extended_from", {}).get(IDENTITY)}
+  if manifest is None or record.digest(identity_path) not in known:
     raise ConfigError(f"workdir '{workdir}': {IDENTITY} is not the file genjax wrote there "
                       "(edited since, or no sealed manifest records it), so the run it holds "
                       f"is unknown; restore it, or {fix}")
   diff = difference(stored, run)
-  if diff is not None:
+  grown = extend.grown_epochs(stored, run) if diff is not None else None
+  if diff is not None and grown is None:
     raise ConfigError(f"workdir '{workdir}' holds another run: {diff}; {fix}")
+  if grown is not None:
+    extend.check(run, *grown)
+    _continue(workdir, manifest, run, config_json)
+    print(f"genjax: continuing the run in {workdir} from {grown[0]} to {grown[1]} epochs "
+          "(only num_epochs grew)", flush=True)
+    return True
   config_path = os.path.join(workdir, CONFIG)
   if record.digest(config_path) != files.get(CONFIG):   # rebuilt from the verified run.json
     data = _json_bytes(stored["config"])
@@ -331,6 +340,21 @@ def _decide(workdir: str, run: dict, outputs, overwrite: bool) -> bool:
     print(f"genjax: {config_path} was not the file this run wrote; rewrote it from "
           f"{IDENTITY}", flush=True)
   return True
+
+
+def _continue(workdir: str, manifest: dict, run: dict, config_json: str) -> None:
+  """The stored run becomes `run` (a larger num_epochs): the manifest first, with the new
+  records' digests, the old ones kept as `extended_from` (a kill before the records are
+  rewritten is continued again) and no `finished` (its outputs are written again), then
+  run.json and config.json."""
+  config_bytes, run_bytes = (config_json + "\n").encode(), _json_bytes(run)
+  body = {k: v for k, v in manifest.items() if k != "finished"}
+  body["extended_from"] = dict(manifest.get("files", {}))
+  body["files"] = {**manifest.get("files", {}), CONFIG: record.digest_bytes(config_bytes),
+                   IDENTITY: record.digest_bytes(run_bytes)}
+  record.write(workdir, body)
+  write_bytes(os.path.join(workdir, IDENTITY), run_bytes)
+  write_bytes(os.path.join(workdir, CONFIG), config_bytes)
 
 
 class _NoClaim:
