@@ -114,3 +114,41 @@ def test_license_is_the_apache_2_0_text():
   words = " ".join(text.split())
   assert hashlib.sha256(words.encode()).hexdigest() == APACHE_2_0_WORDS_SHA256
   assert _setup_cfg()["metadata"]["license"].strip() == "Apache-2.0"
+
+
+def _test_imports() -> dict[str, str]:
+  """{top-level module: a test file importing it} over tests/ (module level or inside tests)."""
+  import ast
+  found = {}
+  for dirpath, _, files in os.walk(os.path.join(ROOT, "tests")):
+    for name in files:
+      if not name.endswith(".py"):
+        continue
+      path = os.path.join(dirpath, name)
+      for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        if isinstance(node, ast.Import):
+          mods = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+          mods = [node.module]
+        else:
+          continue
+        for mod in mods:
+          found.setdefault(mod.split(".")[0], os.path.relpath(path, ROOT))
+  return found
+
+
+def test_every_oracle_a_test_imports_is_installed_and_none_is_skipped():
+  """An independent check that cannot run is no check: every module a test imports resolves
+  here (the test extra installs the oracles), and no test skips on a missing module."""
+  import importlib.util
+  local = {"genjax", "cube_penalty", "my_penalties"} | {   # genjax, files tests write, tests/
+      n[:-3] for _, _, files in os.walk(os.path.join(ROOT, "tests")) for n in files
+      if n.endswith(".py")}
+  missing = {m: f for m, f in _test_imports().items()
+             if m not in local and importlib.util.find_spec(m) is None}
+  assert not missing, missing
+  for dirpath, _, files in os.walk(os.path.join(ROOT, "tests")):
+    for name in files:
+      if name.endswith(".py"):
+        assert "importorskip" not in open(os.path.join(dirpath, name), encoding="utf-8").read() \
+            or name == "test_packaging.py", name
