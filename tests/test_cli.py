@@ -131,6 +131,7 @@ def _bars(stderr: str) -> bool:
   return "epoch/s" in stderr or "s/epoch" in stderr
 
 
+@pytest.mark.slow
 def test_progress_bars_only_on_a_terminal_unless_asked(tmp_path):
   """Under sbatch stderr is a file: no carriage-return bars there by default; --progress=true
   forces them; on a terminal (a real pseudo-terminal here) they are on by default."""

@@ -71,6 +71,7 @@ def test_a_finished_sweep_continued_equals_the_longer_sweep(tmp_path):
     assert ours[key] == theirs[key], key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra,phrase", [
     (["--config.optimizer.schedule=cosine"], "spans num_epochs"),
     (["--config.checkpoint.enabled=false"], "kept no checkpoint"),

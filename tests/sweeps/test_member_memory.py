@@ -83,8 +83,9 @@ def _measure(kind):
   return s, plans, real // members, compiled, members
 
 
-@pytest.mark.parametrize("kind", ["adam", "sgd", "adamw_ema_batchnorm", "swept_lr_plateau",
-                                  "wide_ema"])
+@pytest.mark.parametrize("kind", ["adamw_ema_batchnorm"] + [
+    pytest.param(k, marks=pytest.mark.slow)
+    for k in ("adam", "sgd", "swept_lr_plateau", "wide_ema")])
 def test_estimate_against_the_built_program(kind):
   s, plans, real_state, compiled, members = _measure(kind)
   estimated_state = memory.state_bytes(s)
