@@ -419,9 +419,30 @@ def _tuples(value):
   return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
+def _row_groups(workdir: str, identity: dict, stored: dict) -> list[tuple]:
+  """Per row of a sweep's sweep.json, the group that trained it: (directory, its run.json,
+  its rows, the row's index there): the workdir itself, or a structural sweep's groupNN (the
+  parent's rows are its groups' rows, in group order; each group's record verified)."""
+  from genjax.sweeps import launch as sweep_launch
+  rows = stored["rows"]
+  if "groups" not in stored:
+    return [(workdir, identity, rows, i) for i in range(len(rows))]
+  where = []
+  for g in range(int(stored["groups"])):
+    gdir = sweep_launch.group_dir(workdir, g)
+    g_identity, g_stored = record.load_verified(gdir, "sweep.json")
+    where += [(gdir, g_identity, g_stored["rows"], i) for i in range(len(g_stored["rows"]))]
+  if len(where) != len(rows) or any(
+      any(rows[j]["point"].get(k) != v for k, v in g_rows[i]["point"].items())
+      for j, (_, _, g_rows, i) in enumerate(where)):
+    raise ConfigError(f"'{workdir}': its groups' rows are not the sweep's rows (a group "
+                      "copied or rerun since?); rerun the sweep with --overwrite")
+  return where
+
+
 def _load_sweep(workdir: str, point: str | None) -> Run:
   """`load_run` of a finished sweep (its docstring)."""
-  from genjax.sweeps import group as sweep_group, launch as sweep_launch
+  from genjax.sweeps import group as sweep_group
   from genjax.sweeps import points as sweep_points
   if os.path.exists(os.path.join(workdir, "nested.json")):
     raise ConfigError(f"'{workdir}' holds a nested cross-validation sweep (cv.outer_folds), "
@@ -442,20 +463,7 @@ def _load_sweep(workdir: str, point: str | None) -> Run:
   if point not in names:
     raise ConfigError(f"load_run: the sweep in '{workdir}' has no point named {point!r}; its "
                       f"points are {', '.join(map(repr, names))}")
-  # The group that trained the point: the workdir itself, or a structural sweep's groupNN
-  # (the parent's rows are its groups' rows, in group order).
-  where = [(workdir, identity, rows, i) for i in range(len(rows))]
-  if "groups" in stored:
-    where = []
-    for g in range(int(stored["groups"])):
-      gdir = sweep_launch.group_dir(workdir, g)
-      g_identity, g_stored = record.load_verified(gdir, "sweep.json")
-      where += [(gdir, g_identity, g_stored["rows"], i) for i in range(len(g_stored["rows"]))]
-    if len(where) != len(rows) or any(
-        any(rows[j]["point"].get(k) != v for k, v in g_rows[i]["point"].items())
-        for j, (_, _, g_rows, i) in enumerate(where)):
-      raise ConfigError(f"'{workdir}': its groups' rows are not the sweep's rows (a group "
-                        "copied or rerun since?); rerun the sweep with --overwrite")
+  where = _row_groups(workdir, identity, stored)
   mine = [j for j, r in enumerate(rows) if _table_name(r) == point]
   gdir, g_identity, g_rows = where[mine[0]][:3]
   if any(where[j][0] != gdir for j in mine):

@@ -82,6 +82,12 @@ HOW_TO = {"penalty": "add-a-penalty", "metric": "add-a-metric", "model": "add-a-
           "optimizer": "add-an-optimizer", "dataset": "add-a-dataset"}
 
 
+def by_config_key(config_key: str) -> "Registry | None":
+  """The registry whose names a config key selects (e.g. "optimizer.schedule"), or None: for
+  lower layers that must look an entry up without importing the layer that defines it."""
+  return next((r for r in list(_REGISTRIES) if r.config_key == config_key), None)
+
+
 def unregistered_hint(key: str) -> str | None:
   """For a config or sweep key under a registry's section that names nothing registered
   (`penalties.max_norm.strength` without a `max_norm` penalty): the sentence saying so and

@@ -33,7 +33,7 @@ def new_figure(**kwargs):
 def plot_learning_curves(path: str, rows: list[dict], *, best_epoch: int | None = None,
                          title: str = "") -> None:
   """Two panels (loss, accuracy in %): train vs validation per epoch."""
-  learning_curves_figure(rows, best_epoch=best_epoch, title=title).savefig(path, dpi=110)
+  save(learning_curves_figure(rows, best_epoch=best_epoch, title=title), path)
 
 
 def _value(v, scale: float = 1.0) -> float:
@@ -73,9 +73,21 @@ def _non_finite_handle(label: str = "NaN/inf (diverged)"):
 
 
 def _room_below(ax) -> None:
-  """Room below the data for the low edge's ×s."""
+  """Room below the data for the low edge's ×s (no finite data: the axis as matplotlib set it)."""
   lo, hi = ax.get_ylim()
-  ax.set_ylim(lo - 0.06 * (hi - lo), hi)
+  if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+    ax.set_ylim(lo - 0.06 * (hi - lo), hi)
+
+
+def save(fig, path: str, **kwargs) -> None:
+  """`fig.savefig(path, dpi=110, ...)` without matplotlib's layout warnings (a panel whose data
+  are all NaN, a diverged run's, collapses constrained layout): the run's one-line report
+  stays one line, and the figure is still written."""
+  import warnings
+  with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*constrained_layout not applied.*")
+    warnings.filterwarnings("ignore", message=".*tight_layout.*")
+    fig.savefig(path, **{"dpi": 110, **kwargs})
 
 
 def learning_curves_figure(rows: list[dict], *, best_epoch: int | None = None,
@@ -107,7 +119,7 @@ def learning_curves_figure(rows: list[dict], *, best_epoch: int | None = None,
 @primary_only
 def plot_fold_curves(path: str, rows: list[dict], *, title: str = "") -> None:
   """Per-fold learning curves: validation (solid) and train (dashed), loss and accuracy (%)."""
-  fold_curves_figure(rows, title=title).savefig(path, dpi=110)
+  save(fold_curves_figure(rows, title=title), path)
 
 
 def fold_curves_figure(rows: list[dict], *, title: str = ""):
@@ -149,7 +161,7 @@ def fold_curves_figure(rows: list[dict], *, title: str = ""):
 def plot_fold_accuracy(path: str, accuracies, *, title: str = "", diverged=()) -> None:
   """Box plot of per-fold validation accuracy with the folds as points; the folds listed in
   `diverged` (results.json's `diverged_folds`) as red ×s, outside the box."""
-  fold_accuracy_figure(accuracies, title=title, diverged=diverged).savefig(path, dpi=110)
+  save(fold_accuracy_figure(accuracies, title=title, diverged=diverged), path)
 
 
 def fold_accuracy_figure(accuracies, *, title: str = "", diverged=()):

@@ -30,12 +30,17 @@ class GroupCommand(submitit.helpers.Checkpointable):
     self._proc = None
 
   def __call__(self) -> int:
-    """Runs the group process to its end; its output goes to the job's log. RuntimeError
-    naming the status when it fails (submitit reports the job failed)."""
+    """Runs the group process to its end; its output goes to the job's log. When it fails,
+    submitit's FailedJobError from the CalledProcessError naming its status or signal (the
+    sweep's one-line report reads them from the log, `cluster._failure`)."""
+    from submitit.core.utils import FailedJobError
     self._proc = subprocess.Popen(self.command, cwd=self.cwd)
     status = self._proc.wait()
-    if status != 0:
-      raise RuntimeError(f"the group process exited with status {status}: {' '.join(self.command)}")
+    if status != 0:   # as submitit's CommandFunction reports it: the sweep reads the log
+      try:
+        raise subprocess.CalledProcessError(status, self.command)
+      except subprocess.CalledProcessError as e:
+        raise FailedJobError(f"the group process failed: {e}") from e
     return status
 
   def checkpoint(self, *args, **kwargs):

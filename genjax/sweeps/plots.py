@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from genjax.report.files import primary_only
-from genjax.report.plots import DIVERGED_COLOR, new_figure
+from genjax.report.plots import DIVERGED_COLOR, new_figure, save
 from genjax.report.tables import DAGGER, divergence, mean_std, percent
 from genjax.sweeps.labels import (LABEL_CHARS, fmt, formatter, is_number, row_labels, short_keys,
                                   wrap)
@@ -437,7 +437,7 @@ def plot_sweep(path: str, rows: list[dict], keys: list[str], *, show_test: bool 
   known.
   """
   fig = _sweep_figure(rows, keys, show_test)
-  fig.savefig(path, dpi=130, bbox_inches="tight")
+  save(fig, path, dpi=130, bbox_inches="tight")
 
 
 def _sweep_curves_figure(rows: list[dict], rungs: list[int] = ()):
@@ -504,4 +504,4 @@ def plot_sweep_curves(path: str, rows: list[dict], rungs: list[int] = ()) -> Non
   its first non-finite epoch. `rungs`: a search's rung epochs, marked by
   dashed lines."""
   fig = _sweep_curves_figure(rows, rungs)
-  fig.savefig(path, dpi=130, bbox_inches="tight")
+  save(fig, path, dpi=130, bbox_inches="tight")

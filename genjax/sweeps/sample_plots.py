@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from genjax.report.files import primary_only
-from genjax.report.plots import DIVERGED_COLOR, new_figure
+from genjax.report.plots import DIVERGED_COLOR, new_figure, save
 from genjax.report.tables import DIVERGED_REASONS as DIVERGED, divergence  # noqa: F401
 from genjax.sweeps.labels import formatter, is_number, short_keys
 from genjax.sweeps.plots import diverged_handles, over_text
@@ -219,7 +219,7 @@ def plot_sampled(path: str, rows: list[dict], sampling: dict) -> None:
   `sampling` is `Samples.record()` (sweep.json's "sampling"); rows need "point",
   "val_accuracy_mean", "val_loss_mean", "stop_reasons"."""
   fig = _sampled_figure(rows, sampling)
-  fig.savefig(path, dpi=130, bbox_inches="tight")
+  save(fig, path, dpi=130, bbox_inches="tight")
 
 
 @primary_only
@@ -228,7 +228,7 @@ def plot_best_so_far(path: str, rows: list[dict], sampling: dict) -> None:
   a step line per combination of the grid axes' values, each point's own accuracy a faint
   dot at its draw number, diverged points a red × (as in `plot_sampled`)."""
   fig = _best_figure(rows, sampling)
-  fig.savefig(path, dpi=130, bbox_inches="tight")
+  save(fig, path, dpi=130, bbox_inches="tight")
 
 
 def describe(sampling: dict) -> str:

@@ -234,7 +234,7 @@ def final_metrics(info, state, epochs_run: int) -> list[dict]:
   selected_epoch`: best under restore_best_weights, else its last), `selected_epoch` and
   `epochs_trained` (its rows, a resumed run's earlier ones included)."""
   program = info.program
-  monitor = program.real(jax.device_get(state.monitor))
+  monitor = program.real(distributed.to_host(state.monitor))   # a collective: every process
   selected = program.selected_epoch(monitor, epochs_run)
   rows: list[dict] = [{} for _ in range(program.num_members)]
   index = _member_index(program)

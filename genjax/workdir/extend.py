@@ -41,8 +41,11 @@ def lr_changes(optimizer: dict, old: int, new: int) -> bool:
   """Whether the learning-rate shape's values over the first `old` epochs differ when the
   run spans `new` epochs (evaluated at every step, STEPS_PER_EPOCH steps an epoch)."""
   import numpy as np
-  from genjax.optim.optimizers import LR_SCHEDULES
-  shape = LR_SCHEDULES.get(optimizer.get("schedule", "constant"))
+  from genjax import registry
+  schedules = registry.by_config_key("optimizer.schedule")   # genjax.optim's LR_SCHEDULES
+  if schedules is None:   # not imported (no config was checked here): cannot tell, so it may
+    return True
+  shape = schedules.get(optimizer.get("schedule", "constant"))
   warmup = int(optimizer.get("warmup_epochs", 0) or 0) * STEPS_PER_EPOCH
   end = float(optimizer.get("final_lr_fraction", 0.0) or 0.0)
   steps = np.arange(old * STEPS_PER_EPOCH)
