@@ -112,8 +112,9 @@ def test_workdir_that_is_a_file(tmp_path):
   assert path.read_text() == "x"
 
 
-@pytest.mark.parametrize("args", [(), ("--help",), ("-h",), ("train", "--help"),
-                                  ("sweep", "-h", "--workdir=x")])
+@pytest.mark.parametrize("args", [(), ("--help",)] + [
+    pytest.param(a, marks=pytest.mark.slow)
+    for a in (("-h",), ("train", "--help"), ("sweep", "-h", "--workdir=x"))])
 def test_help_lists_the_commands_and_points_to_the_docs(args):
   """`genjax` alone and `genjax --help` introduce the CLI (absl's own said only 'Try
   --helpfull'); exit 0, nothing run."""
