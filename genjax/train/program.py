@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import functools
 from typing import Any, Callable
 
 import flax.struct
